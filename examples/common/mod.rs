@@ -1,0 +1,85 @@
+//! The `Arith` and `Echo` services of Go's `net/rpc` documentation, shared by the examples,
+//! and a small command-line flag reader.
+
+#![allow(dead_code)] // Each example uses its own part of this module.
+
+use std::convert::Infallible;
+
+use netrpc::{RegisterError, Server, Service};
+use serde::{Deserialize, Serialize};
+
+/// The arguments of `Arith.Multiply` and `Arith.Divide`; the field names are Go's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Args {
+    #[serde(rename = "A")]
+    pub a: i64,
+    #[serde(rename = "B")]
+    pub b: i64,
+}
+
+/// The reply of `Arith.Divide`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quotient {
+    #[serde(rename = "Quo")]
+    pub quo: i64,
+    #[serde(rename = "Rem")]
+    pub rem: i64,
+}
+
+pub struct Arith;
+
+impl Arith {
+    pub fn multiply(&self, args: Args) -> Result<i64, Infallible> {
+        Ok(args.a.wrapping_mul(args.b)) // Go's int arithmetic wraps
+    }
+
+    pub fn divide(&self, args: Args) -> Result<Quotient, &'static str> {
+        if args.b == 0 {
+            return Err("divide by zero");
+        }
+        match (args.a.checked_div(args.b), args.a.checked_rem(args.b)) {
+            (Some(quo), Some(rem)) => Ok(Quotient { quo, rem }),
+            _ => Err("integer overflow"),
+        }
+    }
+}
+
+/// Returns its argument unchanged, whatever MessagePack value it is.
+pub struct Echo;
+
+impl Echo {
+    pub fn echo(&self, value: rmpv::Value) -> Result<rmpv::Value, Infallible> {
+        Ok(value)
+    }
+}
+
+/// Registers `Arith` and `Echo` on `server`.
+pub fn register(server: &Server) -> Result<(), RegisterError> {
+    server.register(
+        Service::new(Arith)
+            .method("Multiply", Arith::multiply)
+            .method("Divide", Arith::divide),
+    )?;
+    server.register(Service::new(Echo).method("Echo", Echo::echo))
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` on the command line.
+pub fn flag(name: &str) -> Option<String> {
+    let long = format!("--{name}");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == long {
+            return args.next();
+        }
+        if let Some(value) = arg.strip_prefix(&long).and_then(|v| v.strip_prefix('=')) {
+            return Some(value.to_owned());
+        }
+    }
+    None
+}
+
+/// Whether the switch `--name` is on the command line.
+pub fn switch(name: &str) -> bool {
+    let long = format!("--{name}");
+    std::env::args().skip(1).any(|arg| arg == long)
+}

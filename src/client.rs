@@ -1,0 +1,619 @@
+//! The client: calls sent from any thread, replies routed by one reader thread.
+//!
+//! A caller registers its call under a fresh sequence number, then writes the request itself
+//! under the send lock. The reader thread reads responses, finds each call by its sequence
+//! number, decodes the reply into the caller's type and completes the call through its done
+//! channel. When the connection ends, every pending call completes with an error.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{TcpStream, ToSocketAddrs};
+#[cfg(unix)]
+use std::os::unix::net::UnixStream;
+#[cfg(unix)]
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::codec::{ClientCodec, Request, RequestWriter};
+use crate::error::{CodecError, Error};
+use crate::transport::{Conn, SocketOptions};
+
+/// An RPC client on one connection.
+///
+/// `Client` is `Send + Sync` and a cheap handle (an `Arc` inside): clone it, or share a
+/// reference, across threads; their calls are multiplexed over the one connection. The
+/// connection closes when [`Client::close`] is called or the last handle is dropped.
+///
+/// ```no_run
+/// # #[derive(serde::Serialize)] struct Args { a: i64, b: i64 }
+/// let client = netrpc::Client::dial("127.0.0.1:1234")?;
+/// let product: i64 = client.call("Arith.Multiply", &Args { a: 7, b: 8 })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+struct ClientInner {
+    calls: Arc<Calls>,
+    sender: Mutex<SendState>,
+    /// Callers waiting for the send lock; the last one flushes for all.
+    waiting: AtomicUsize,
+    timeout: Option<Duration>,
+}
+
+struct SendState {
+    writer: Box<dyn RequestWriter>,
+    /// Reused for every request, so that sending allocates nothing of its own.
+    header: Request,
+}
+
+/// A call started with [`Client::go`]: it completes through `done`.
+#[derive(Debug)]
+pub struct Call<R> {
+    /// The call's sequence number, as in its [`Completed`].
+    pub seq: u64,
+    /// The method called.
+    pub service_method: String,
+    /// Yields the completed call exactly once.
+    pub done: Receiver<Completed<R>>,
+}
+
+impl<R> Call<R> {
+    /// Waits for the call to complete and returns its reply.
+    pub fn wait(self) -> Result<R, Error> {
+        self.done.recv().map_or(Err(Error::Shutdown), |c| c.result)
+    }
+}
+
+/// A completed call, as delivered on a done channel.
+#[derive(Debug)]
+pub struct Completed<R> {
+    /// The sequence number [`Client::go`] or [`Client::go_with`] returned for it.
+    pub seq: u64,
+    /// The method called.
+    pub service_method: String,
+    /// The reply, or why there is none.
+    pub result: Result<R, Error>,
+}
+
+impl Client {
+    /// Connects to a server at `addr` over TCP, with `TCP_NODELAY` on.
+    pub fn dial(addr: impl ToSocketAddrs) -> io::Result<Client> {
+        Client::builder().dial(addr)
+    }
+
+    /// Connects to a server on the Unix domain socket at `path`.
+    #[cfg(unix)]
+    pub fn dial_unix(path: impl AsRef<Path>) -> io::Result<Client> {
+        Client::builder().dial_unix(path)
+    }
+
+    /// A client on a connection already open, speaking MessagePack-RPC.
+    pub fn new<C: Conn>(conn: C) -> io::Result<Client> {
+        Client::builder().connect(conn)
+    }
+
+    /// A client speaking through `codec`.
+    pub fn with_codec<C: ClientCodec>(codec: C) -> io::Result<Client> {
+        Client::builder().codec(codec)
+    }
+
+    /// Configures a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Calls `service_method` with `args` and waits for the reply, for at most the client's
+    /// default timeout, if it has one.
+    pub fn call<A, R>(&self, service_method: &str, args: &A) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.call_inner(service_method, args, self.inner.timeout)
+    }
+
+    /// Calls `service_method` with `args` and waits at most `timeout` for the reply. On
+    /// expiry the call is forgotten (a late reply is discarded) and [`Error::Timeout`] returned.
+    pub fn call_timeout<A, R>(
+        &self,
+        service_method: &str,
+        args: &A,
+        timeout: Duration,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        self.call_inner(service_method, args, Some(timeout))
+    }
+
+    fn call_inner<A, R>(
+        &self,
+        service_method: &str,
+        args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let (tx, rx) = bounded(1);
+        let seq = self.send(service_method, &args, |seq| {
+            PendingCall::boxed(seq, String::new(), tx)
+        });
+        let Some(timeout) = timeout else {
+            return rx.recv().map_or(Err(Error::Shutdown), |c| c.result);
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(completed) => completed.result,
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Shutdown),
+            Err(RecvTimeoutError::Timeout) => match self.inner.calls.remove(seq) {
+                Some(pending) => {
+                    pending.cancel();
+                    Err(Error::Timeout)
+                }
+                // The reply won the race and is being delivered.
+                None => rx.recv().map_or(Err(Error::Timeout), |c| c.result),
+            },
+        }
+    }
+
+    /// Starts a call and returns at once; the call completes through [`Call::done`].
+    pub fn go<A, R>(&self, service_method: &str, args: &A) -> Call<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let (tx, rx) = bounded(1);
+        let seq = self.send(service_method, &args, |seq| {
+            PendingCall::boxed(seq, service_method.to_owned(), tx)
+        });
+        Call {
+            seq,
+            service_method: service_method.to_owned(),
+            done: rx,
+        }
+    }
+
+    /// Starts a call that completes into `done`, which many calls may share (Go's `done`
+    /// argument). Returns the call's sequence number, found again in its [`Completed`].
+    ///
+    /// The reader thread never blocks on `done`: if it is full when the call completes, the
+    /// completion is dropped and a warning logged, as in Go. An unbuffered channel is refused.
+    pub fn go_with<A, R>(
+        &self,
+        service_method: &str,
+        args: &A,
+        done: &Sender<Completed<R>>,
+    ) -> Result<u64, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        if done.capacity() == Some(0) {
+            return Err(Error::UnbufferedDone);
+        }
+        let done = done.clone();
+        Ok(self.send(service_method, &args, |seq| {
+            PendingCall::boxed(seq, service_method.to_owned(), done)
+        }))
+    }
+
+    /// Sends a notification: the server runs `service_method` and sends nothing back.
+    pub fn notify<A: Serialize + ?Sized>(&self, service_method: &str, args: &A) -> Result<(), Error> {
+        if !self.inner.calls.is_open() {
+            return Err(Error::Shutdown);
+        }
+        self.write(0, service_method, true, &args)
+    }
+
+    /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
+    /// ones. Closing twice returns [`Error::Shutdown`], as in Go.
+    pub fn close(&self) -> Result<(), Error> {
+        if !self.inner.calls.start_closing() {
+            return Err(Error::Shutdown);
+        }
+        Ok(self.inner.sender.lock().writer.close()?)
+    }
+
+    /// Registers a call, writes its request, and returns its sequence number. A call that
+    /// cannot be sent is completed with the reason at once.
+    fn send(
+        &self,
+        service_method: &str,
+        args: &dyn erased_serde::Serialize,
+        pending: impl FnOnce(u64) -> Box<dyn Pending>,
+    ) -> u64 {
+        let seq = match self.inner.calls.register(pending) {
+            Ok(seq) => seq,
+            Err((seq, pending)) => {
+                pending.finish(Some(Error::Shutdown));
+                return seq;
+            }
+        };
+        if let Err(e) = self.write(seq, service_method, false, args) {
+            // The reader may have failed the call already if the connection died.
+            if let Some(pending) = self.inner.calls.remove(seq) {
+                pending.finish(Some(e));
+            }
+        }
+        seq
+    }
+
+    fn write(
+        &self,
+        seq: u64,
+        service_method: &str,
+        notification: bool,
+        args: &dyn erased_serde::Serialize,
+    ) -> Result<(), Error> {
+        let inner = &self.inner;
+        inner.waiting.fetch_add(1, Ordering::AcqRel);
+        let mut state = inner.sender.lock();
+        let SendState { writer, header } = &mut *state;
+        header.seq = seq;
+        header.service_method.clear();
+        header.service_method.push_str(service_method);
+        header.notification = notification;
+        let written = writer.write_request(header, args);
+        // The last caller in line flushes for everyone before it.
+        let flushed = if inner.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            writer.flush()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &flushed {
+            log::warn!("rpc: sending request: {e}; closing the connection");
+            let _ = writer.close();
+        }
+        Ok(written.and(flushed)?)
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if self.calls.start_closing() {
+            let _ = self.sender.get_mut().writer.close();
+        }
+    }
+}
+
+/// Configures a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    max_message_size: usize,
+    timeout: Option<Duration>,
+    socket: SocketOptions,
+    reader_stack_size: usize,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            timeout: None,
+            socket: SocketOptions::default(),
+            reader_stack_size: 512 << 10,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The largest message sent or accepted, in bytes (default 64 MiB).
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// A deadline for every [`Client::call`] (default: none; calls wait as long as the
+    /// connection lives).
+    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// TCP keepalive: idle time before the first probe (default: off).
+    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.socket.keepalive = idle;
+        self
+    }
+
+    /// Connects over TCP, with `TCP_NODELAY` on.
+    pub fn dial(&self, addr: impl ToSocketAddrs) -> io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        self.socket.apply_tcp(&stream)?;
+        self.connect(stream)
+    }
+
+    /// Connects over a Unix domain socket.
+    #[cfg(unix)]
+    pub fn dial_unix(&self, path: impl AsRef<Path>) -> io::Result<Client> {
+        self.connect(UnixStream::connect(path)?)
+    }
+
+    /// A client on a connection already open, speaking MessagePack-RPC.
+    pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
+        let peer = conn.peer();
+        let codec = MsgpackClientCodec::with_max_message_size(conn, self.max_message_size);
+        self.start(codec, &peer)
+    }
+
+    /// A client speaking through `codec`.
+    pub fn codec<C: ClientCodec>(&self, codec: C) -> io::Result<Client> {
+        self.start(codec, "codec")
+    }
+
+    fn start<C: ClientCodec>(&self, mut codec: C, peer: &str) -> io::Result<Client> {
+        let mut writer = codec.writer().map_err(into_io)?;
+        let calls = Arc::new(Calls::new());
+        let reader_calls = Arc::clone(&calls);
+        let spawned = thread::Builder::new()
+            .name(format!("netrpc-client-{peer}"))
+            .stack_size(self.reader_stack_size)
+            .spawn(move || read_responses(codec, &reader_calls));
+        if let Err(e) = spawned {
+            let _ = writer.close();
+            return Err(e);
+        }
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                calls,
+                sender: Mutex::new(SendState {
+                    writer: Box::new(writer),
+                    header: Request::default(),
+                }),
+                waiting: AtomicUsize::new(0),
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
+
+fn into_io(e: CodecError) -> io::Error {
+    match e {
+        CodecError::Io(e) => e,
+        other => io::Error::other(other),
+    }
+}
+
+/// The reader thread: completes calls as their responses arrive, then fails the rest.
+fn read_responses<C: ClientCodec>(mut codec: C, calls: &Calls) {
+    let end = loop {
+        match read_response(&mut codec, calls) {
+            Ok(true) => {}
+            Ok(false) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    calls.terminate(end);
+}
+
+/// Reads one response and completes its call; `Ok(false)` at a clean end of stream.
+fn read_response<C: ClientCodec>(codec: &mut C, calls: &Calls) -> Result<bool, CodecError> {
+    let Some(response) = codec.read_response_header()? else {
+        return Ok(false);
+    };
+    let Some(mut pending) = calls.remove(response.seq) else {
+        // No such call: it timed out, or its request failed halfway.
+        codec.read_response_body(None)?;
+        return Ok(true);
+    };
+    if let Some(text) = response.error {
+        codec.read_response_body(None)?;
+        pending.finish(Some(Error::Server(text)));
+        return Ok(true);
+    }
+    match codec.read_response_body(Some(&mut |de| pending.decode(de))) {
+        Ok(()) => pending.finish(None),
+        Err(e) if e.is_recoverable() => pending.finish(Some(Error::Codec(e))),
+        Err(e) => {
+            pending.finish(Some(replicate(&e)));
+            return Err(e);
+        }
+    }
+    Ok(true)
+}
+
+/// A fresh copy of a connection error, for each call it fails.
+fn replicate(e: &CodecError) -> Error {
+    match e {
+        CodecError::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+        CodecError::TooLarge { size, limit } => Error::Codec(CodecError::TooLarge {
+            size: *size,
+            limit: *limit,
+        }),
+        CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
+        CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
+        CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),
+    }
+}
+
+/// A call waiting for its response, with its reply type erased.
+trait Pending: Send {
+    /// Decodes the reply body into the call's reply type and keeps it.
+    fn decode(
+        &mut self,
+        de: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<(), erased_serde::Error>;
+
+    /// Completes the call: with the reply decoded before, or with `error`.
+    fn finish(self: Box<Self>, error: Option<Error>);
+
+    /// Forgets the call without completing it; its waiter gave up.
+    fn cancel(self: Box<Self>);
+}
+
+struct PendingCall<R> {
+    seq: u64,
+    service_method: String,
+    reply: Option<R>,
+    /// `None` once completed or cancelled.
+    done: Option<Sender<Completed<R>>>,
+}
+
+impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
+    fn boxed(seq: u64, service_method: String, done: Sender<Completed<R>>) -> Box<dyn Pending> {
+        Box::new(PendingCall {
+            seq,
+            service_method,
+            reply: None,
+            done: Some(done),
+        })
+    }
+
+    fn complete(&mut self, result: Result<R, Error>) {
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        let completed = Completed {
+            seq: self.seq,
+            service_method: std::mem::take(&mut self.service_method),
+            result,
+        };
+        if let Err(TrySendError::Full(_)) = done.try_send(completed) {
+            log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
+    fn decode(
+        &mut self,
+        de: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<(), erased_serde::Error> {
+        self.reply = Some(erased_serde::deserialize(de)?);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, error: Option<Error>) {
+        let result = match (error, self.reply.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(reply)) => Ok(reply),
+            (None, None) => Err(Error::Codec(CodecError::Decode(
+                "the codec produced no reply".to_owned(),
+            ))),
+        };
+        self.complete(result);
+    }
+
+    fn cancel(mut self: Box<Self>) {
+        self.done = None;
+    }
+}
+
+impl<R> Drop for PendingCall<R> {
+    /// A call dropped without completing (a reader thread that panicked) still completes.
+    fn drop(&mut self) {
+        if let Some(done) = self.done.take() {
+            let _ = done.try_send(Completed {
+                seq: self.seq,
+                service_method: std::mem::take(&mut self.service_method),
+                result: Err(Error::Shutdown),
+            });
+        }
+    }
+}
+
+const SHARDS: usize = 16;
+const OPEN: u8 = 0;
+const CLOSING: u8 = 1;
+const BROKEN: u8 = 2;
+
+/// The pending calls, sharded by sequence number so that callers on many threads and the
+/// reader rarely contend for one lock.
+struct Calls {
+    shards: [Mutex<HashMap<u64, Box<dyn Pending>>>; SHARDS],
+    next_seq: AtomicU64,
+    state: AtomicU8,
+}
+
+impl Calls {
+    fn new() -> Calls {
+        Calls {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            next_seq: AtomicU64::new(0),
+            state: AtomicU8::new(OPEN),
+        }
+    }
+
+    fn shard(&self, seq: u64) -> &Mutex<HashMap<u64, Box<dyn Pending>>> {
+        &self.shards[seq as usize % SHARDS]
+    }
+
+    fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// Moves from open to closing; false if the client was not open.
+    fn start_closing(&self) -> bool {
+        self.state
+            .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Registers a call under a fresh sequence number. Sequence numbers are 32 bits, as
+    /// MessagePack-RPC's msgids, and wrap around; one still in use is skipped.
+    fn register(
+        &self,
+        pending: impl FnOnce(u64) -> Box<dyn Pending>,
+    ) -> Result<u64, (u64, Box<dyn Pending>)> {
+        loop {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & u64::from(u32::MAX);
+            let mut shard = self.shard(seq).lock();
+            // Checked under the shard lock: `terminate` sets the state before draining the
+            // shards, so a call is either drained or refused here, never stranded.
+            if !self.is_open() {
+                return Err((seq, pending(seq)));
+            }
+            if shard.contains_key(&seq) {
+                continue;
+            }
+            shard.insert(seq, pending(seq));
+            return Ok(seq);
+        }
+    }
+
+    fn remove(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        self.shard(seq).lock().remove(&seq)
+    }
+
+    /// The connection ended (`end` is `None` for a clean end of stream): fails every pending
+    /// call, and every later one, as Go's client does.
+    fn terminate(&self, end: Option<CodecError>) {
+        let closing = self
+            .state
+            .compare_exchange(OPEN, BROKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_err();
+        if !closing {
+            if let Some(e) = &end {
+                log::warn!("rpc: client protocol error: {e}");
+            }
+        }
+        for shard in &self.shards {
+            let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
+            for pending in drained {
+                let error = match &end {
+                    _ if closing => Error::Shutdown,
+                    None => Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed by the server",
+                    )),
+                    Some(e) => replicate(e),
+                };
+                pending.finish(Some(error));
+            }
+        }
+    }
+}

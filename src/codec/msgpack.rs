@@ -1,0 +1,526 @@
+//! The MessagePack-RPC codec, netrpc's default.
+//!
+//! It speaks the [MessagePack-RPC spec], so clients and servers in other languages interoperate:
+//!
+//! | message      | wire                                 |
+//! |--------------|--------------------------------------|
+//! | request      | `[0, msgid, "Service.Method", params]` |
+//! | response     | `[1, msgid, error, result]`          |
+//! | notification | `[2, "Service.Method", params]`      |
+//!
+//! netrpc's client sends `params` as `[argument]`. The server takes a one-element `params` as the
+//! argument, an empty one as nil, and any other array whole, so a foreign client calling with
+//! positional params `[7, 8]` reaches a method whose argument is the tuple `(i64, i64)`.
+//! `error` is nil on success, otherwise the error text; `result` is nil on error. Structs are
+//! encoded as maps keyed by field name; decoding accepts maps and arrays.
+//!
+//! The stream has no framing beyond MessagePack itself, so every message is scanned to its end,
+//! with each length checked against the size limit, before it is parsed.
+//!
+//! [MessagePack-RPC spec]: https://github.com/msgpack-rpc/msgpack-rpc/blob/master/spec.md
+
+use std::ops::Range;
+
+use serde::Serialize;
+
+use super::framed::{FrameReader, FrameWriter, Scanner};
+use super::{
+    ClientCodec, DecodeBody, Request, RequestWriter, Response, ResponseWriter, ServerCodec,
+};
+use crate::error::CodecError;
+use crate::transport::Conn;
+
+/// The largest message a codec accepts unless configured otherwise: 64 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// The deepest nesting of arrays and maps a body may have. It bounds the stack a decoder needs.
+pub const MAX_DEPTH: usize = 128;
+
+const REQUEST: u64 = 0;
+const RESPONSE: u64 = 1;
+const NOTIFICATION: u64 = 2;
+const NIL: u8 = 0xc0;
+
+/// Where the body of the message just read lies.
+#[derive(Debug, Clone)]
+enum Body {
+    /// Nothing was read yet, or the body was consumed.
+    None,
+    /// An absent argument (`params` was `[]`): decodes as nil.
+    Nil,
+    /// These bytes of the reader's buffer.
+    Frame(Range<usize>),
+}
+
+/// The server side of the MessagePack-RPC codec: reads requests and notifications.
+pub struct MsgpackServerCodec<C> {
+    reader: FrameReader<C, MsgpackScanner>,
+    body: Body,
+    limit: usize,
+}
+
+impl<C: Conn> MsgpackServerCodec<C> {
+    /// A codec on `conn` with the default message size limit.
+    pub fn new(conn: C) -> Self {
+        Self::with_max_message_size(conn, DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
+    pub fn with_max_message_size(conn: C, limit: usize) -> Self {
+        MsgpackServerCodec {
+            reader: FrameReader::new(conn, limit),
+            body: Body::None,
+            limit,
+        }
+    }
+}
+
+impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
+    type Writer = MsgpackWriter<C>;
+
+    fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
+        let conn = self.reader.get_ref().try_clone()?;
+        Ok(MsgpackWriter::new(conn, self.limit))
+    }
+
+    fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
+        self.body = Body::None;
+        let Some(frame) = self.reader.next_frame()? else {
+            return Ok(None);
+        };
+        let bytes = self.reader.bytes(frame.clone());
+        let mut rd = bytes;
+        let len = read_array_len(&mut rd)?;
+        let kind = read_uint(&mut rd)?;
+        let (seq, notification) = match (len, kind) {
+            (4, REQUEST) => (read_uint(&mut rd)?, false),
+            (3, NOTIFICATION) => (0, true),
+            _ => {
+                return Err(CodecError::Malformed(format!(
+                    "expected a request [0, msgid, method, params] or a notification \
+                     [2, method, params], got an array of {len} of type {kind}"
+                )))
+            }
+        };
+        let service_method = read_str(&mut rd)?.to_owned();
+        let params = frame.end - rd.len()..frame.end;
+        self.body = argument(rd, params);
+        Ok(Some(Request {
+            seq,
+            service_method,
+            notification,
+        }))
+    }
+
+    fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        let kept = std::mem::replace(&mut self.body, Body::None);
+        match body {
+            Some(decode) => decode_body(&self.reader, kept, decode),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where the argument lies in `params`: its one element, nil for `[]`, or the whole value.
+fn argument(params: &[u8], range: Range<usize>) -> Body {
+    let mut rd = params;
+    match read_array_len(&mut rd) {
+        Ok(0) => Body::Nil,
+        Ok(1) => Body::Frame(range.end - rd.len()..range.end),
+        _ => Body::Frame(range),
+    }
+}
+
+/// The client side of the MessagePack-RPC codec: reads responses.
+pub struct MsgpackClientCodec<C> {
+    reader: FrameReader<C, MsgpackScanner>,
+    body: Body,
+    limit: usize,
+}
+
+impl<C: Conn> MsgpackClientCodec<C> {
+    /// A codec on `conn` with the default message size limit.
+    pub fn new(conn: C) -> Self {
+        Self::with_max_message_size(conn, DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
+    pub fn with_max_message_size(conn: C, limit: usize) -> Self {
+        MsgpackClientCodec {
+            reader: FrameReader::new(conn, limit),
+            body: Body::None,
+            limit,
+        }
+    }
+}
+
+impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
+    type Writer = MsgpackWriter<C>;
+
+    fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
+        let conn = self.reader.get_ref().try_clone()?;
+        Ok(MsgpackWriter::new(conn, self.limit))
+    }
+
+    fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
+        self.body = Body::None;
+        let Some(frame) = self.reader.next_frame()? else {
+            return Ok(None);
+        };
+        let bytes = self.reader.bytes(frame.clone());
+        let mut rd = bytes;
+        let len = read_array_len(&mut rd)?;
+        let kind = read_uint(&mut rd)?;
+        if (len, kind) != (4, RESPONSE) {
+            return Err(CodecError::Malformed(format!(
+                "expected a response [1, msgid, error, result], got an array of {len} of type {kind}"
+            )));
+        }
+        let seq = read_uint(&mut rd)?;
+        let error_len = value_len(rd)?;
+        let error = error_text(&rd[..error_len])?;
+        let result = rd.len() - error_len;
+        self.body = Body::Frame(frame.end - result..frame.end);
+        Ok(Some(Response { seq, error }))
+    }
+
+    fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        let kept = std::mem::replace(&mut self.body, Body::None);
+        match body {
+            Some(decode) => decode_body(&self.reader, kept, decode),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The `error` of a response as text: nil is success, a string is itself, and anything else
+/// (some servers send `[code, message]`) is rendered readably.
+fn error_text(value: &[u8]) -> Result<Option<String>, CodecError> {
+    if value == [NIL] {
+        return Ok(None);
+    }
+    let mut rd = value;
+    if let Ok(len) = rmp::decode::read_str_len(&mut rd) {
+        if len as usize == rd.len() {
+            return Ok(Some(String::from_utf8_lossy(rd).into_owned()));
+        }
+    }
+    let mut de = rmp_serde::Deserializer::from_read_ref(value);
+    de.set_max_depth(MAX_DEPTH);
+    let value: rmpv::Value = serde::Deserialize::deserialize(&mut de)
+        .map_err(|e| CodecError::Malformed(format!("undecodable error value: {e}")))?;
+    Ok(Some(value.to_string()))
+}
+
+fn decode_body<C: Conn>(
+    reader: &FrameReader<C, MsgpackScanner>,
+    body: Body,
+    decode: DecodeBody<'_>,
+) -> Result<(), CodecError> {
+    let bytes = match body {
+        Body::Frame(range) => reader.bytes(range),
+        Body::Nil => &[NIL][..],
+        Body::None => {
+            return Err(CodecError::Decode(
+                "no message body to read: read a header first".to_owned(),
+            ))
+        }
+    };
+    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+    de.set_max_depth(MAX_DEPTH);
+    decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+        .map_err(|e| CodecError::Decode(e.to_string()))
+}
+
+/// The writing half of both sides of the MessagePack-RPC codec.
+pub struct MsgpackWriter<C> {
+    out: FrameWriter<C>,
+}
+
+impl<C: Conn> MsgpackWriter<C> {
+    fn new(conn: C, limit: usize) -> Self {
+        MsgpackWriter {
+            out: FrameWriter::new(conn, limit),
+        }
+    }
+}
+
+impl<C: Conn> ResponseWriter for MsgpackWriter<C> {
+    fn write_response(
+        &mut self,
+        response: &Response,
+        body: Option<&dyn erased_serde::Serialize>,
+    ) -> Result<(), CodecError> {
+        self.out.push(|buf| {
+            buf.extend_from_slice(&[0x94, RESPONSE as u8]);
+            write_uint(buf, response.seq)?;
+            match &response.error {
+                Some(text) => {
+                    write_str(buf, text)?;
+                    buf.push(NIL);
+                }
+                None => {
+                    buf.push(NIL);
+                    encode_body(buf, body)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), CodecError> {
+        self.out.flush()
+    }
+
+    fn close(&mut self) -> Result<(), CodecError> {
+        Ok(self.out.get_ref().shutdown()?)
+    }
+}
+
+impl<C: Conn> RequestWriter for MsgpackWriter<C> {
+    fn write_request(
+        &mut self,
+        request: &Request,
+        body: &dyn erased_serde::Serialize,
+    ) -> Result<(), CodecError> {
+        self.out.push(|buf| {
+            if request.notification {
+                buf.extend_from_slice(&[0x93, NOTIFICATION as u8]);
+            } else {
+                buf.extend_from_slice(&[0x94, REQUEST as u8]);
+                write_uint(buf, request.seq)?;
+            }
+            write_str(buf, &request.service_method)?;
+            buf.push(0x91); // params: [argument]
+            encode_body(buf, Some(body))
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), CodecError> {
+        self.out.flush()
+    }
+
+    fn close(&mut self) -> Result<(), CodecError> {
+        Ok(self.out.get_ref().shutdown()?)
+    }
+}
+
+fn encode_body(
+    buf: &mut Vec<u8>,
+    body: Option<&dyn erased_serde::Serialize>,
+) -> Result<(), CodecError> {
+    match body {
+        Some(body) => {
+            let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
+            body.serialize(&mut ser)
+                .map_err(|e| CodecError::Encode(e.to_string()))
+        }
+        None => {
+            buf.push(NIL);
+            Ok(())
+        }
+    }
+}
+
+fn write_uint(buf: &mut Vec<u8>, value: u64) -> Result<(), CodecError> {
+    rmp::encode::write_uint(buf, value)
+        .map(drop)
+        .map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+fn write_str(buf: &mut Vec<u8>, text: &str) -> Result<(), CodecError> {
+    rmp::encode::write_str(buf, text).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+fn read_array_len(rd: &mut &[u8]) -> Result<u32, CodecError> {
+    rmp::decode::read_array_len(rd)
+        .map_err(|e| CodecError::Malformed(format!("expected an array: {e}")))
+}
+
+fn read_uint(rd: &mut &[u8]) -> Result<u64, CodecError> {
+    rmp::decode::read_int(rd)
+        .map_err(|e| CodecError::Malformed(format!("expected an unsigned integer: {e}")))
+}
+
+fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a str, CodecError> {
+    let len = rmp::decode::read_str_len(rd)
+        .map_err(|e| CodecError::Malformed(format!("expected a method name: {e}")))?
+        as usize;
+    let bytes = rd.get(..len).ok_or_else(|| {
+        CodecError::Malformed("method name runs past the end of the message".to_owned())
+    })?;
+    *rd = &rd[len..];
+    std::str::from_utf8(bytes)
+        .map_err(|_| CodecError::Malformed("method name is not UTF-8".to_owned()))
+}
+
+/// The length of the one complete value at the start of `buf`.
+fn value_len(buf: &[u8]) -> Result<usize, CodecError> {
+    MsgpackScanner::default()
+        .scan(buf, usize::MAX)?
+        .ok_or_else(|| CodecError::Malformed("message ends inside a value".to_owned()))
+}
+
+/// Finds the end of one MessagePack value without decoding it, checking each length marker
+/// against the limit before any byte of its payload is awaited.
+///
+/// MessagePack is prefix-coded, so one counter suffices: every header pays one value owed and
+/// adds the items its array or map holds; the value is complete when nothing is owed.
+#[derive(Debug, Default)]
+pub(crate) struct MsgpackScanner {
+    /// Bytes of the current message accepted so far.
+    pos: usize,
+    /// Values still to come; 0 before a message starts.
+    owed: u64,
+}
+
+impl Scanner for MsgpackScanner {
+    fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+        if self.owed == 0 {
+            self.owed = 1;
+            self.pos = 0;
+        }
+        let too_large = |size: u64| CodecError::TooLarge { size, limit };
+        while self.owed > 0 {
+            let Some((header, payload, items)) = value_header(&buf[self.pos..])? else {
+                return Ok(None);
+            };
+            let end = self.pos as u64 + header as u64 + payload;
+            // Each owed value takes at least one more byte.
+            let least = end + self.owed - 1 + items;
+            if least > limit as u64 {
+                return Err(too_large(least));
+            }
+            if end > buf.len() as u64 {
+                return Ok(None);
+            }
+            self.pos = end as usize;
+            self.owed = self.owed - 1 + items;
+        }
+        Ok(Some(std::mem::take(&mut self.pos)))
+    }
+}
+
+/// Parses the header of the value starting `buf`: its own length, the length of the payload
+/// that follows it, and how many values it contains (arrays and maps). `None` if `buf` holds
+/// less than the whole header.
+fn value_header(buf: &[u8]) -> Result<Option<(usize, u64, u64)>, CodecError> {
+    let Some(&marker) = buf.first() else {
+        return Ok(None);
+    };
+    // The size of the length field for the variable-length kinds, and what the length counts.
+    let (len_size, header_extra, counts) = match marker {
+        0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => return Ok(Some((1, 0, 0))),
+        0x80..=0x8f => return Ok(Some((1, 0, 2 * u64::from(marker & 0x0f)))),
+        0x90..=0x9f => return Ok(Some((1, 0, u64::from(marker & 0x0f)))),
+        0xa0..=0xbf => return Ok(Some((1, u64::from(marker & 0x1f), 0))),
+        0xc1 => {
+            return Err(CodecError::Malformed(
+                "0xc1 is not a MessagePack marker".to_owned(),
+            ))
+        }
+        0xcc | 0xd0 => return Ok(Some((1, 1, 0))),
+        0xcd | 0xd1 => return Ok(Some((1, 2, 0))),
+        0xca | 0xce | 0xd2 => return Ok(Some((1, 4, 0))),
+        0xcb | 0xcf | 0xd3 => return Ok(Some((1, 8, 0))),
+        // fixext 1, 2, 4, 8, 16: type byte, then the data.
+        0xd4..=0xd8 => return Ok(Some((2, 1 << (marker - 0xd4), 0))),
+        0xc4 | 0xd9 => (1, 0, Counts::Bytes),
+        0xc5 | 0xda => (2, 0, Counts::Bytes),
+        0xc6 | 0xdb => (4, 0, Counts::Bytes),
+        // ext 8, 16, 32: the length, then a type byte, then the data.
+        0xc7 => (1, 1, Counts::Bytes),
+        0xc8 => (2, 1, Counts::Bytes),
+        0xc9 => (4, 1, Counts::Bytes),
+        0xdc => (2, 0, Counts::Items),
+        0xdd => (4, 0, Counts::Items),
+        0xde => (2, 0, Counts::Pairs),
+        0xdf => (4, 0, Counts::Pairs),
+    };
+    let Some(len_bytes) = buf.get(1..1 + len_size) else {
+        return Ok(None);
+    };
+    let len = len_bytes
+        .iter()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    let header = 1 + len_size + header_extra;
+    Ok(Some(match counts {
+        Counts::Bytes => (header, len, 0),
+        Counts::Items => (header, 0, len),
+        Counts::Pairs => (header, 0, 2 * len),
+    }))
+}
+
+enum Counts {
+    Bytes,
+    Items,
+    Pairs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_all(bytes: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+        MsgpackScanner::default().scan(bytes, limit)
+    }
+
+    #[test]
+    fn scanner_finds_the_end_of_nested_values() {
+        let value = rmpv::Value::Array(vec![
+            rmpv::Value::from(1),
+            rmpv::Value::Map(vec![(rmpv::Value::from("k"), rmpv::Value::from(vec![0u8; 300]))]),
+            rmpv::Value::Ext(5, vec![1, 2, 3]),
+            rmpv::Value::F64(1.5),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &value).unwrap();
+        let len = bytes.len();
+        bytes.extend_from_slice(&[0x01, 0x02]);
+        assert_eq!(scan_all(&bytes, 1 << 20).unwrap(), Some(len));
+    }
+
+    #[test]
+    fn scanner_resumes_byte_by_byte() {
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &rmpv::Value::from(vec![7u8; 70_000])).unwrap();
+        let mut scanner = MsgpackScanner::default();
+        for end in 1..bytes.len() {
+            assert_eq!(scanner.scan(&bytes[..end], 1 << 20).unwrap(), None);
+        }
+        assert_eq!(scanner.scan(&bytes, 1 << 20).unwrap(), Some(bytes.len()));
+    }
+
+    #[test]
+    fn scanner_refuses_claims_over_the_limit_before_the_payload_arrives() {
+        // str32 claiming 4 GiB, with only the header present.
+        let err = scan_all(&[0xdb, 0xff, 0xff, 0xff, 0xff], 1 << 20).unwrap_err();
+        assert!(matches!(err, CodecError::TooLarge { limit, .. } if limit == 1 << 20));
+        // array32 claiming 4 billion elements.
+        let err = scan_all(&[0xdd, 0xff, 0xff, 0xff, 0xff], 1 << 20).unwrap_err();
+        assert!(matches!(err, CodecError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn scanner_rejects_the_unused_marker() {
+        assert!(matches!(
+            scan_all(&[0x92, 0x01, 0xc1], 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn error_values_render_readably() {
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &rmpv::Value::from("boom")).unwrap();
+        assert_eq!(error_text(&bytes).unwrap().as_deref(), Some("boom"));
+        bytes.clear();
+        let value = rmpv::Value::Array(vec![rmpv::Value::from(3), rmpv::Value::from("no such method")]);
+        rmpv::encode::write_value(&mut bytes, &value).unwrap();
+        assert_eq!(
+            error_text(&bytes).unwrap().as_deref(),
+            Some("[3, \"no such method\"]")
+        );
+        assert_eq!(error_text(&[NIL]).unwrap(), None);
+    }
+}

@@ -1,0 +1,104 @@
+//! # netrpc — Go's `net/rpc` for blocking Rust
+//!
+//! A synchronous, thread-per-connection RPC library with the programming model of Go's
+//! `net/rpc`, speaking [MessagePack-RPC](codec::msgpack) on the wire.
+//!
+//! * A [`Server`] registers [`Service`]s, whose methods are called remotely as
+//!   `"Service.Method"`. A method takes one argument and returns a reply or an error; an
+//!   error reaches the client as its text, and then no reply is sent.
+//! * The server serves a listener ([`Server::accept`], one thread per connection) or a single
+//!   connection ([`Server::serve_conn`], [`Server::serve_codec`]). Methods run on a worker pool.
+//! * A [`Client`] is shared across threads: [`Client::call`] blocks; [`Client::go`] returns at
+//!   once and completes through a crossbeam channel. When the connection dies, every pending
+//!   call completes with an error.
+//! * Codecs are pluggable ([`codec`]); no async runtime is involved anywhere.
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Args {
+//!     #[serde(rename = "A")]
+//!     a: i64,
+//!     #[serde(rename = "B")]
+//!     b: i64,
+//! }
+//!
+//! struct Arith;
+//!
+//! impl Arith {
+//!     fn multiply(&self, args: Args) -> Result<i64, String> {
+//!         Ok(args.a * args.b)
+//!     }
+//! }
+//!
+//! let server = netrpc::Server::new();
+//! server.register(netrpc::Service::new(Arith).method("Multiply", Arith::multiply))?;
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! std::thread::spawn(move || server.accept(&listener));
+//!
+//! let client = netrpc::Client::dial(addr)?;
+//! let product: i64 = client.call("Arith.Multiply", &Args { a: 7, b: 8 })?;
+//! assert_eq!(product, 56);
+//!
+//! let call = client.go::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 });
+//! assert_eq!(call.done.recv()?.result?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `ARCHITECTURE.md` in the repository shows the threads and the path of a call.
+
+#![warn(missing_docs)]
+
+mod client;
+pub mod codec;
+mod error;
+mod pool;
+mod server;
+mod service;
+mod transport;
+
+use std::io;
+use std::sync::OnceLock;
+
+pub use client::{Call, Client, ClientBuilder, Completed};
+pub use error::{CodecError, Error, RegisterError};
+pub use server::{Server, ServerBuilder};
+pub use service::Service;
+pub use transport::{Conn, Listener, SocketOptions};
+
+/// The server behind the free functions, like Go's `rpc.DefaultServer`.
+pub fn default_server() -> &'static Server {
+    static DEFAULT: OnceLock<Server> = OnceLock::new();
+    DEFAULT.get_or_init(Server::new)
+}
+
+/// Registers `service` on the [`default_server`] under its type's name.
+pub fn register<T: Send + Sync + 'static>(service: Service<T>) -> Result<(), RegisterError> {
+    default_server().register(service)
+}
+
+/// Registers `service` on the [`default_server`] under `name`.
+pub fn register_name<T: Send + Sync + 'static>(
+    name: &str,
+    service: Service<T>,
+) -> Result<(), RegisterError> {
+    default_server().register_name(name, service)
+}
+
+/// Serves connections from `listener` with the [`default_server`].
+pub fn accept<L: Listener>(listener: &L) -> io::Result<()> {
+    default_server().accept(listener)
+}
+
+/// Serves one connection with the [`default_server`] until the peer hangs up.
+pub fn serve_conn<C: Conn>(conn: C) {
+    default_server().serve_conn(conn)
+}
+
+/// Serves one connection through `codec` with the [`default_server`].
+pub fn serve_codec<C: codec::ServerCodec>(codec: C) {
+    default_server().serve_codec(codec)
+}

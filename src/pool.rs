@@ -1,0 +1,197 @@
+//! The worker pool that runs methods, so that a connection's reader thread only reads.
+//!
+//! Threads start on demand, up to a maximum, when queued jobs outnumber idle workers; threads
+//! beyond the core count leave after a while without work. The queue is bounded: when it is
+//! full, [`Pool::execute`] blocks, which stops the submitting connection from reading more
+//! requests (backpressure) instead of queueing without bound.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// How long a thread beyond the core count waits for work before it leaves.
+const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// Sizes of a [`Pool`].
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    /// Threads kept even when idle.
+    pub(crate) core: usize,
+    /// Threads at most.
+    pub(crate) max: usize,
+    /// Jobs waiting for a thread at most.
+    pub(crate) queue: usize,
+    /// Stack size of each worker thread.
+    pub(crate) stack_size: usize,
+}
+
+pub(crate) struct Pool {
+    tx: Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    rx: Receiver<Job>,
+    config: PoolConfig,
+    threads: AtomicUsize,
+    idle: AtomicUsize,
+}
+
+impl Pool {
+    pub(crate) fn new(config: PoolConfig) -> Pool {
+        let (tx, rx) = bounded(config.queue.max(1));
+        Pool {
+            tx,
+            shared: Arc::new(Shared {
+                rx,
+                config,
+                threads: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Runs `job` on a worker, waiting for room in the queue if it is full.
+    pub(crate) fn execute(&self, job: impl FnOnce() + Send + 'static) {
+        let job: Job = Box::new(job);
+        // The receiver lives in `shared`, so the channel cannot be disconnected here.
+        if let Err(failed) = self.tx.send(job) {
+            (failed.into_inner())();
+            return;
+        }
+        if self.tx.len() > self.shared.idle.load(Ordering::Acquire) && !self.spawn_worker() {
+            if self.shared.threads.load(Ordering::Acquire) == 0 {
+                // No thread could be started at all: run the job here rather than never.
+                if let Ok(job) = self.shared.rx.try_recv() {
+                    job();
+                }
+            }
+        }
+    }
+
+    /// Starts one more worker unless the pool is at its maximum; false if none started.
+    fn spawn_worker(&self) -> bool {
+        let shared = &self.shared;
+        let mut threads = shared.threads.load(Ordering::Acquire);
+        loop {
+            if threads >= shared.config.max {
+                return false;
+            }
+            match shared.threads.compare_exchange(
+                threads,
+                threads + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(now) => threads = now,
+            }
+        }
+        let worker = Arc::clone(shared);
+        let spawned = thread::Builder::new()
+            .name("netrpc-worker".to_owned())
+            .stack_size(shared.config.stack_size)
+            .spawn(move || worker.work());
+        if let Err(e) = spawned {
+            shared.threads.fetch_sub(1, Ordering::AcqRel);
+            log::error!("rpc: cannot start a worker thread: {e}");
+            return false;
+        }
+        true
+    }
+}
+
+impl Shared {
+    fn work(&self) {
+        loop {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            let next = self.rx.recv_timeout(KEEP_ALIVE);
+            self.idle.fetch_sub(1, Ordering::AcqRel);
+            match next {
+                Ok(job) => job(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.leave_if_surplus() {
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.threads.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Gives up this thread's place if there are more threads than the core count.
+    fn leave_if_surplus(&self) -> bool {
+        let mut threads = self.threads.load(Ordering::Acquire);
+        while threads > self.config.core {
+            match self.threads.compare_exchange(
+                threads,
+                threads - 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => threads = now,
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::unbounded;
+
+    fn config(max: usize) -> PoolConfig {
+        PoolConfig {
+            core: 1,
+            max,
+            queue: 16,
+            stack_size: 256 * 1024,
+        }
+    }
+
+    #[test]
+    fn blocked_jobs_do_not_starve_others() {
+        let pool = Pool::new(config(4));
+        let (release_tx, release_rx) = unbounded::<()>();
+        let (done_tx, done_rx) = unbounded();
+        // Two jobs that block until released, then one that must still run.
+        for _ in 0..2 {
+            let release = release_rx.clone();
+            pool.execute(move || {
+                let _ = release.recv_timeout(Duration::from_secs(5));
+            });
+        }
+        pool.execute(move || done_tx.send(()).unwrap());
+        assert!(done_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+        drop(release_tx);
+    }
+
+    #[test]
+    fn thread_count_stays_within_max() {
+        let pool = Pool::new(config(2));
+        let (tx, rx) = unbounded();
+        for i in 0..10 {
+            let tx = tx.clone();
+            pool.execute(move || {
+                thread::sleep(Duration::from_millis(5));
+                tx.send(i).unwrap();
+            });
+            assert!(pool.shared.threads.load(Ordering::Acquire) <= 2);
+        }
+        let mut got: Vec<i32> = (0..10)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, (0..10).collect::<Vec<_>>());
+    }
+}

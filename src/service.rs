@@ -1,0 +1,215 @@
+//! Services: a value plus a table of its methods, and the type-erased dispatch behind them.
+
+use std::any::{type_name, Any};
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::RegisterError;
+
+/// A decoded argument on its way from the connection's reader to a worker.
+pub(crate) type Arg = Box<dyn Any + Send>;
+/// A method's reply on its way to the codec.
+pub(crate) type Reply = Box<dyn erased_serde::Serialize + Send>;
+
+type DecodeFn = fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Arg, erased_serde::Error>;
+type CallFn = Box<dyn Fn(Arg) -> Result<Reply, String> + Send + Sync>;
+
+/// A value whose methods can be called remotely, built with [`Service::method`] and handed to
+/// [`Server::register`](crate::Server::register).
+///
+/// A method is any `Fn(&T, A) -> Result<R, E>`: its argument `A` is decoded from the request,
+/// its reply `R` is encoded into the response, and an error `E` reaches the client as its
+/// `Display` text (and then no reply is sent), as in Go.
+///
+/// ```
+/// use netrpc::Service;
+///
+/// struct Counter;
+///
+/// impl Counter {
+///     fn add(&self, (a, b): (i64, i64)) -> Result<i64, String> {
+///         a.checked_add(b).ok_or_else(|| "overflow".to_string())
+///     }
+/// }
+///
+/// let service = Service::new(Counter).method("Add", Counter::add);
+/// assert_eq!(service.name(), "Counter");
+/// ```
+pub struct Service<T> {
+    receiver: Arc<T>,
+    methods: Vec<MethodSpec>,
+}
+
+struct MethodSpec {
+    name: String,
+    arg_type: &'static str,
+    reply_type: &'static str,
+    decode: DecodeFn,
+    call: CallFn,
+}
+
+impl<T: Send + Sync + 'static> Service<T> {
+    /// A service around `receiver`, with no methods yet.
+    pub fn new(receiver: T) -> Self {
+        Service {
+            receiver: Arc::new(receiver),
+            methods: Vec::new(),
+        }
+    }
+
+    /// Adds a method, called remotely as `"Service.name"`.
+    pub fn method<A, R, E, F>(mut self, name: &str, method: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Display,
+        F: Fn(&T, A) -> Result<R, E> + Send + Sync + 'static,
+    {
+        let receiver = Arc::clone(&self.receiver);
+        let call: CallFn = Box::new(move |arg: Arg| {
+            let arg = arg
+                .downcast::<A>()
+                .map_err(|_| "rpc: internal error: argument of the wrong type".to_owned())?;
+            match method(&receiver, *arg) {
+                Ok(reply) => Ok(Box::new(reply) as Reply),
+                Err(e) => Err(e.to_string()),
+            }
+        });
+        self.methods.push(MethodSpec {
+            name: name.to_owned(),
+            arg_type: type_name::<A>(),
+            reply_type: type_name::<R>(),
+            decode: decode_arg::<A>,
+            call,
+        });
+        self
+    }
+
+    /// The name [`Server::register`](crate::Server::register) gives the service: the name of
+    /// `T` without its module path or generic parameters.
+    pub fn name(&self) -> &'static str {
+        short_type_name(type_name::<T>())
+    }
+}
+
+fn decode_arg<A: DeserializeOwned + Send + 'static>(
+    de: &mut dyn erased_serde::Deserializer<'_>,
+) -> Result<Arg, erased_serde::Error> {
+    Ok(Box::new(erased_serde::deserialize::<A>(de)?))
+}
+
+/// `a::b::Arith<c::D>` → `Arith`.
+fn short_type_name(full: &'static str) -> &'static str {
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// A registered service, as the server keeps it.
+pub(crate) struct ServiceEntry {
+    pub(crate) name: String,
+    pub(crate) methods: HashMap<String, Arc<Method>>,
+}
+
+impl ServiceEntry {
+    /// Checks `service` as Go's `Register` does and names it `name`.
+    pub(crate) fn new<T: Send + Sync + 'static>(
+        name: &str,
+        service: Service<T>,
+    ) -> Result<ServiceEntry, RegisterError> {
+        if name.is_empty() {
+            return Err(RegisterError::NoName(type_name::<T>().to_owned()));
+        }
+        if service.methods.is_empty() {
+            return Err(RegisterError::NoMethods(name.to_owned()));
+        }
+        let mut methods = HashMap::with_capacity(service.methods.len());
+        for spec in service.methods {
+            let full_name = format!("{name}.{}", spec.name);
+            if spec.name.is_empty() || spec.name.contains('.') {
+                return Err(RegisterError::InvalidMethod(full_name));
+            }
+            if methods.contains_key(&spec.name) {
+                return Err(RegisterError::DuplicateMethod(full_name));
+            }
+            let method = Method {
+                name: full_name,
+                arg_type: spec.arg_type,
+                reply_type: spec.reply_type,
+                decode: spec.decode,
+                call: spec.call,
+                calls: AtomicU64::new(0),
+            };
+            methods.insert(spec.name, Arc::new(method));
+        }
+        Ok(ServiceEntry {
+            name: name.to_owned(),
+            methods,
+        })
+    }
+}
+
+/// One callable method of a registered service.
+pub(crate) struct Method {
+    /// `"Service.Method"`.
+    pub(crate) name: String,
+    pub(crate) arg_type: &'static str,
+    pub(crate) reply_type: &'static str,
+    decode: DecodeFn,
+    call: CallFn,
+    calls: AtomicU64,
+}
+
+impl Method {
+    /// Decodes an argument of this method's type.
+    pub(crate) fn decode(
+        &self,
+        de: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<Arg, erased_serde::Error> {
+        (self.decode)(de)
+    }
+
+    /// Runs the method. A panic becomes an error, so the worker and the connection survive it.
+    pub(crate) fn invoke(&self, arg: Arg) -> Result<Reply, String> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        catch_unwind(AssertUnwindSafe(|| (self.call)(arg))).unwrap_or_else(|payload| {
+            Err(format!(
+                "rpc: method {} panicked: {}",
+                self.name,
+                panic_message(&*payload)
+            ))
+        })
+    }
+
+    /// How many times the method was called.
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "a non-string panic payload"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_drop_paths_and_generics() {
+        assert_eq!(short_type_name("a::b::Arith"), "Arith");
+        assert_eq!(short_type_name("a::Wrapper<b::Inner>"), "Wrapper");
+        assert_eq!(short_type_name("i32"), "i32");
+    }
+}

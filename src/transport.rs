@@ -1,0 +1,125 @@
+//! Transports: the byte streams under a codec, and the listeners that accept them.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+#[cfg(unix)]
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+
+/// A connection that one thread can read while another writes.
+///
+/// Implemented for [`TcpStream`] and [`UnixStream`]. To serve another stream (a TLS session,
+/// say), implement it for a handle that reads and writes the same session from two threads.
+pub trait Conn: Read + Write + Send + Sized + 'static {
+    /// Returns a second handle to the same connection.
+    fn try_clone(&self) -> io::Result<Self>;
+
+    /// Shuts the connection down in both directions; a thread blocked reading it wakes up.
+    fn shutdown(&self) -> io::Result<()>;
+
+    /// A name for the peer, for thread names and logs.
+    fn peer(&self) -> String;
+}
+
+impl Conn for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        ignore_not_connected(TcpStream::shutdown(self, Shutdown::Both))
+    }
+
+    fn peer(&self) -> String {
+        self.peer_addr()
+            .map_or_else(|_| "tcp".to_owned(), |a| a.to_string())
+    }
+}
+
+#[cfg(unix)]
+impl Conn for UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        ignore_not_connected(UnixStream::shutdown(self, Shutdown::Both))
+    }
+
+    fn peer(&self) -> String {
+        match self.peer_addr() {
+            Ok(addr) => match addr.as_pathname() {
+                Some(path) => path.display().to_string(),
+                None => "unix".to_owned(),
+            },
+            Err(_) => "unix".to_owned(),
+        }
+    }
+}
+
+/// A connection that is already shut down has nothing left to shut.
+fn ignore_not_connected(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
+}
+
+/// A listener whose connections a server can accept.
+pub trait Listener {
+    /// The connections it yields.
+    type Conn: Conn;
+
+    /// Waits for the next connection.
+    fn accept_conn(&self) -> io::Result<Self::Conn>;
+
+    /// Readies an accepted connection for RPC traffic (socket options).
+    fn prepare(&self, conn: &Self::Conn, options: &SocketOptions) -> io::Result<()>;
+}
+
+impl Listener for TcpListener {
+    type Conn = TcpStream;
+
+    fn accept_conn(&self) -> io::Result<TcpStream> {
+        self.accept().map(|(stream, _)| stream)
+    }
+
+    fn prepare(&self, conn: &TcpStream, options: &SocketOptions) -> io::Result<()> {
+        options.apply_tcp(conn)
+    }
+}
+
+#[cfg(unix)]
+impl Listener for UnixListener {
+    type Conn = UnixStream;
+
+    fn accept_conn(&self) -> io::Result<UnixStream> {
+        self.accept().map(|(stream, _)| stream)
+    }
+
+    fn prepare(&self, _conn: &UnixStream, _options: &SocketOptions) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// TCP socket options applied to every connection a server accepts or a client dials.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SocketOptions {
+    /// TCP keepalive: idle time before the first probe; `None` leaves keepalive off.
+    pub keepalive: Option<Duration>,
+}
+
+impl SocketOptions {
+    /// Turns `TCP_NODELAY` on (requests are small and latency matters) and sets keepalive.
+    pub(crate) fn apply_tcp(&self, stream: &TcpStream) -> io::Result<()> {
+        let sock = SockRef::from(stream);
+        sock.set_tcp_nodelay(true)?;
+        if let Some(idle) = self.keepalive {
+            sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
+        }
+        Ok(())
+    }
+}
