@@ -30,7 +30,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let args = Args { a: 15, b: 4 };
     let quotient: Quotient = client.call("Arith.Divide", &args)?;
-    println!("Arith: {}/{}={} remainder {}", args.a, args.b, quotient.quo, quotient.rem);
+    println!(
+        "Arith: {}/{}={} remainder {}",
+        args.a, args.b, quotient.quo, quotient.rem
+    );
 
     let args = Args { a: 1, b: 0 };
     match client.call::<_, Quotient>("Arith.Divide", &args) {

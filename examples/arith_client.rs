@@ -1,6 +1,7 @@
 //! Calls `Arith` and `Echo` on a running `arith_server`.
 //!
 //! Run: `cargo run --example arith_client -- --addr 127.0.0.1:1234`
+//! Against `arith_server --http`: add `--http`.
 
 mod common;
 
@@ -11,7 +12,11 @@ use netrpc::Client;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
-    let client = Client::dial(&addr)?;
+    let client = if common::switch("http") {
+        Client::dial_http(&addr)?
+    } else {
+        Client::dial(&addr)?
+    };
     println!("connected to {addr}");
 
     let product: i64 = client.call("Arith.Multiply", &Args { a: 7, b: 8 })?;

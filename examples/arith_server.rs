@@ -2,20 +2,30 @@
 //! and benchmarks.
 //!
 //! Run: `cargo run --example arith_server -- --addr 127.0.0.1:1234`
+//! Over HTTP (RPC on `/_goRPC_`, debug page on `/debug/rpc`): add `--http`.
 
 mod common;
 
 use std::error::Error;
 use std::net::TcpListener;
 
-use netrpc::Server;
+use netrpc::{Server, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
     let server = Server::new();
     common::register(&server)?;
     let listener = TcpListener::bind(&addr)?;
-    println!("serving Arith and Echo on {} (MessagePack-RPC)", listener.local_addr()?);
-    server.accept(&listener)?;
+    let addr = listener.local_addr()?;
+    if common::switch("http") {
+        println!(
+            "serving Arith and Echo over HTTP on {addr}: CONNECT {DEFAULT_RPC_PATH}, \
+             debug page at http://{addr}{DEFAULT_DEBUG_PATH}"
+        );
+        server.serve_http(&listener)?;
+    } else {
+        println!("serving Arith and Echo on {addr} (MessagePack-RPC)");
+        server.accept(&listener)?;
+    }
     Ok(())
 }

@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::{ClientCodec, Request, RequestWriter};
 use crate::error::{CodecError, Error};
+use crate::http::DEFAULT_RPC_PATH;
 use crate::transport::{Conn, SocketOptions};
 
 /// An RPC client on one connection.
@@ -97,6 +98,16 @@ impl Client {
     #[cfg(unix)]
     pub fn dial_unix(path: impl AsRef<Path>) -> io::Result<Client> {
         Client::builder().dial_unix(path)
+    }
+
+    /// Connects to an RPC server over HTTP at [`DEFAULT_RPC_PATH`] (Go's `DialHTTP`).
+    pub fn dial_http(addr: impl ToSocketAddrs) -> io::Result<Client> {
+        Client::builder().dial_http(addr, DEFAULT_RPC_PATH)
+    }
+
+    /// Connects to an RPC server over HTTP at `path` (Go's `DialHTTPPath`).
+    pub fn dial_http_path(addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
+        Client::builder().dial_http(addr, path)
     }
 
     /// A client on a connection already open, speaking MessagePack-RPC.
@@ -212,11 +223,20 @@ impl Client {
     }
 
     /// Sends a notification: the server runs `service_method` and sends nothing back.
-    pub fn notify<A: Serialize + ?Sized>(&self, service_method: &str, args: &A) -> Result<(), Error> {
+    pub fn notify<A: Serialize + ?Sized>(
+        &self,
+        service_method: &str,
+        args: &A,
+    ) -> Result<(), Error> {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, &args)
+        self.write(0, service_method, true, &args).map_err(|e| {
+            if !e.is_recoverable() {
+                self.shut_down_after(&"sending a notification failed");
+            }
+            e.into()
+        })
     }
 
     /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
@@ -244,12 +264,23 @@ impl Client {
             }
         };
         if let Err(e) = self.write(seq, service_method, false, args) {
+            let broken = !e.is_recoverable();
             // The reader may have failed the call already if the connection died.
             if let Some(pending) = self.inner.calls.remove(seq) {
-                pending.finish(Some(e));
+                pending.finish(Some(e.into()));
+            }
+            if broken {
+                self.shut_down_after(&"sending a request failed");
             }
         }
         seq
+    }
+
+    /// The stream may hold half a message: shut the connection down, which makes the reader
+    /// thread fail the pending calls.
+    fn shut_down_after(&self, what: &dyn std::fmt::Display) {
+        log::warn!("rpc: {what}; closing the connection");
+        let _ = self.inner.sender.lock().writer.close();
     }
 
     fn write(
@@ -258,7 +289,7 @@ impl Client {
         service_method: &str,
         notification: bool,
         args: &dyn erased_serde::Serialize,
-    ) -> Result<(), Error> {
+    ) -> Result<(), CodecError> {
         let inner = &self.inner;
         inner.waiting.fetch_add(1, Ordering::AcqRel);
         let mut state = inner.sender.lock();
@@ -268,17 +299,14 @@ impl Client {
         header.service_method.push_str(service_method);
         header.notification = notification;
         let written = writer.write_request(header, args);
-        // The last caller in line flushes for everyone before it.
+        // The last caller in line flushes for everyone before it, whatever became of its own
+        // request.
         let flushed = if inner.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
             writer.flush()
         } else {
             Ok(())
         };
-        if let Err(e) = &flushed {
-            log::warn!("rpc: sending request: {e}; closing the connection");
-            let _ = writer.close();
-        }
-        Ok(written.and(flushed)?)
+        written.and(flushed)
     }
 }
 
@@ -335,6 +363,14 @@ impl ClientBuilder {
         let stream = TcpStream::connect(addr)?;
         self.socket.apply_tcp(&stream)?;
         self.connect(stream)
+    }
+
+    /// Connects over HTTP: sends `CONNECT path`, checks for Go's answer, then speaks RPC.
+    /// An unexpected answer is an error carrying its status line.
+    pub fn dial_http(&self, addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
+        let stream = TcpStream::connect(addr)?;
+        self.socket.apply_tcp(&stream)?;
+        self.connect(crate::http::connect(stream, path)?)
     }
 
     /// Connects over a Unix domain socket.
@@ -608,7 +644,7 @@ impl Calls {
                     _ if closing => Error::Shutdown,
                     None => Error::Io(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        "connection closed by the server",
+                        "connection closed before the reply arrived",
                     )),
                     Some(e) => replicate(e),
                 };

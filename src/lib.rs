@@ -55,6 +55,7 @@
 mod client;
 pub mod codec;
 mod error;
+mod http;
 mod pool;
 mod server;
 mod service;
@@ -65,6 +66,7 @@ use std::sync::OnceLock;
 
 pub use client::{Call, Client, ClientBuilder, Completed};
 pub use error::{CodecError, Error, RegisterError};
+pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use server::{Server, ServerBuilder};
 pub use service::Service;
 pub use transport::{Conn, Listener, SocketOptions};
@@ -96,6 +98,12 @@ pub fn accept<L: Listener>(listener: &L) -> io::Result<()> {
 /// Serves one connection with the [`default_server`] until the peer hangs up.
 pub fn serve_conn<C: Conn>(conn: C) {
     default_server().serve_conn(conn)
+}
+
+/// Serves HTTP on `listener` with the [`default_server`]: RPC on [`DEFAULT_RPC_PATH`], the
+/// debug page on [`DEFAULT_DEBUG_PATH`] (Go's `HandleHTTP` followed by `http.Serve`).
+pub fn serve_http<L: Listener>(listener: &L) -> io::Result<()> {
+    default_server().serve_http(listener)
 }
 
 /// Serves one connection through `codec` with the [`default_server`].

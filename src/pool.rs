@@ -64,12 +64,11 @@ impl Pool {
             (failed.into_inner())();
             return;
         }
-        if self.tx.len() > self.shared.idle.load(Ordering::Acquire) && !self.spawn_worker() {
-            if self.shared.threads.load(Ordering::Acquire) == 0 {
-                // No thread could be started at all: run the job here rather than never.
-                if let Ok(job) = self.shared.rx.try_recv() {
-                    job();
-                }
+        let starved = self.tx.len() > self.shared.idle.load(Ordering::Acquire);
+        if starved && !self.spawn_worker() && self.shared.threads.load(Ordering::Acquire) == 0 {
+            // No thread could be started at all: run the job here rather than never.
+            if let Ok(job) = self.shared.rx.try_recv() {
+                job();
             }
         }
     }

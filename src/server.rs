@@ -96,6 +96,17 @@ impl Server {
     /// Accepts connections on `listener` and serves each on a thread of its own, named
     /// `netrpc-conn-<peer>`. Returns the error that stopped the listener.
     pub fn accept<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        let server = self.clone();
+        self.accept_with(listener, move |conn| server.serve_conn(conn))
+    }
+
+    /// The accept loop behind [`Server::accept`] and HTTP serving: runs `serve` on a thread of
+    /// its own for each connection.
+    pub(crate) fn accept_with<L: Listener>(
+        &self,
+        listener: &L,
+        serve: impl Fn(L::Conn) + Clone + Send + 'static,
+    ) -> io::Result<()> {
         loop {
             let conn = match listener.accept_conn() {
                 Ok(conn) => conn,
@@ -116,19 +127,15 @@ impl Server {
             if let Err(e) = listener.prepare(&conn, &self.inner.socket) {
                 log::warn!("rpc: configuring connection from {}: {e}", conn.peer());
             }
-            self.spawn_conn(conn);
-        }
-    }
-
-    fn spawn_conn<C: Conn>(&self, conn: C) {
-        let server = self.clone();
-        let peer = conn.peer();
-        let spawned = thread::Builder::new()
-            .name(format!("netrpc-conn-{peer}"))
-            .stack_size(self.inner.conn_stack_size)
-            .spawn(move || server.serve_conn(conn));
-        if let Err(e) = spawned {
-            log::error!("rpc: cannot start a thread for {peer}: {e}");
+            let peer = conn.peer();
+            let serve = serve.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("netrpc-conn-{peer}"))
+                .stack_size(self.inner.conn_stack_size)
+                .spawn(move || serve(conn));
+            if let Err(e) = spawned {
+                log::error!("rpc: cannot start a thread for {peer}: {e}");
+            }
         }
     }
 
@@ -152,7 +159,11 @@ impl Server {
         };
         loop {
             match self.read_request(&mut codec) {
-                Ok(Some(Incoming::Call { request, method, arg })) => {
+                Ok(Some(Incoming::Call {
+                    request,
+                    method,
+                    arg,
+                })) => {
                     let responder = Arc::clone(&responder);
                     self.inner.pool.execute(move || {
                         let result = method.invoke(arg);
@@ -180,7 +191,11 @@ impl Server {
     pub fn serve_request<C: ServerCodec>(&self, codec: &mut C) -> Result<bool, CodecError> {
         let (request, result) = match self.read_request(codec)? {
             None => return Ok(false),
-            Some(Incoming::Call { request, method, arg }) => {
+            Some(Incoming::Call {
+                request,
+                method,
+                arg,
+            }) => {
                 let result = method.invoke(arg);
                 (request, result)
             }
@@ -227,6 +242,13 @@ impl Server {
             })),
             (Err(e), _) => Err(e),
         }
+    }
+
+    /// The registered services, sorted by name.
+    pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
+        let mut services: Vec<_> = self.inner.services.read().values().cloned().collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        services
     }
 
     /// Finds the method for `"Service.Method"`, or the error text Go sends.

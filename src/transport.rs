@@ -21,6 +21,18 @@ pub trait Conn: Read + Write + Send + Sized + 'static {
 
     /// A name for the peer, for thread names and logs.
     fn peer(&self) -> String;
+
+    /// Bounds each blocking read; `None` waits forever. Transports without timeouts may keep
+    /// this default, which does nothing.
+    fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Bounds each blocking write; `None` waits forever. Transports without timeouts may keep
+    /// this default, which does nothing.
+    fn set_write_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Conn for TcpStream {
@@ -35,6 +47,14 @@ impl Conn for TcpStream {
     fn peer(&self) -> String {
         self.peer_addr()
             .map_or_else(|_| "tcp".to_owned(), |a| a.to_string())
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
     }
 }
 
@@ -56,6 +76,14 @@ impl Conn for UnixStream {
             },
             Err(_) => "unix".to_owned(),
         }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_write_timeout(self, timeout)
     }
 }
 

@@ -188,7 +188,10 @@ impl<W: Write> FrameWriter<W> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self.inner.write_all(&self.buf).and_then(|()| self.inner.flush());
+        let result = self
+            .inner
+            .write_all(&self.buf)
+            .and_then(|()| self.inner.flush());
         self.buf.clear();
         if self.buf.capacity() > KEEP_WRITE_BUFFER {
             self.buf = Vec::new();

@@ -58,9 +58,8 @@ pub struct Response {
 }
 
 /// A callback that deserializes a message body into the type the caller expects.
-pub type DecodeBody<'a> = &'a mut dyn FnMut(
-    &mut dyn erased_serde::Deserializer<'_>,
-) -> Result<(), erased_serde::Error>;
+pub type DecodeBody<'a> =
+    &'a mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>;
 
 /// The reading half of a server codec (Go's `ServerCodec`).
 pub trait ServerCodec: Send + 'static {

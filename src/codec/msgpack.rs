@@ -469,7 +469,10 @@ mod tests {
     fn scanner_finds_the_end_of_nested_values() {
         let value = rmpv::Value::Array(vec![
             rmpv::Value::from(1),
-            rmpv::Value::Map(vec![(rmpv::Value::from("k"), rmpv::Value::from(vec![0u8; 300]))]),
+            rmpv::Value::Map(vec![(
+                rmpv::Value::from("k"),
+                rmpv::Value::from(vec![0u8; 300]),
+            )]),
             rmpv::Value::Ext(5, vec![1, 2, 3]),
             rmpv::Value::F64(1.5),
         ]);
@@ -515,7 +518,10 @@ mod tests {
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::from("boom")).unwrap();
         assert_eq!(error_text(&bytes).unwrap().as_deref(), Some("boom"));
         bytes.clear();
-        let value = rmpv::Value::Array(vec![rmpv::Value::from(3), rmpv::Value::from("no such method")]);
+        let value = rmpv::Value::Array(vec![
+            rmpv::Value::from(3),
+            rmpv::Value::from("no such method"),
+        ]);
         rmpv::encode::write_value(&mut bytes, &value).unwrap();
         assert_eq!(
             error_text(&bytes).unwrap().as_deref(),

@@ -1,0 +1,423 @@
+//! RPC over HTTP, compatible with Go's `HandleHTTP` / `DialHTTP`, and the debug page.
+//!
+//! The client sends `CONNECT /_goRPC_ HTTP/1.0`; the server answers
+//! `HTTP/1.0 200 Connected to Go RPC` and from then on the connection is a plain RPC stream.
+//! The handshake bytes are Go's, byte for byte. `GET /debug/rpc` shows every service, its
+//! methods and how often each was called, as HTML or, with `?format=json` or
+//! `Accept: application/json`, as JSON.
+
+use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::server::Server;
+use crate::service::ServiceEntry;
+use crate::transport::{Conn, Listener};
+
+/// The path Go's `rpc.HandleHTTP` serves RPC on.
+pub const DEFAULT_RPC_PATH: &str = "/_goRPC_";
+/// The path Go's `rpc.HandleHTTP` serves the debug page on.
+pub const DEFAULT_DEBUG_PATH: &str = "/debug/rpc";
+
+/// The status line Go's server answers a CONNECT with, and Go's client insists on.
+const CONNECTED: &str = "200 Connected to Go RPC";
+/// The longest request or response head accepted.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long a peer may take to send its whole head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves a [`Server`] over HTTP: RPC on one path, the debug page on another.
+///
+/// Made by [`Server::handle_http`]; [`Server::serve_http`] uses Go's default paths.
+#[derive(Clone)]
+pub struct HttpHandler {
+    server: Server,
+    rpc_path: Arc<str>,
+    debug_path: Arc<str>,
+    head_timeout: Duration,
+}
+
+impl Server {
+    /// An HTTP front for this server: `CONNECT rpc_path` starts an RPC session and
+    /// `GET debug_path` shows the debug page (Go's `HandleHTTP`).
+    pub fn handle_http(&self, rpc_path: &str, debug_path: &str) -> HttpHandler {
+        HttpHandler {
+            server: self.clone(),
+            rpc_path: rpc_path.into(),
+            debug_path: debug_path.into(),
+            head_timeout: HEAD_TIMEOUT,
+        }
+    }
+
+    /// Serves HTTP on `listener` with Go's default paths, [`DEFAULT_RPC_PATH`] and
+    /// [`DEFAULT_DEBUG_PATH`], one thread per connection.
+    pub fn serve_http<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        self.handle_http(DEFAULT_RPC_PATH, DEFAULT_DEBUG_PATH)
+            .serve(listener)
+    }
+
+    /// Serves one HTTP connection with Go's default paths: reads its request and answers it.
+    /// For programs that accept connections themselves and hand some of them to netrpc.
+    pub fn serve_http_conn<C: Conn>(&self, conn: C) {
+        self.handle_http(DEFAULT_RPC_PATH, DEFAULT_DEBUG_PATH)
+            .serve_conn(conn)
+    }
+}
+
+impl HttpHandler {
+    /// How long a peer may take to send its whole request head (default 10 s); a slower one
+    /// gets `408 Request Timeout` and is disconnected.
+    pub fn head_timeout(mut self, timeout: Duration) -> Self {
+        self.head_timeout = timeout;
+        self
+    }
+
+    /// Accepts connections on `listener` and serves each on a thread of its own.
+    pub fn serve<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        let handler = self.clone();
+        self.server
+            .accept_with(listener, move |conn| handler.serve_conn(conn))
+    }
+
+    /// Reads one HTTP request from `conn` and answers it; a CONNECT to the RPC path goes on
+    /// as an RPC session until the peer hangs up.
+    pub fn serve_conn<C: Conn>(&self, mut conn: C) {
+        let head = match read_head(&mut conn, self.head_timeout) {
+            Ok(head) => head,
+            Err(e) => {
+                let status = match e.kind() {
+                    io::ErrorKind::InvalidData => "431 Request Header Fields Too Large",
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "408 Request Timeout",
+                    _ => return,
+                };
+                let _ = respond(&mut conn, status, TEXT, status.as_bytes());
+                return;
+            }
+        };
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut request = httparse::Request::new(&mut headers);
+        let (method, target, wants_json) = match request.parse(&head.bytes) {
+            Ok(httparse::Status::Complete(_)) => {
+                let accept = request
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("accept"))
+                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
+                (
+                    request.method.unwrap_or_default().to_owned(),
+                    request.path.unwrap_or_default().to_owned(),
+                    accept.is_some_and(|a| a.contains("application/json")),
+                )
+            }
+            _ => {
+                let _ = respond(&mut conn, "400 Bad Request", TEXT, b"400 Bad Request\n");
+                return;
+            }
+        };
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        if path == &*self.rpc_path {
+            if method != "CONNECT" {
+                let _ = respond(
+                    &mut conn,
+                    "405 Method Not Allowed",
+                    TEXT,
+                    b"405 must CONNECT\n",
+                );
+                return;
+            }
+            let connected = conn
+                .write_all(format!("HTTP/1.0 {CONNECTED}\n\n").as_bytes())
+                .and_then(|()| conn.set_read_timeout(None));
+            if let Err(e) = connected {
+                log::warn!("rpc hijacking {}: {e}", conn.peer());
+                return;
+            }
+            self.server.serve_conn(Rewind::new(conn, head.rest));
+        } else if path == &*self.debug_path {
+            if method != "GET" && method != "HEAD" {
+                let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
+                return;
+            }
+            let services = self.server.services();
+            let json = wants_json || query.split('&').any(|kv| kv == "format=json");
+            let (content_type, body) = if json {
+                ("application/json", debug_json(&services))
+            } else {
+                ("text/html; charset=utf-8", debug_html(&services))
+            };
+            let body = if method == "HEAD" { "" } else { &body };
+            let _ = respond(&mut conn, "200 OK", content_type, body.as_bytes());
+        } else {
+            let _ = respond(&mut conn, "404 Not Found", TEXT, b"404 page not found\n");
+        }
+    }
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// Writes a complete response and closes the connection.
+fn respond<C: Conn>(conn: &mut C, status: &str, content_type: &str, body: &[u8]) -> io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)?;
+    conn.flush()?;
+    conn.shutdown()
+}
+
+/// Sends Go's CONNECT and checks the answer exactly as Go's `DialHTTPPath` does; the
+/// returned connection is ready for RPC.
+pub(crate) fn connect<C: Conn>(mut conn: C, path: &str) -> io::Result<Rewind<C>> {
+    conn.write_all(format!("CONNECT {path} HTTP/1.0\n\n").as_bytes())?;
+    let head = read_head(&mut conn, HEAD_TIMEOUT)?;
+    conn.set_read_timeout(None)?;
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head.bytes) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return Err(io::Error::other("malformed HTTP response to CONNECT")),
+    }
+    let status = format!(
+        "{} {}",
+        response.code.unwrap_or_default(),
+        response.reason.unwrap_or_default()
+    );
+    if status != CONNECTED {
+        return Err(io::Error::other(format!(
+            "unexpected HTTP response: {status}"
+        )));
+    }
+    Ok(Rewind::new(conn, head.rest))
+}
+
+/// An HTTP head, and the bytes that came after it in the same reads.
+struct Head {
+    bytes: Vec<u8>,
+    rest: Vec<u8>,
+}
+
+/// Reads up to the blank line that ends an HTTP head, within [`MAX_HEAD`] bytes and `timeout`
+/// in all, so a slow or garbage peer cannot hold the thread.
+fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
+    let deadline = Instant::now() + timeout;
+    let mut buf = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    loop {
+        if let Some(end) = head_end(&buf) {
+            let rest = buf.split_off(end);
+            return Ok(Head { bytes: buf, rest });
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "HTTP head too large",
+            ));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "HTTP head too slow",
+            ));
+        }
+        conn.set_read_timeout(Some(left))?;
+        let want = chunk.len().min(MAX_HEAD - buf.len());
+        match conn.read(&mut chunk[..want]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside the HTTP head",
+                ))
+            }
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Where the head ends: after the first empty line (`\n\n` or `\n\r\n`; Go sends `\n\n`).
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).enumerate().find_map(|(i, w)| match w {
+        b"\n\n" => Some(i + 2),
+        b"\n\r" if buf.get(i + 2) == Some(&b'\n') => Some(i + 3),
+        _ => None,
+    })
+}
+
+/// A connection with bytes already read from it put back in front.
+pub(crate) struct Rewind<C> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: C,
+}
+
+impl<C> Rewind<C> {
+    fn new(inner: C, prefix: Vec<u8>) -> Self {
+        Rewind {
+            prefix,
+            pos: 0,
+            inner,
+        }
+    }
+}
+
+impl<C: Read> Read for Rewind<C> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.prefix.len() {
+            let n = (&self.prefix[self.pos..]).read(buf)?;
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl<C: Write> Write for Rewind<C> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<C: Conn> Conn for Rewind<C> {
+    /// The clone writes; the bytes put back belong to the original, which reads.
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(Rewind::new(self.inner.try_clone()?, Vec::new()))
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        self.inner.shutdown()
+    }
+
+    fn peer(&self) -> String {
+        self.inner.peer()
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+}
+
+/// Each service's methods, sorted by name.
+fn sorted_methods(service: &ServiceEntry) -> Vec<(&str, &crate::service::Method)> {
+    let mut methods: Vec<_> = service
+        .methods
+        .iter()
+        .map(|(name, method)| (name.as_str(), &**method))
+        .collect();
+    methods.sort_by_key(|(name, _)| *name);
+    methods
+}
+
+/// The debug page as Go lays it out: a table of methods and call counts per service.
+fn debug_html(services: &[Arc<ServiceEntry>]) -> String {
+    let mut page = String::from("<html>\n<body>\n<title>Services</title>\n");
+    for service in services {
+        page.push_str(&format!(
+            "<hr>\nService {}\n<hr>\n<table>\n<th align=center>Method</th><th align=center>Calls</th>\n",
+            html_escape(&service.name)
+        ));
+        for (name, method) in sorted_methods(service) {
+            page.push_str(&format!(
+                "<tr>\n<td align=left font=fixed>{}({}, {}) error</td>\n<td align=center>{}</td>\n</tr>\n",
+                html_escape(name),
+                html_escape(method.arg_type),
+                html_escape(method.reply_type),
+                method.calls()
+            ));
+        }
+        page.push_str("</table>\n");
+    }
+    page.push_str("</body>\n</html>\n");
+    page
+}
+
+/// The debug page's data as JSON:
+/// `{"services":[{"name":…,"methods":[{"name":…,"arg_type":…,"reply_type":…,"calls":…}]}]}`.
+fn debug_json(services: &[Arc<ServiceEntry>]) -> String {
+    let services: Vec<String> = services
+        .iter()
+        .map(|service| {
+            let methods: Vec<String> = sorted_methods(service)
+                .into_iter()
+                .map(|(name, method)| {
+                    format!(
+                        r#"{{"name":{},"arg_type":{},"reply_type":{},"calls":{}}}"#,
+                        json_string(name),
+                        json_string(method.arg_type),
+                        json_string(method.reply_type),
+                        method.calls()
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"name":{},"methods":[{}]}}"#,
+                json_string(&service.name),
+                methods.join(",")
+            )
+        })
+        .collect();
+    format!(r#"{{"services":[{}]}}"#, services.join(","))
+}
+
+fn html_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn head_ends_at_the_first_empty_line() {
+        assert_eq!(head_end(b"CONNECT /x HTTP/1.0\n\nrest"), Some(21));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(
+            html_escape("Vec<u8> & \"x\""),
+            "Vec&lt;u8&gt; &amp; &#34;x&#34;"
+        );
+        assert_eq!(json_string("a\"b\\c\n"), r#""a\"b\\c\u000a""#);
+    }
+}

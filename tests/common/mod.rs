@@ -1,0 +1,143 @@
+//! Shared test fixtures: a server with the example services plus `Test`, on 127.0.0.1.
+
+#![allow(dead_code)] // Each test file uses its own part of this module.
+
+#[path = "../../examples/common/mod.rs"]
+mod arith;
+
+#[allow(unused_imports)]
+pub use arith::{Args, Quotient};
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use netrpc::{Client, Server, Service};
+
+/// The longest any test waits for anything.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Methods that exercise the server's edges.
+pub struct Test {
+    pub notified: Arc<AtomicU64>,
+}
+
+impl Test {
+    fn sleep(&self, ms: u64) -> Result<u64, String> {
+        thread::sleep(Duration::from_millis(ms));
+        Ok(ms)
+    }
+
+    fn panic(&self, message: String) -> Result<(), String> {
+        panic!("{message}")
+    }
+
+    fn add(&self, (a, b): (i64, i64)) -> Result<i64, String> {
+        Ok(a + b)
+    }
+
+    fn bump(&self, by: u64) -> Result<u64, String> {
+        Ok(self.notified.fetch_add(by, Ordering::SeqCst) + by)
+    }
+
+    fn repeat(&self, len: usize) -> Result<serde_bytes::ByteBuf, String> {
+        Ok(serde_bytes::ByteBuf::from(vec![7u8; len]))
+    }
+
+    fn nothing(&self, (): ()) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+pub struct Harness {
+    pub addr: SocketAddr,
+    pub server: Server,
+    pub notified: Arc<AtomicU64>,
+}
+
+impl Harness {
+    /// A client whose calls give up after [`WAIT`].
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .timeout(Some(WAIT))
+            .dial(self.addr)
+            .expect("dial")
+    }
+
+    /// A raw TCP connection whose reads give up after [`WAIT`].
+    pub fn raw(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream
+    }
+}
+
+pub fn register_all(server: &Server) -> Arc<AtomicU64> {
+    arith::register(server).expect("register examples");
+    let notified = Arc::new(AtomicU64::new(0));
+    server
+        .register(
+            Service::new(Test {
+                notified: Arc::clone(&notified),
+            })
+            .method("Sleep", Test::sleep)
+            .method("Panic", Test::panic)
+            .method("Add", Test::add)
+            .method("Bump", Test::bump)
+            .method("Repeat", Test::repeat)
+            .method("Nothing", Test::nothing),
+        )
+        .expect("register Test");
+    notified
+}
+
+/// A default server with every test service, accepting on an ephemeral port.
+pub fn start() -> Harness {
+    start_with(Server::new())
+}
+
+pub fn start_with(server: Server) -> Harness {
+    let notified = register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let accepting = server.clone();
+    thread::spawn(move || accepting.accept(&listener));
+    Harness {
+        addr,
+        server,
+        notified,
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after [`WAIT`].
+pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Reads until the peer closes the connection; fails if it stays open for [`WAIT`].
+pub fn expect_closed(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("connection not closed: {e}"),
+        }
+    }
+}
+
+/// Sends `bytes` and reads exactly `len` bytes back.
+pub fn exchange(stream: &mut TcpStream, bytes: &[u8], len: usize) -> Vec<u8> {
+    stream.write_all(bytes).unwrap();
+    let mut reply = vec![0u8; len];
+    stream.read_exact(&mut reply).expect("reply");
+    reply
+}

@@ -1,0 +1,196 @@
+//! RPC over HTTP: Go's handshake byte for byte, and the debug page.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{register_all, Args, WAIT};
+use netrpc::{Client, Server};
+
+fn http_server(server: Server) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = server
+        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
+        .head_timeout(Duration::from_millis(300));
+    thread::spawn(move || handler.serve(&listener));
+    addr
+}
+
+fn start_http() -> std::net::SocketAddr {
+    let server = Server::new();
+    register_all(&server);
+    http_server(server)
+}
+
+/// Sends `request` and reads the whole response until the server closes.
+fn http(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn the_connect_handshake_is_gos_byte_for_byte_and_rpc_follows() {
+    let addr = start_http();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    // Exactly what Go's DialHTTP writes.
+    conn.write_all(b"CONNECT /_goRPC_ HTTP/1.0\n\n").unwrap();
+    let expected = b"HTTP/1.0 200 Connected to Go RPC\n\n";
+    let mut reply = vec![0u8; expected.len()];
+    conn.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, expected);
+    // The connection is now a MessagePack-RPC stream: [0, 1, "Arith.Multiply", [[6, 7]]].
+    let mut request = vec![0x94, 0x00, 0x01];
+    rmp::encode::write_str(&mut request, "Arith.Multiply").unwrap();
+    request.extend_from_slice(&[0x91, 0x92, 6, 7]);
+    conn.write_all(&request).unwrap();
+    let mut response = [0u8; 5];
+    conn.read_exact(&mut response).unwrap();
+    assert_eq!(response, [0x94, 0x01, 0x01, 0xc0, 42]);
+}
+
+#[test]
+fn rpc_bytes_sent_right_behind_the_connect_are_not_lost() {
+    let addr = start_http();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut bytes = b"CONNECT /_goRPC_ HTTP/1.0\r\n\r\n".to_vec();
+    bytes.extend_from_slice(&[0x94, 0x00, 0x02]);
+    rmp::encode::write_str(&mut bytes, "Arith.Multiply").unwrap();
+    bytes.extend_from_slice(&[0x91, 0x92, 3, 5]);
+    conn.write_all(&bytes).unwrap();
+    let handshake = b"HTTP/1.0 200 Connected to Go RPC\n\n".len();
+    let mut reply = vec![0u8; handshake + 5];
+    conn.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[handshake..], [0x94, 0x01, 0x02, 0xc0, 15]);
+}
+
+#[test]
+fn dial_http_calls_through_the_handshake() {
+    let addr = start_http();
+    let client = Client::dial_http(addr).unwrap();
+    assert_eq!(
+        client
+            .call::<_, i64>("Arith.Multiply", &Args { a: 7, b: 8 })
+            .unwrap(),
+        56
+    );
+}
+
+#[test]
+fn dial_http_reports_an_unexpected_status() {
+    let addr = start_http();
+    let err = match Client::dial_http_path(addr, "/elsewhere") {
+        Ok(_) => panic!("dialling a wrong path should fail"),
+        Err(e) => e,
+    };
+    assert_eq!(err.to_string(), "unexpected HTTP response: 404 Not Found");
+}
+
+#[test]
+fn other_methods_on_the_rpc_path_must_connect() {
+    let addr = start_http();
+    let response = http(addr, "GET /_goRPC_ HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        response.starts_with("HTTP/1.1 405 Method Not Allowed\r\n"),
+        "{response}"
+    );
+    assert!(
+        response.ends_with("\r\n\r\n405 must CONNECT\n"),
+        "{response}"
+    );
+}
+
+#[test]
+fn unknown_paths_are_not_found() {
+    let addr = start_http();
+    let response = http(addr, "GET /nope HTTP/1.1\r\n\r\n");
+    assert!(
+        response.starts_with("HTTP/1.1 404 Not Found\r\n"),
+        "{response}"
+    );
+}
+
+#[test]
+fn the_debug_page_lists_services_methods_and_live_counts() {
+    let server = Server::new();
+    register_all(&server);
+    let addr = http_server(server);
+    let client = Client::dial_http(addr).unwrap();
+    for i in 0..3 {
+        let _: i64 = client.call("Arith.Multiply", &Args { a: i, b: 2 }).unwrap();
+    }
+    let _ = client.call::<_, common::Quotient>("Arith.Divide", &Args { a: 1, b: 0 });
+
+    let html = http(addr, "GET /debug/rpc HTTP/1.1\r\n\r\n");
+    assert!(html.starts_with("HTTP/1.1 200 OK\r\n"), "{html}");
+    assert!(html.contains("Content-Type: text/html"), "{html}");
+    let arith = html.find("Service Arith").expect("Arith listed");
+    let echo = html.find("Service Echo").expect("Echo listed");
+    let test = html.find("Service Test").expect("Test listed");
+    assert!(arith < echo && echo < test, "services sorted by name");
+    assert!(
+        html.contains("Multiply(")
+            && html.contains("Args, i64) error</td>\n<td align=center>3</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Quotient) error</td>\n<td align=center>1</td>"),
+        "{html}"
+    );
+
+    let json = http(addr, "GET /debug/rpc?format=json HTTP/1.1\r\n\r\n");
+    assert!(json.contains("Content-Type: application/json"), "{json}");
+    let body = &json[json.find("\r\n\r\n").unwrap() + 4..];
+    assert!(
+        body.starts_with(r#"{"services":[{"name":"Arith","methods":[{"name":"Divide","#),
+        "{body}"
+    );
+    assert!(body.contains(r#""name":"Multiply","arg_type":"#), "{body}");
+    assert!(body.contains(r#""reply_type":"i64","calls":3}"#), "{body}");
+
+    let negotiated = http(
+        addr,
+        "GET /debug/rpc HTTP/1.1\r\nAccept: application/json\r\n\r\n",
+    );
+    assert!(negotiated.contains(r#"{"services":["#), "{negotiated}");
+}
+
+#[test]
+fn a_slow_http_client_is_cut_off() {
+    let addr = start_http();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn.write_all(b"GET /debug/rpc HTTP/1.1\r\n").unwrap();
+    let started = Instant::now();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 408 Request Timeout"),
+        "{response}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn an_oversized_http_head_is_refused() {
+    let addr = start_http();
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let junk = format!(
+        "GET /debug/rpc HTTP/1.1\r\nX-Junk: {}\r\n",
+        "a".repeat(20_000)
+    );
+    let _ = conn.write_all(junk.as_bytes());
+    let mut response = String::new();
+    let _ = conn.read_to_string(&mut response);
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+}
