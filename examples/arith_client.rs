@@ -1,7 +1,8 @@
 //! Calls `Arith` and `Echo` on a running `arith_server`.
 //!
 //! Run: `cargo run --example arith_client -- --addr 127.0.0.1:1234`
-//! Against `arith_server --http`: add `--http`.
+//! Against `arith_server --http`: add `--http`; against `--codec json` (or a Go jsonrpc
+//! server): add `--codec json`.
 
 mod common;
 
@@ -14,6 +15,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
     let client = if common::switch("http") {
         Client::dial_http(&addr)?
+    } else if common::flag("codec").as_deref() == Some("json") {
+        netrpc::jsonrpc::dial(&addr)?
     } else {
         Client::dial(&addr)?
     };

@@ -3,6 +3,7 @@
 //!
 //! Run: `cargo run --example arith_server -- --addr 127.0.0.1:1234`
 //! Over HTTP (RPC on `/_goRPC_`, debug page on `/debug/rpc`): add `--http`.
+//! With Go's JSON-RPC codec (for Go's `jsonrpc.Dial`): add `--codec json`.
 
 mod common;
 
@@ -23,6 +24,9 @@ fn main() -> Result<(), Box<dyn Error>> {
              debug page at http://{addr}{DEFAULT_DEBUG_PATH}"
         );
         server.serve_http(&listener)?;
+    } else if common::flag("codec").as_deref() == Some("json") {
+        println!("serving Arith and Echo on {addr} (JSON-RPC, as Go's net/rpc/jsonrpc)");
+        netrpc::jsonrpc::accept(&server, &listener)?;
     } else {
         println!("serving Arith and Echo on {addr} (MessagePack-RPC)");
         server.accept(&listener)?;

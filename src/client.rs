@@ -538,7 +538,7 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
             (Some(e), _) => Err(e),
             (None, Some(reply)) => Ok(reply),
             (None, None) => Err(Error::Codec(CodecError::Decode(
-                "the codec produced no reply".to_owned(),
+                "rpc: reading body: the codec produced no reply".to_owned(),
             ))),
         };
         self.complete(result);

@@ -122,9 +122,10 @@ pub enum CodecError {
     },
     /// The bytes are not a valid message of this protocol.
     Malformed(String),
-    /// A body could not be decoded into the requested type.
+    /// A body could not be decoded into the requested type; the text says why, in the
+    /// codec's words (it is what a server sends back to the caller).
     Decode(String),
-    /// A body could not be encoded.
+    /// A body could not be encoded; the text says why.
     Encode(String),
 }
 
@@ -144,8 +145,7 @@ impl fmt::Display for CodecError {
                 "rpc: message of {size} bytes exceeds the limit of {limit} bytes"
             ),
             CodecError::Malformed(what) => write!(f, "rpc: malformed message: {what}"),
-            CodecError::Decode(what) => write!(f, "rpc: reading body: {what}"),
-            CodecError::Encode(what) => write!(f, "rpc: encoding body: {what}"),
+            CodecError::Decode(what) | CodecError::Encode(what) => f.write_str(what),
         }
     }
 }

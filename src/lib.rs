@@ -56,6 +56,8 @@ mod client;
 pub mod codec;
 mod error;
 mod http;
+#[cfg(feature = "json")]
+pub mod jsonrpc;
 mod pool;
 mod server;
 mod service;

@@ -244,6 +244,11 @@ impl Server {
         }
     }
 
+    /// The message size limit codecs of this server are built with.
+    pub(crate) fn max_message_size(&self) -> usize {
+        self.inner.max_message_size
+    }
+
     /// The registered services, sorted by name.
     pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
         let mut services: Vec<_> = self.inner.services.read().values().cloned().collect();

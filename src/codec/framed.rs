@@ -27,6 +27,11 @@ pub(crate) trait Scanner: Default {
     /// when it returns `Some`. It fails with [`CodecError::TooLarge`] as soon as the message is
     /// known to exceed `limit`.
     fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError>;
+
+    /// Whether `byte` may stand between messages (JSON's whitespace); skipped unscanned.
+    fn is_padding(_byte: u8) -> bool {
+        false
+    }
 }
 
 /// Reads whole messages from a stream into one reused buffer.
@@ -67,6 +72,9 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
             }
         }
         loop {
+            while self.start < self.end && S::is_padding(self.buf[self.start]) {
+                self.start += 1;
+            }
             if self.start < self.end {
                 let pending = &self.buf[self.start..self.end];
                 if let Some(len) = self.scanner.scan(pending, self.limit)? {
@@ -168,7 +176,7 @@ impl<W: Write> FrameWriter<W> {
             let size = self.buf.len() - mark;
             if size > self.limit {
                 Err(CodecError::Encode(format!(
-                    "message of {size} bytes exceeds the limit of {} bytes",
+                    "rpc: message of {size} bytes exceeds the limit of {} bytes",
                     self.limit
                 )))
             } else {

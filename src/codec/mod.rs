@@ -28,9 +28,11 @@
 //! 5. `close` shuts the connection down in both directions, so that a thread blocked reading it
 //!    wakes up.
 //!
-//! [`msgpack`] is the reference implementation.
+//! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC.
 
 pub(crate) mod framed;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod msgpack;
 
 pub use erased_serde;

@@ -222,14 +222,14 @@ fn decode_body<C: Conn>(
         Body::Nil => &[NIL][..],
         Body::None => {
             return Err(CodecError::Decode(
-                "no message body to read: read a header first".to_owned(),
+                "rpc: reading body: no message body to read: read a header first".to_owned(),
             ))
         }
     };
     let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
     de.set_max_depth(MAX_DEPTH);
     decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-        .map_err(|e| CodecError::Decode(e.to_string()))
+        .map_err(|e| CodecError::Decode(format!("rpc: reading body: {e}")))
 }
 
 /// The writing half of both sides of the MessagePack-RPC codec.
@@ -313,7 +313,7 @@ fn encode_body(
         Some(body) => {
             let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
             body.serialize(&mut ser)
-                .map_err(|e| CodecError::Encode(e.to_string()))
+                .map_err(|e| CodecError::Encode(format!("rpc: encoding body: {e}")))
         }
         None => {
             buf.push(NIL);
@@ -325,11 +325,12 @@ fn encode_body(
 fn write_uint(buf: &mut Vec<u8>, value: u64) -> Result<(), CodecError> {
     rmp::encode::write_uint(buf, value)
         .map(drop)
-        .map_err(|e| CodecError::Encode(e.to_string()))
+        .map_err(|e| CodecError::Encode(format!("rpc: encoding header: {e}")))
 }
 
 fn write_str(buf: &mut Vec<u8>, text: &str) -> Result<(), CodecError> {
-    rmp::encode::write_str(buf, text).map_err(|e| CodecError::Encode(e.to_string()))
+    rmp::encode::write_str(buf, text)
+        .map_err(|e| CodecError::Encode(format!("rpc: encoding header: {e}")))
 }
 
 fn read_array_len(rd: &mut &[u8]) -> Result<u32, CodecError> {

@@ -1,0 +1,390 @@
+//! The JSON-RPC 1.0 codec of Go's `net/rpc/jsonrpc`, wire-compatible both ways.
+//!
+//! | message  | wire                                                      |
+//! |----------|-----------------------------------------------------------|
+//! | request  | `{"method":"Arith.Multiply","params":[<args>],"id":<n>}`  |
+//! | response | `{"id":<n>,"result":<reply or null>,"error":<null or "text">}` |
+//!
+//! Messages are JSON values one after another, each written with a trailing newline, as Go's
+//! `json.Encoder` does. As in Go, the server accepts any JSON value as `id` and echoes it back
+//! unchanged; it takes the first element of `params` as the argument (Go decodes `params` into
+//! a one-element array, so further elements are ignored) and answers a request without
+//! `params` with `jsonrpc: request body missing params`.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::framed::{FrameReader, FrameWriter, Scanner};
+use super::msgpack::DEFAULT_MAX_MESSAGE_SIZE;
+use super::{
+    ClientCodec, DecodeBody, Request, RequestWriter, Response, ResponseWriter, ServerCodec,
+};
+use crate::error::CodecError;
+use crate::transport::Conn;
+
+/// The JSON ids of requests being served, by the sequence number the server saw instead.
+type Ids = Arc<Mutex<HashMap<u64, String>>>;
+
+/// The server side of the JSON-RPC codec: reads requests.
+pub struct JsonServerCodec<C> {
+    reader: FrameReader<C, JsonScanner>,
+    /// The argument of the request just read, if it had `params`.
+    params: Option<Range<usize>>,
+    ids: Ids,
+    seq: u64,
+    limit: usize,
+}
+
+#[derive(Deserialize)]
+struct ServerRequest<'a> {
+    #[serde(default)]
+    method: String,
+    #[serde(borrow)]
+    params: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+}
+
+impl<C: Conn> JsonServerCodec<C> {
+    /// A codec on `conn` with the default message size limit (64 MiB).
+    pub fn new(conn: C) -> Self {
+        Self::with_max_message_size(conn, DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
+    pub fn with_max_message_size(conn: C, limit: usize) -> Self {
+        JsonServerCodec {
+            reader: FrameReader::new(conn, limit),
+            params: None,
+            ids: Ids::default(),
+            seq: 0,
+            limit,
+        }
+    }
+}
+
+impl<C: Conn> ServerCodec for JsonServerCodec<C> {
+    type Writer = JsonResponseWriter<C>;
+
+    fn writer(&mut self) -> Result<JsonResponseWriter<C>, CodecError> {
+        Ok(JsonResponseWriter {
+            out: FrameWriter::new(self.reader.get_ref().try_clone()?, self.limit),
+            ids: Arc::clone(&self.ids),
+        })
+    }
+
+    fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
+        self.params = None;
+        let Some(frame) = self.reader.next_frame()? else {
+            return Ok(None);
+        };
+        let bytes = self.reader.bytes(frame.clone());
+        let request: ServerRequest<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
+        self.params = request
+            .params
+            .map(|raw| offset_in(bytes, raw.get(), frame.start));
+        // A request without an id is answered with `"id":null`, as Go does.
+        let id = request.id.map_or("null", RawValue::get).to_owned();
+        self.seq += 1;
+        self.ids.lock().insert(self.seq, id);
+        Ok(Some(Request {
+            seq: self.seq,
+            service_method: request.method,
+            notification: false,
+        }))
+    }
+
+    fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        let (Some(decode), params) = (body, self.params.take()) else {
+            return Ok(());
+        };
+        let Some(params) = params else {
+            return Err(CodecError::Decode(
+                "jsonrpc: request body missing params".to_owned(),
+            ));
+        };
+        let params = self.reader.bytes(params);
+        let elements: Vec<&RawValue> = serde_json::from_slice(params)
+            .map_err(|e| CodecError::Decode(format!("jsonrpc: params must be an array: {e}")))?;
+        let argument = elements.first().map_or("null", |raw| raw.get());
+        decode_json(argument.as_bytes(), decode)
+    }
+}
+
+/// Where `part`, a slice of `whole`, lies in the reader's buffer, given where `whole` starts.
+fn offset_in(whole: &[u8], part: &str, whole_start: usize) -> Range<usize> {
+    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+    whole_start + start..whole_start + start + part.len()
+}
+
+fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+        .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
+}
+
+/// The writing half of the server side: writes responses with the ids their requests had.
+pub struct JsonResponseWriter<C> {
+    out: FrameWriter<C>,
+    ids: Ids,
+}
+
+impl<C: Conn> ResponseWriter for JsonResponseWriter<C> {
+    fn write_response(
+        &mut self,
+        response: &Response,
+        body: Option<&dyn erased_serde::Serialize>,
+    ) -> Result<(), CodecError> {
+        let id = self.ids.lock().remove(&response.seq);
+        let id = id.as_deref().unwrap_or("null");
+        self.out.push(|buf| {
+            buf.extend_from_slice(b"{\"id\":");
+            buf.extend_from_slice(id.as_bytes());
+            buf.extend_from_slice(b",\"result\":");
+            match (&response.error, body) {
+                (None, Some(body)) => encode_json(buf, body)?,
+                _ => buf.extend_from_slice(b"null"),
+            }
+            buf.extend_from_slice(b",\"error\":");
+            match &response.error {
+                Some(text) => encode_json(buf, text)?,
+                None => buf.extend_from_slice(b"null"),
+            }
+            buf.extend_from_slice(b"}\n");
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), CodecError> {
+        self.out.flush()
+    }
+
+    fn close(&mut self) -> Result<(), CodecError> {
+        Ok(self.out.get_ref().shutdown()?)
+    }
+}
+
+fn encode_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
+    serde_json::to_writer(buf, value)
+        .map_err(|e| CodecError::Encode(format!("jsonrpc: encoding body: {e}")))
+}
+
+/// The client side of the JSON-RPC codec: reads responses.
+pub struct JsonClientCodec<C> {
+    reader: FrameReader<C, JsonScanner>,
+    /// The `result` of the response just read; `None` for JSON `null`.
+    result: Option<Range<usize>>,
+    limit: usize,
+}
+
+#[derive(Deserialize)]
+struct ClientResponse<'a> {
+    id: u64,
+    #[serde(borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: serde_json::Value,
+}
+
+impl<C: Conn> JsonClientCodec<C> {
+    /// A codec on `conn` with the default message size limit (64 MiB).
+    pub fn new(conn: C) -> Self {
+        Self::with_max_message_size(conn, DEFAULT_MAX_MESSAGE_SIZE)
+    }
+
+    /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
+    pub fn with_max_message_size(conn: C, limit: usize) -> Self {
+        JsonClientCodec {
+            reader: FrameReader::new(conn, limit),
+            result: None,
+            limit,
+        }
+    }
+}
+
+impl<C: Conn> ClientCodec for JsonClientCodec<C> {
+    type Writer = JsonRequestWriter<C>;
+
+    fn writer(&mut self) -> Result<JsonRequestWriter<C>, CodecError> {
+        Ok(JsonRequestWriter {
+            out: FrameWriter::new(self.reader.get_ref().try_clone()?, self.limit),
+        })
+    }
+
+    fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
+        self.result = None;
+        let Some(frame) = self.reader.next_frame()? else {
+            return Ok(None);
+        };
+        let bytes = self.reader.bytes(frame.clone());
+        let response: ClientResponse<'_> = serde_json::from_slice(bytes)
+            .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
+        self.result = response
+            .result
+            .map(|raw| offset_in(bytes, raw.get(), frame.start));
+        let error = match response.error {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(text) if text.is_empty() => {
+                Some("unspecified error".to_owned())
+            }
+            serde_json::Value::String(text) => Some(text),
+            other => Some(other.to_string()),
+        };
+        Ok(Some(Response {
+            seq: response.id,
+            error,
+        }))
+    }
+
+    fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        let result = self.result.take();
+        let Some(decode) = body else {
+            return Ok(());
+        };
+        match result {
+            Some(range) => decode_json(self.reader.bytes(range), decode),
+            None => decode_json(b"null", decode),
+        }
+    }
+}
+
+/// The writing half of the client side: writes requests.
+pub struct JsonRequestWriter<C> {
+    out: FrameWriter<C>,
+}
+
+impl<C: Conn> RequestWriter for JsonRequestWriter<C> {
+    fn write_request(
+        &mut self,
+        request: &Request,
+        body: &dyn erased_serde::Serialize,
+    ) -> Result<(), CodecError> {
+        self.out.push(|buf| {
+            buf.extend_from_slice(b"{\"method\":");
+            encode_json(buf, &request.service_method)?;
+            buf.extend_from_slice(b",\"params\":[");
+            encode_json(buf, body)?;
+            buf.extend_from_slice(b"],\"id\":");
+            buf.extend_from_slice(request.seq.to_string().as_bytes());
+            buf.extend_from_slice(b"}\n");
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), CodecError> {
+        self.out.flush()
+    }
+
+    fn close(&mut self) -> Result<(), CodecError> {
+        Ok(self.out.get_ref().shutdown()?)
+    }
+}
+
+/// Finds the end of one JSON object or array by counting brackets outside strings.
+#[derive(Debug, Default)]
+pub(crate) struct JsonScanner {
+    /// Bytes of the current message examined so far.
+    pos: usize,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Scanner for JsonScanner {
+    fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+        if self.pos == 0 && !matches!(buf.first(), Some(b'{' | b'[')) {
+            return Err(CodecError::Malformed(
+                "jsonrpc: expected a JSON object".to_owned(),
+            ));
+        }
+        for (i, &byte) in buf.iter().enumerate().skip(self.pos) {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                } else if byte == b'\\' {
+                    self.escaped = true;
+                } else if byte == b'"' {
+                    self.in_string = false;
+                }
+                continue;
+            }
+            match byte {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        *self = JsonScanner::default();
+                        return within(i + 1, limit).map(Some);
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.pos = within(buf.len(), limit)?;
+        Ok(None)
+    }
+
+    fn is_padding(byte: u8) -> bool {
+        byte.is_ascii_whitespace()
+    }
+}
+
+fn within(size: usize, limit: usize) -> Result<usize, CodecError> {
+    if size > limit {
+        return Err(CodecError::TooLarge {
+            size: size as u64,
+            limit,
+        });
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scanner_counts_brackets_outside_strings() {
+        let msg = br#"{"method":"a}\"]","params":[{"x":[1,2]}],"id":1}"#;
+        let mut bytes = msg.to_vec();
+        bytes.extend_from_slice(b"\n{\"next\":1}");
+        assert_eq!(
+            JsonScanner::default().scan(&bytes, 1 << 20).unwrap(),
+            Some(msg.len())
+        );
+    }
+
+    #[test]
+    fn scanner_resumes_and_enforces_the_limit() {
+        let msg = br#"{"a":"bcd","e":[1,2,3]}"#;
+        let mut scanner = JsonScanner::default();
+        for end in 1..msg.len() {
+            assert_eq!(scanner.scan(&msg[..end], 1 << 20).unwrap(), None);
+        }
+        assert_eq!(scanner.scan(msg, 1 << 20).unwrap(), Some(msg.len()));
+        let open = vec![b'['; 100];
+        assert!(matches!(
+            JsonScanner::default().scan(&open, 50),
+            Err(CodecError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            JsonScanner::default().scan(msg, msg.len() - 1),
+            Err(CodecError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn scanner_refuses_what_is_not_an_object() {
+        assert!(matches!(
+            JsonScanner::default().scan(b"42", 100),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+}

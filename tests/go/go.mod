@@ -1,0 +1,3 @@
+module netrpc-go-peer
+
+go 1.19

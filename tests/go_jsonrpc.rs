@@ -1,0 +1,206 @@
+//! netrpc's JSON-RPC codec against a real Go `net/rpc/jsonrpc`, both ways.
+//!
+//! The Go peer (`tests/go/main.go`, standard library only) is built at test time into the
+//! target directory. Without a Go toolchain these tests fail with a clear message.
+
+#![cfg(feature = "json")]
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+
+use common::{Args, Quotient, WAIT};
+use netrpc::{Error, Server};
+use serde::{Deserialize, Serialize};
+
+/// Builds the Go peer once per test run.
+fn go_peer() -> PathBuf {
+    static PEER: OnceLock<PathBuf> = OnceLock::new();
+    PEER.get_or_init(|| {
+        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-peer");
+        let binary = work.join("netrpc-go-peer");
+        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go");
+        let output = Command::new("go")
+            .args(["build", "-o"])
+            .arg(&binary)
+            .arg(".")
+            .current_dir(&source)
+            .env("GOCACHE", work.join("cache"))
+            .env("GOPATH", work.join("gopath"))
+            .env("GOFLAGS", "-mod=mod")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("these tests need Go (`apt-get install golang-go`): cannot run `go`: {e}")
+            });
+        assert!(
+            output.status.success(),
+            "building the Go peer failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        binary
+    })
+    .clone()
+}
+
+/// A Go jsonrpc server, killed when dropped.
+struct GoServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl GoServer {
+    fn start() -> GoServer {
+        let mut child = Command::new(go_peer())
+            .args(["-mode", "server"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the Go server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("unexpected first line from the Go server: {line:?}"))
+            .parse()
+            .unwrap();
+        GoServer { child, addr }
+    }
+}
+
+impl Drop for GoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn netrpc_json_server() -> SocketAddr {
+    let server = Server::new();
+    common::register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || netrpc::jsonrpc::accept(&server, &listener));
+    addr
+}
+
+#[test]
+fn a_go_client_calls_a_netrpc_server() {
+    let addr = netrpc_json_server();
+    let output = Command::new(go_peer())
+        .args(["-mode", "client", "-addr", &addr.to_string()])
+        .output()
+        .expect("run the Go client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "Go client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for check in [
+        "ok: multiply",
+        "ok: divide",
+        "ok: divide by zero",
+        "ok: unknown method",
+        "ok: 100 concurrent calls",
+        "ok: 1 MiB payload",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == check),
+            "missing {check:?} in:\n{stdout}"
+        );
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct EchoData {
+    #[serde(rename = "Data")]
+    data: String,
+}
+
+#[test]
+fn a_netrpc_client_calls_a_go_server() {
+    let go = GoServer::start();
+    let client = netrpc::jsonrpc::dial(go.addr).unwrap();
+    let product: i64 = client
+        .call_timeout("Arith.Multiply", &Args { a: 7, b: 8 }, WAIT)
+        .unwrap();
+    assert_eq!(product, 56);
+    let q: Quotient = client
+        .call_timeout("Arith.Divide", &Args { a: 15, b: 4 }, WAIT)
+        .unwrap();
+    assert_eq!(q, Quotient { quo: 3, rem: 3 });
+    match client.call_timeout::<_, Quotient>("Arith.Divide", &Args { a: 1, b: 0 }, WAIT) {
+        Err(Error::Server(text)) => assert_eq!(text, "divide by zero"),
+        other => panic!("expected divide by zero, got {other:?}"),
+    }
+    match client.call_timeout::<_, i64>("Arith.Nope", &Args { a: 1, b: 0 }, WAIT) {
+        Err(Error::Server(text)) => assert_eq!(text, "rpc: can't find method Arith.Nope"),
+        other => panic!("expected an unknown method error, got {other:?}"),
+    }
+    thread::scope(|s| {
+        for i in 0..100i64 {
+            let client = &client;
+            s.spawn(move || {
+                let r: i64 = client
+                    .call_timeout("Arith.Multiply", &Args { a: i, b: 3 }, WAIT)
+                    .unwrap();
+                assert_eq!(r, i * 3);
+            });
+        }
+    });
+    // Go's []byte travels as base64; "AAAA" is three zero bytes, so 1 MiB of zeros is this.
+    let data = "A".repeat((1 << 20) / 3 * 4);
+    let echoed: EchoData = client
+        .call_timeout("Echo.Echo", &EchoData { data: data.clone() }, WAIT)
+        .unwrap();
+    assert_eq!(echoed.data, data);
+}
+
+/// Sends raw lines to a server and reads one line back per request.
+fn raw_exchange(addr: SocketAddr, requests: &[&str]) -> Vec<String> {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    requests
+        .iter()
+        .map(|request| {
+            conn.write_all(request.as_bytes()).unwrap();
+            conn.write_all(b"\n").unwrap();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            line
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_bytes_get_the_same_answers_from_go_and_netrpc() {
+    let requests = [
+        r#"{"method":"Arith.Multiply","params":[{"A":7,"B":8}],"id":0}"#,
+        // Any JSON id is echoed unchanged.
+        r#"{"method":"Arith.Multiply","params":[{"A":2,"B":3}],"id":"abc"}"#,
+        r#"{"method":"Arith.Multiply","params":[{"A":2,"B":3}],"id":{"x":[1,2]}}"#,
+        r#"{"method":"Arith.Divide","params":[{"A":1,"B":0}],"id":null}"#,
+        // Only the first param counts.
+        r#"{"method":"Arith.Multiply","params":[{"A":2,"B":3},{"A":9,"B":9}],"id":4}"#,
+        // No params at all.
+        r#"{"method":"Arith.Multiply","id":5}"#,
+        r#"{"method":"Nope.Multiply","params":[{}],"id":6}"#,
+        r#"{"method":"NoDot","params":[{}],"id":7}"#,
+    ];
+    let go = GoServer::start();
+    let from_go = raw_exchange(go.addr, &requests);
+    let from_netrpc = raw_exchange(netrpc_json_server(), &requests);
+    for ((request, go), ours) in requests.iter().zip(&from_go).zip(&from_netrpc) {
+        assert_eq!(ours, go, "for {request}");
+    }
+}

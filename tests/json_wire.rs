@@ -1,0 +1,71 @@
+//! The JSON-RPC codec on hostile input: bounded sizes, clean errors, other clients unharmed.
+
+#![cfg(feature = "json")]
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+
+use common::{expect_closed, Args, WAIT};
+use netrpc::Server;
+
+fn json_server(server: Server) -> SocketAddr {
+    common::register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || netrpc::jsonrpc::accept(&server, &listener));
+    addr
+}
+
+fn raw(addr: SocketAddr) -> TcpStream {
+    let conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn
+}
+
+#[test]
+fn garbage_and_oversize_messages_close_only_their_connection() {
+    let addr = json_server(Server::builder().max_message_size(4096).build());
+    let client = netrpc::jsonrpc::dial(addr).unwrap();
+
+    let mut garbage = raw(addr);
+    garbage.write_all(b"hello there\n").unwrap();
+    expect_closed(&mut garbage);
+
+    let mut broken = raw(addr);
+    broken.write_all(b"{\"method\": nope}\n").unwrap();
+    expect_closed(&mut broken);
+
+    let mut oversize = raw(addr);
+    let big = format!(
+        "{{\"method\":\"Echo.Echo\",\"params\":[\"{}\"],\"id\":1}}",
+        "x".repeat(10_000)
+    );
+    let _ = oversize.write_all(big.as_bytes());
+    expect_closed(&mut oversize);
+
+    let product: i64 = client
+        .call_timeout("Arith.Multiply", &Args { a: 6, b: 7 }, WAIT)
+        .unwrap();
+    assert_eq!(product, 42);
+}
+
+#[test]
+fn an_argument_of_the_wrong_shape_is_an_error_reply() {
+    let addr = json_server(Server::new());
+    let client = netrpc::jsonrpc::dial(addr).unwrap();
+    match client.call_timeout::<_, i64>("Arith.Multiply", "not args", WAIT) {
+        Err(netrpc::Error::Server(text)) => {
+            assert!(text.starts_with("jsonrpc: reading body"), "{text}")
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(
+        client
+            .call_timeout::<_, i64>("Arith.Multiply", &Args { a: 2, b: 2 }, WAIT)
+            .unwrap(),
+        4
+    );
+}
