@@ -243,6 +243,16 @@ impl<C: Conn> MsgpackWriter<C> {
             out: FrameWriter::new(conn, limit),
         }
     }
+
+    /// Sends what is buffered (the same as either trait's `flush`).
+    pub fn flush(&mut self) -> Result<(), CodecError> {
+        self.out.flush()
+    }
+
+    /// Shuts the connection down in both directions (the same as either trait's `close`).
+    pub fn close(&mut self) -> Result<(), CodecError> {
+        Ok(self.out.get_ref().shutdown()?)
+    }
 }
 
 impl<C: Conn> ResponseWriter for MsgpackWriter<C> {
@@ -269,11 +279,11 @@ impl<C: Conn> ResponseWriter for MsgpackWriter<C> {
     }
 
     fn flush(&mut self) -> Result<(), CodecError> {
-        self.out.flush()
+        MsgpackWriter::flush(self)
     }
 
     fn close(&mut self) -> Result<(), CodecError> {
-        Ok(self.out.get_ref().shutdown()?)
+        MsgpackWriter::close(self)
     }
 }
 
@@ -297,11 +307,11 @@ impl<C: Conn> RequestWriter for MsgpackWriter<C> {
     }
 
     fn flush(&mut self) -> Result<(), CodecError> {
-        self.out.flush()
+        MsgpackWriter::flush(self)
     }
 
     fn close(&mut self) -> Result<(), CodecError> {
-        Ok(self.out.get_ref().shutdown()?)
+        MsgpackWriter::close(self)
     }
 }
 
