@@ -14,10 +14,10 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::Duration;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -160,24 +160,20 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let (tx, rx) = bounded(1);
+        let waiter = Arc::new(Waiter::new());
         let seq = self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, String::new(), tx)
+            PendingCall::boxed(seq, String::new(), Deliver::Waiter(Arc::clone(&waiter)))
         });
-        let Some(timeout) = timeout else {
-            return rx.recv().map_or(Err(Error::Shutdown), |c| c.result);
-        };
-        match rx.recv_timeout(timeout) {
-            Ok(completed) => completed.result,
-            Err(RecvTimeoutError::Disconnected) => Err(Error::Shutdown),
-            Err(RecvTimeoutError::Timeout) => match self.inner.calls.remove(seq) {
-                Some(pending) => {
-                    pending.cancel();
-                    Err(Error::Timeout)
-                }
-                // The reply won the race and is being delivered.
-                None => rx.recv().map_or(Err(Error::Timeout), |c| c.result),
-            },
+        if let Some(result) = waiter.wait(timeout.map(|t| Instant::now() + t)) {
+            return result;
+        }
+        match self.inner.calls.remove(seq) {
+            Some(pending) => {
+                pending.cancel();
+                Err(Error::Timeout)
+            }
+            // The reply won the race and is being delivered.
+            None => waiter.wait(None).unwrap_or(Err(Error::Timeout)),
         }
     }
 
@@ -189,7 +185,7 @@ impl Client {
     {
         let (tx, rx) = bounded(1);
         let seq = self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, service_method.to_owned(), tx)
+            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(tx))
         });
         Call {
             seq,
@@ -218,7 +214,7 @@ impl Client {
         }
         let done = done.clone();
         Ok(self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, service_method.to_owned(), done)
+            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(done))
         }))
     }
 
@@ -496,30 +492,82 @@ struct PendingCall<R> {
     service_method: String,
     reply: Option<R>,
     /// `None` once completed or cancelled.
-    done: Option<Sender<Completed<R>>>,
+    deliver: Option<Deliver<R>>,
+}
+
+/// Where a completed call goes.
+enum Deliver<R> {
+    /// A done channel (`go`, `go_with`).
+    Channel(Sender<Completed<R>>),
+    /// A thread blocked in `call`: parking needs no channel and does not spin.
+    Waiter(Arc<Waiter<R>>),
+}
+
+/// The meeting point of a blocking call and the reader thread that completes it.
+struct Waiter<R> {
+    result: Mutex<Option<Result<R, Error>>>,
+    thread: Thread,
+}
+
+impl<R> Waiter<R> {
+    fn new() -> Self {
+        Waiter {
+            result: Mutex::new(None),
+            thread: thread::current(),
+        }
+    }
+
+    fn put(&self, result: Result<R, Error>) {
+        *self.result.lock() = Some(result);
+        self.thread.unpark();
+    }
+
+    /// Waits for the result until `deadline`; `None` if it passed first.
+    fn wait(&self, deadline: Option<Instant>) -> Option<Result<R, Error>> {
+        loop {
+            if let Some(result) = self.result.lock().take() {
+                return Some(result);
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    thread::park_timeout(left);
+                }
+            }
+        }
+    }
 }
 
 impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
-    fn boxed(seq: u64, service_method: String, done: Sender<Completed<R>>) -> Box<dyn Pending> {
+    fn boxed(seq: u64, service_method: String, deliver: Deliver<R>) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
             service_method,
             reply: None,
-            done: Some(done),
+            deliver: Some(deliver),
         })
     }
+}
 
+impl<R> PendingCall<R> {
     fn complete(&mut self, result: Result<R, Error>) {
-        let Some(done) = self.done.take() else {
-            return;
-        };
-        let completed = Completed {
-            seq: self.seq,
-            service_method: std::mem::take(&mut self.service_method),
-            result,
-        };
-        if let Err(TrySendError::Full(_)) = done.try_send(completed) {
-            log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+        match self.deliver.take() {
+            None => {}
+            Some(Deliver::Waiter(waiter)) => waiter.put(result),
+            Some(Deliver::Channel(done)) => {
+                let completed = Completed {
+                    seq: self.seq,
+                    service_method: std::mem::take(&mut self.service_method),
+                    result,
+                };
+                if let Err(TrySendError::Full(_)) = done.try_send(completed) {
+                    log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+                }
+            }
         }
     }
 }
@@ -545,20 +593,14 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
     }
 
     fn cancel(mut self: Box<Self>) {
-        self.done = None;
+        self.deliver = None;
     }
 }
 
 impl<R> Drop for PendingCall<R> {
     /// A call dropped without completing (a reader thread that panicked) still completes.
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.try_send(Completed {
-                seq: self.seq,
-                service_method: std::mem::take(&mut self.service_method),
-                result: Err(Error::Shutdown),
-            });
-        }
+        self.complete(Err(Error::Shutdown));
     }
 }
 
