@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 #[cfg(unix)]
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -26,6 +26,7 @@ use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::{ClientCodec, Request, RequestWriter};
 use crate::error::{CodecError, Error};
 use crate::http::DEFAULT_RPC_PATH;
+use crate::timer::{self, Expire};
 use crate::transport::{Conn, SocketOptions};
 
 /// An RPC client on one connection.
@@ -192,6 +193,19 @@ impl Client {
             service_method: service_method.to_owned(),
             done: rx,
         }
+    }
+
+    /// Starts a call with a deadline: if no reply has come within `timeout`, the call
+    /// completes through [`Call::done`] with [`Error::Timeout`], and a late reply is discarded.
+    pub fn go_timeout<A, R>(&self, service_method: &str, args: &A, timeout: Duration) -> Call<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let call = self.go(service_method, args);
+        let calls: Weak<dyn Expire> = Arc::downgrade(&self.inner.calls) as Weak<dyn Expire>;
+        timer::schedule(Instant::now() + timeout, call.seq, calls);
+        call
     }
 
     /// Starts a call that completes into `done`, which many calls may share (Go's `done`
@@ -608,6 +622,14 @@ const SHARDS: usize = 16;
 const OPEN: u8 = 0;
 const CLOSING: u8 = 1;
 const BROKEN: u8 = 2;
+
+impl Expire for Calls {
+    fn expire(&self, seq: u64) {
+        if let Some(pending) = self.remove(seq) {
+            pending.finish(Some(Error::Timeout));
+        }
+    }
+}
 
 /// The pending calls, sharded by sequence number so that callers on many threads and the
 /// reader rarely contend for one lock.

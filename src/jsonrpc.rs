@@ -27,6 +27,7 @@ use crate::transport::{Conn, Listener, SocketOptions};
 /// Serves one connection with the JSON-RPC codec until the peer hangs up (Go's
 /// `ServeConn`).
 pub fn serve_conn<C: Conn>(server: &Server, conn: C) {
+    server.apply_timeouts(&conn);
     let codec = JsonServerCodec::with_max_message_size(conn, server.max_message_size());
     server.serve_codec(codec);
 }

@@ -61,6 +61,7 @@ pub mod jsonrpc;
 mod pool;
 mod server;
 mod service;
+mod timer;
 mod transport;
 
 use std::io;

@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crossbeam_channel::bounded;
 use parking_lot::{Mutex, RwLock};
 
 use crate::codec::msgpack::{MsgpackServerCodec, DEFAULT_MAX_MESSAGE_SIZE};
@@ -47,10 +48,31 @@ pub struct Server {
 struct Inner {
     services: RwLock<HashMap<String, Arc<ServiceEntry>>>,
     pool: Pool,
-    max_message_size: usize,
+    limits: Limits,
     socket: SocketOptions,
     conn_stack_size: usize,
+    shutting_down: AtomicBool,
+    /// Calls dispatched to the pool and not yet answered.
+    in_flight: AtomicUsize,
+    /// Connections accepted by `accept_with` and still served.
+    accepted: AtomicUsize,
+    /// Every connection being read, by id, to close at shutdown.
+    open: Mutex<HashMap<u64, Weak<dyn Close>>>,
+    next_conn: AtomicU64,
 }
+
+/// The limits a [`ServerBuilder`] sets.
+#[derive(Debug, Clone)]
+struct Limits {
+    max_message_size: usize,
+    max_connections: usize,
+    max_in_flight: usize,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+/// How often a blocked `accept` looks up to see whether the server is shutting down.
+const ACCEPT_POLL: Duration = Duration::from_millis(100);
 
 impl Default for Server {
     fn default() -> Self {
@@ -107,11 +129,20 @@ impl Server {
         listener: &L,
         serve: impl Fn(L::Conn) + Clone + Send + 'static,
     ) -> io::Result<()> {
+        if let Err(e) = listener.set_accept_timeout(Some(ACCEPT_POLL)) {
+            log::warn!("rpc: the listener takes no accept timeout ({e}); shutdown cannot stop it");
+        }
         loop {
+            if self.is_shutting_down() {
+                return Ok(());
+            }
             let conn = match listener.accept_conn() {
                 Ok(conn) => conn,
                 Err(e) => match e.kind() {
-                    io::ErrorKind::ConnectionAborted | io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::Interrupted => continue,
                     _ if is_fd_exhaustion(&e) => {
                         // Out of file descriptors: wait for connections to close, then go on.
                         log::error!("rpc.Serve: accept: {e}; retrying");
@@ -124,15 +155,26 @@ impl Server {
                     }
                 },
             };
-            if let Err(e) = listener.prepare(&conn, &self.inner.socket) {
-                log::warn!("rpc: configuring connection from {}: {e}", conn.peer());
-            }
             let peer = conn.peer();
+            let limit = self.inner.limits.max_connections;
+            if self.inner.accepted.load(Ordering::Acquire) >= limit {
+                log::warn!("rpc: {limit} connections open already; closing the one from {peer}");
+                let _ = conn.shutdown();
+                continue;
+            }
+            if let Err(e) = listener.prepare(&conn, &self.inner.socket) {
+                log::warn!("rpc: configuring connection from {peer}: {e}");
+            }
+            self.inner.accepted.fetch_add(1, Ordering::AcqRel);
+            let accepted = AcceptedGuard(self.clone());
             let serve = serve.clone();
             let spawned = thread::Builder::new()
                 .name(format!("netrpc-conn-{peer}"))
                 .stack_size(self.inner.conn_stack_size)
-                .spawn(move || serve(conn));
+                .spawn(move || {
+                    let _accepted = accepted;
+                    serve(conn);
+                });
             if let Err(e) = spawned {
                 log::error!("rpc: cannot start a thread for {peer}: {e}");
             }
@@ -141,8 +183,20 @@ impl Server {
 
     /// Serves one connection with the MessagePack-RPC codec until the peer hangs up.
     pub fn serve_conn<C: Conn>(&self, conn: C) {
-        let codec = MsgpackServerCodec::with_max_message_size(conn, self.inner.max_message_size);
+        self.apply_timeouts(&conn);
+        let codec = MsgpackServerCodec::with_max_message_size(conn, self.max_message_size());
         self.serve_codec(codec);
+    }
+
+    /// Sets the configured read and write timeouts on `conn`.
+    pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
+        let limits = &self.inner.limits;
+        let set = conn
+            .set_read_timeout(limits.read_timeout)
+            .and_then(|()| conn.set_write_timeout(limits.write_timeout));
+        if let Err(e) = set {
+            log::warn!("rpc: setting timeouts on {}: {e}", conn.peer());
+        }
     }
 
     /// Serves one connection with `codec` until the peer hangs up.
@@ -157,6 +211,9 @@ impl Server {
                 return;
             }
         };
+        let _open = self.track(&responder);
+        // One token per call in flight: the reader blocks, and so stops reading, at the limit.
+        let (slots, freed) = bounded::<()>(self.inner.limits.max_in_flight.max(1));
         loop {
             match self.read_request(&mut codec) {
                 Ok(Some(Incoming::Call {
@@ -164,12 +221,20 @@ impl Server {
                     method,
                     arg,
                 })) => {
+                    if slots.send(()).is_err() {
+                        break;
+                    }
+                    self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
                     let responder = Arc::clone(&responder);
+                    let freed = freed.clone();
+                    let server = Arc::clone(&self.inner);
                     self.inner.pool.execute(move || {
                         let result = method.invoke(arg);
                         if !request.notification {
                             responder.send(request.seq, result);
                         }
+                        server.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        let _ = freed.try_recv();
                     });
                 }
                 Ok(Some(Incoming::Rejected { request, error })) => {
@@ -178,11 +243,51 @@ impl Server {
                     }
                 }
                 Ok(None) => break,
+                Err(CodecError::Io(e))
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    log::info!("rpc: nothing read within the read timeout; closing the connection");
+                    break;
+                }
                 Err(e) => {
                     log::warn!("rpc: {e}; closing the connection");
                     break;
                 }
             }
+        }
+    }
+
+    /// Registers a connection to be closed at shutdown, until the returned guard drops.
+    fn track<W: ResponseWriter>(&self, responder: &Arc<Responder<W>>) -> OpenGuard {
+        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
+        let weak: Weak<dyn Close> = Arc::downgrade(responder) as Weak<dyn Close>;
+        self.inner.open.lock().insert(id, weak);
+        OpenGuard {
+            server: Arc::clone(&self.inner),
+            id,
+        }
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Shuts the server down gracefully: `accept` stops and returns `Ok(())`, requests that
+    /// arrive from now on are answered with `rpc: server is shutting down`, calls in flight
+    /// get up to `grace` to finish and answer, and then every connection is closed. Returns
+    /// once the connections are closed.
+    pub fn shutdown(&self, grace: Duration) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let deadline = Instant::now() + grace;
+        while self.inner.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
+        let open: Vec<_> = self.inner.open.lock().values().cloned().collect();
+        for conn in open.iter().filter_map(Weak::upgrade) {
+            conn.close();
         }
     }
 
@@ -214,6 +319,13 @@ impl Server {
         let Some(request) = codec.read_request_header()? else {
             return Ok(None);
         };
+        if self.is_shutting_down() {
+            codec.read_request_body(None)?;
+            return Ok(Some(Incoming::Rejected {
+                request,
+                error: "rpc: server is shutting down".to_owned(),
+            }));
+        }
         let method = match self.lookup(&request.service_method) {
             Ok(method) => method,
             Err(error) => {
@@ -246,7 +358,7 @@ impl Server {
 
     /// The message size limit codecs of this server are built with.
     pub(crate) fn max_message_size(&self) -> usize {
-        self.inner.max_message_size
+        self.inner.limits.max_message_size
     }
 
     /// The registered services, sorted by name.
@@ -323,6 +435,40 @@ impl<W: ResponseWriter> Responder<W> {
     }
 }
 
+/// A connection that shutdown can close.
+trait Close: Send + Sync {
+    fn close(&self);
+}
+
+impl<W: ResponseWriter> Close for Responder<W> {
+    fn close(&self) {
+        let mut writer = self.writer.lock();
+        let _ = writer.flush();
+        let _ = writer.close();
+    }
+}
+
+/// Removes a connection from the shutdown list when its reader stops.
+struct OpenGuard {
+    server: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.server.open.lock().remove(&self.id);
+    }
+}
+
+/// Counts a connection accepted by `accept_with` until its thread ends.
+struct AcceptedGuard(Server);
+
+impl Drop for AcceptedGuard {
+    fn drop(&mut self) {
+        self.0.inner.accepted.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl<W: ResponseWriter> Drop for Responder<W> {
     fn drop(&mut self) {
         let writer = self.writer.get_mut();
@@ -368,7 +514,7 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     pool: PoolConfig,
-    max_message_size: usize,
+    limits: Limits,
     socket: SocketOptions,
     conn_stack_size: usize,
 }
@@ -380,7 +526,7 @@ impl Default for ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// The defaults: workers as below, 64 MiB messages, no keepalive, 512 KiB reader stacks.
+    /// The defaults are documented on each setter.
     pub fn new() -> ServerBuilder {
         let cores = thread::available_parallelism().map_or(2, |n| n.get());
         ServerBuilder {
@@ -390,7 +536,13 @@ impl ServerBuilder {
                 queue: 1024,
                 stack_size: 2 << 20,
             },
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            limits: Limits {
+                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                max_connections: 16_384,
+                max_in_flight: 256,
+                read_timeout: None,
+                write_timeout: Some(Duration::from_secs(30)),
+            },
             socket: SocketOptions::default(),
             conn_stack_size: 512 << 10,
         }
@@ -428,7 +580,37 @@ impl ServerBuilder {
     /// The largest message accepted or sent, in bytes (default 64 MiB). A larger request
     /// closes its connection; a larger reply is answered with an error instead.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
+        self.limits.max_message_size = bytes;
+        self
+    }
+
+    /// The most connections [`Server::accept`] serves at once (default 16,384); one more is
+    /// accepted and closed at once, and a warning logged.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n;
+        self
+    }
+
+    /// The most calls one connection may have in flight (default 256). At the limit the
+    /// connection's reader stops reading until a call answers: backpressure instead of an
+    /// unbounded queue.
+    pub fn max_in_flight_per_conn(mut self, n: usize) -> Self {
+        self.limits.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Closes a connection on which nothing arrives for this long, between or inside
+    /// messages (default: none, as in Go). Bounds how long an idle or slowloris peer holds
+    /// a thread.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.read_timeout = timeout;
+        self
+    }
+
+    /// Closes a connection whose peer does not take a response for this long (default 30 s),
+    /// so a client that sends without reading cannot hold workers forever.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.write_timeout = timeout;
         self
     }
 
@@ -445,9 +627,14 @@ impl ServerBuilder {
             inner: Arc::new(Inner {
                 services: RwLock::new(HashMap::new()),
                 pool: Pool::new(self.pool),
-                max_message_size: self.max_message_size,
+                limits: self.limits,
                 socket: self.socket,
                 conn_stack_size: self.conn_stack_size,
+                shutting_down: AtomicBool::new(false),
+                in_flight: AtomicUsize::new(0),
+                accepted: AtomicUsize::new(0),
+                open: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(0),
             }),
         }
     }

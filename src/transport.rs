@@ -105,6 +105,16 @@ pub trait Listener {
 
     /// Readies an accepted connection for RPC traffic (socket options).
     fn prepare(&self, conn: &Self::Conn, options: &SocketOptions) -> io::Result<()>;
+
+    /// Makes [`Listener::accept_conn`] give up with `WouldBlock` or `TimedOut` after
+    /// `timeout`, so that the accept loop can notice [`Server::shutdown`](crate::Server::shutdown).
+    /// Without it, a shut-down server's accept loop returns only after one more connection.
+    fn set_accept_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no accept timeout",
+        ))
+    }
 }
 
 impl Listener for TcpListener {
@@ -116,6 +126,11 @@ impl Listener for TcpListener {
 
     fn prepare(&self, conn: &TcpStream, options: &SocketOptions) -> io::Result<()> {
         options.apply_tcp(conn)
+    }
+
+    fn set_accept_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        // SO_RCVTIMEO bounds accept(2) too.
+        SockRef::from(self).set_read_timeout(timeout)
     }
 }
 
@@ -129,6 +144,10 @@ impl Listener for UnixListener {
 
     fn prepare(&self, _conn: &UnixStream, _options: &SocketOptions) -> io::Result<()> {
         Ok(())
+    }
+
+    fn set_accept_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        SockRef::from(self).set_read_timeout(timeout)
     }
 }
 
