@@ -7,7 +7,9 @@
 //! Flags: `--addr A` (default: an in-process server on an ephemeral port), `--conns N` (1),
 //! `--callers M` blocking callers per connection (1), `--async K` outstanding `go` calls per
 //! connection instead of callers (0), `--duration SECS` (5), `--payload BYTES` (0: calls
-//! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--codec msgpack|json`.
+//! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--codec msgpack|json`,
+//! `--interval MS` (each blocking caller pauses this long between calls: paced load, or idle
+//! connections when longer than the duration).
 
 mod common;
 
@@ -41,6 +43,7 @@ struct Opts {
     duration: Duration,
     payload: usize,
     json: bool,
+    interval: Duration,
 }
 
 fn number(name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
@@ -65,6 +68,7 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
         duration: Duration::from_secs_f64(secs),
         payload: number("payload", 0)?,
         json: codec == "json",
+        interval: Duration::from_millis(number("interval", 0)? as u64),
     })
 }
 
@@ -135,7 +139,12 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>, u64) {
+fn sync_caller(
+    client: &Client,
+    work: &Work,
+    window: &Window,
+    interval: Duration,
+) -> (Histogram<u64>, u64) {
     let mut hist = histogram();
     let mut failures = 0;
     loop {
@@ -149,6 +158,9 @@ fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>
             failures += 1;
         } else if window.holds(t0, t1) {
             let _ = hist.record(t1.duration_since(t0).as_nanos() as u64);
+        }
+        if !interval.is_zero() {
+            thread::sleep(interval.min(window.end.saturating_duration_since(Instant::now())));
         }
     }
     (hist, failures)
@@ -259,7 +271,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                     let (hist, failures) = if opts.async_k > 0 {
                         async_caller(client, work, opts.async_k, window)
                     } else {
-                        sync_caller(client, work, window)
+                        sync_caller(client, work, window, opts.interval)
                     };
                     let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = total.0.add(&hist);

@@ -27,7 +27,7 @@ use crate::codec::{ClientCodec, Request, RequestWriter};
 use crate::error::{CodecError, Error};
 use crate::http::DEFAULT_RPC_PATH;
 use crate::timer::{self, Expire};
-use crate::transport::{Conn, SocketOptions};
+use crate::transport::{Conn, Shared, SocketOptions};
 
 /// An RPC client on one connection.
 ///
@@ -372,7 +372,7 @@ impl ClientBuilder {
     pub fn dial(&self, addr: impl ToSocketAddrs) -> io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
         self.socket.apply_tcp(&stream)?;
-        self.connect(stream)
+        self.connect(Shared::new(stream))
     }
 
     /// Connects over HTTP: sends `CONNECT path`, checks for Go's answer, then speaks RPC.
@@ -380,13 +380,13 @@ impl ClientBuilder {
     pub fn dial_http(&self, addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
         let stream = TcpStream::connect(addr)?;
         self.socket.apply_tcp(&stream)?;
-        self.connect(crate::http::connect(stream, path)?)
+        self.connect(crate::http::connect(Shared::new(stream), path)?)
     }
 
     /// Connects over a Unix domain socket.
     #[cfg(unix)]
     pub fn dial_unix(&self, path: impl AsRef<Path>) -> io::Result<Client> {
-        self.connect(UnixStream::connect(path)?)
+        self.connect(Shared::new(UnixStream::connect(path)?))
     }
 
     /// A client on a connection already open, speaking MessagePack-RPC.

@@ -22,7 +22,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use crate::client::Client;
 pub use crate::codec::json::{JsonClientCodec, JsonServerCodec};
 use crate::server::Server;
-use crate::transport::{Conn, Listener, SocketOptions};
+use crate::transport::{Conn, Listener, Shared, SocketOptions};
 
 /// Serves one connection with the JSON-RPC codec until the peer hangs up (Go's
 /// `ServeConn`).
@@ -43,7 +43,7 @@ pub fn accept<L: Listener>(server: &Server, listener: &L) -> io::Result<()> {
 pub fn dial(addr: impl ToSocketAddrs) -> io::Result<Client> {
     let stream = TcpStream::connect(addr)?;
     SocketOptions::default().apply_tcp(&stream)?;
-    new_client(stream)
+    new_client(Shared::new(stream))
 }
 
 /// A JSON-RPC client on a connection already open (Go's `NewClient`).

@@ -72,7 +72,7 @@ pub use error::{CodecError, Error, RegisterError};
 pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use server::{Server, ServerBuilder};
 pub use service::Service;
-pub use transport::{Conn, Listener, SocketOptions};
+pub use transport::{Conn, Listener, Shared, SocketOptions};
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.
 pub fn default_server() -> &'static Server {

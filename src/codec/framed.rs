@@ -10,8 +10,9 @@ use std::ops::Range;
 
 use crate::error::CodecError;
 
-/// Bytes read at most per syscall while no message needs more.
-const READ_CHUNK: usize = 16 * 1024;
+/// The read buffer's first size; it grows only for a message that does not fit (4 KiB keeps an
+/// idle connection small).
+const READ_CHUNK: usize = 4 * 1024;
 /// A read buffer grown past this is given back once it is empty again.
 const KEEP_READ_BUFFER: usize = 256 * 1024;
 /// Buffered output is sent once it reaches this size, even if more messages are coming.
