@@ -249,6 +249,11 @@ impl Server {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
+                    // A peer waiting for our replies is not idle. The codecs frame whole
+                    // messages before parsing, so reading can simply go on.
+                    if !slots.is_empty() {
+                        continue;
+                    }
                     log::info!("rpc: nothing read within the read timeout; closing the connection");
                     break;
                 }
@@ -600,8 +605,8 @@ impl ServerBuilder {
     }
 
     /// Closes a connection on which nothing arrives for this long, between or inside
-    /// messages (default: none, as in Go). Bounds how long an idle or slowloris peer holds
-    /// a thread.
+    /// messages, while none of its calls is in flight (default: none, as in Go). Bounds how
+    /// long an idle or slowloris peer holds a thread.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.limits.read_timeout = timeout;
         self
