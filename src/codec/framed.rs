@@ -9,6 +9,7 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use crate::error::CodecError;
+use crate::transport::Conn;
 
 /// The read buffer's first size; it grows only for a message that does not fit (4 KiB keeps an
 /// idle connection small).
@@ -58,8 +59,12 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
         }
     }
 
-    pub(crate) fn get_ref(&self) -> &R {
-        &self.inner
+    /// A writer for the same connection, with the same size limit.
+    pub(crate) fn writer(&self) -> Result<FrameWriter<R>, CodecError>
+    where
+        R: Conn,
+    {
+        Ok(FrameWriter::new(self.inner.try_clone()?, self.limit))
     }
 
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
@@ -156,8 +161,12 @@ impl<W: Write> FrameWriter<W> {
         }
     }
 
-    pub(crate) fn get_ref(&self) -> &W {
-        &self.inner
+    /// Shuts the connection down in both directions.
+    pub(crate) fn shutdown(&self) -> Result<(), CodecError>
+    where
+        W: Conn,
+    {
+        Ok(self.inner.shutdown()?)
     }
 
     /// Appends one message written by `encode`. If `encode` fails or the message is over the

@@ -37,7 +37,6 @@ pub struct JsonServerCodec<C> {
     params: Option<Range<usize>>,
     ids: Ids,
     seq: u64,
-    limit: usize,
 }
 
 #[derive(Deserialize)]
@@ -63,7 +62,6 @@ impl<C: Conn> JsonServerCodec<C> {
             params: None,
             ids: Ids::default(),
             seq: 0,
-            limit,
         }
     }
 }
@@ -73,7 +71,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
 
     fn writer(&mut self) -> Result<JsonResponseWriter<C>, CodecError> {
         Ok(JsonResponseWriter {
-            out: FrameWriter::new(self.reader.get_ref().try_clone()?, self.limit),
+            out: self.reader.writer()?,
             ids: Arc::clone(&self.ids),
         })
     }
@@ -166,7 +164,7 @@ impl<C: Conn> ResponseWriter for JsonResponseWriter<C> {
     }
 
     fn close(&mut self) -> Result<(), CodecError> {
-        Ok(self.out.get_ref().shutdown()?)
+        self.out.shutdown()
     }
 }
 
@@ -180,7 +178,6 @@ pub struct JsonClientCodec<C> {
     reader: FrameReader<C, JsonScanner>,
     /// The `result` of the response just read; `None` for JSON `null`.
     result: Option<Range<usize>>,
-    limit: usize,
 }
 
 #[derive(Deserialize)]
@@ -203,7 +200,6 @@ impl<C: Conn> JsonClientCodec<C> {
         JsonClientCodec {
             reader: FrameReader::new(conn, limit),
             result: None,
-            limit,
         }
     }
 }
@@ -213,7 +209,7 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
 
     fn writer(&mut self) -> Result<JsonRequestWriter<C>, CodecError> {
         Ok(JsonRequestWriter {
-            out: FrameWriter::new(self.reader.get_ref().try_clone()?, self.limit),
+            out: self.reader.writer()?,
         })
     }
 
@@ -282,7 +278,7 @@ impl<C: Conn> RequestWriter for JsonRequestWriter<C> {
     }
 
     fn close(&mut self) -> Result<(), CodecError> {
-        Ok(self.out.get_ref().shutdown()?)
+        self.out.shutdown()
     }
 }
 

@@ -56,7 +56,6 @@ enum Body {
 pub struct MsgpackServerCodec<C> {
     reader: FrameReader<C, MsgpackScanner>,
     body: Body,
-    limit: usize,
 }
 
 impl<C: Conn> MsgpackServerCodec<C> {
@@ -70,7 +69,6 @@ impl<C: Conn> MsgpackServerCodec<C> {
         MsgpackServerCodec {
             reader: FrameReader::new(conn, limit),
             body: Body::None,
-            limit,
         }
     }
 }
@@ -79,8 +77,9 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     type Writer = MsgpackWriter<C>;
 
     fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
-        let conn = self.reader.get_ref().try_clone()?;
-        Ok(MsgpackWriter::new(conn, self.limit))
+        Ok(MsgpackWriter {
+            out: self.reader.writer()?,
+        })
     }
 
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
@@ -135,7 +134,6 @@ fn argument(params: &[u8], range: Range<usize>) -> Body {
 pub struct MsgpackClientCodec<C> {
     reader: FrameReader<C, MsgpackScanner>,
     body: Body,
-    limit: usize,
 }
 
 impl<C: Conn> MsgpackClientCodec<C> {
@@ -149,7 +147,6 @@ impl<C: Conn> MsgpackClientCodec<C> {
         MsgpackClientCodec {
             reader: FrameReader::new(conn, limit),
             body: Body::None,
-            limit,
         }
     }
 }
@@ -158,8 +155,9 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     type Writer = MsgpackWriter<C>;
 
     fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
-        let conn = self.reader.get_ref().try_clone()?;
-        Ok(MsgpackWriter::new(conn, self.limit))
+        Ok(MsgpackWriter {
+            out: self.reader.writer()?,
+        })
     }
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
@@ -238,12 +236,6 @@ pub struct MsgpackWriter<C> {
 }
 
 impl<C: Conn> MsgpackWriter<C> {
-    fn new(conn: C, limit: usize) -> Self {
-        MsgpackWriter {
-            out: FrameWriter::new(conn, limit),
-        }
-    }
-
     /// Sends what is buffered (the same as either trait's `flush`).
     pub fn flush(&mut self) -> Result<(), CodecError> {
         self.out.flush()
@@ -251,7 +243,7 @@ impl<C: Conn> MsgpackWriter<C> {
 
     /// Shuts the connection down in both directions (the same as either trait's `close`).
     pub fn close(&mut self) -> Result<(), CodecError> {
-        Ok(self.out.get_ref().shutdown()?)
+        self.out.shutdown()
     }
 }
 
