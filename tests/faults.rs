@@ -7,26 +7,12 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Args, WAIT};
+use common::{example, Args, WAIT};
 use netrpc::{Client, Error};
-
-/// `target/<profile>/examples/<name>`, found from this test's own path.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the examples (cargo test does)",
-        path.display()
-    );
-    path
-}
 
 /// Starts the example server on `addr` and returns it with the address it bound.
 fn spawn_server(addr: &str) -> (Child, SocketAddr) {

@@ -134,6 +134,19 @@ pub fn expect_closed(stream: &mut TcpStream) {
     }
 }
 
+/// `target/<profile>/examples/<name>`, which `cargo test` builds, found from the test's path.
+pub fn example(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = profile_dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the examples (cargo test does)",
+        path.display()
+    );
+    path
+}
+
 /// Sends `bytes` and reads exactly `len` bytes back.
 pub fn exchange(stream: &mut TcpStream, bytes: &[u8], len: usize) -> Vec<u8> {
     stream.write_all(bytes).unwrap();
