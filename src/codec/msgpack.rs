@@ -52,11 +52,79 @@ enum Body {
     Frame(Range<usize>),
 }
 
-/// The server side of the MessagePack-RPC codec: reads requests and notifications.
-pub struct MsgpackServerCodec<C> {
-    reader: FrameReader<C, MsgpackScanner>,
+/// The reading half both sides share: whole messages off the connection, and the body of
+/// the last one kept for decoding.
+struct MessageReader<C> {
+    frames: FrameReader<C, MsgpackScanner>,
     body: Body,
 }
+
+impl<C: Conn> MessageReader<C> {
+    fn new(conn: C, limit: usize) -> Self {
+        MessageReader {
+            frames: FrameReader::new(conn, limit),
+            body: Body::None,
+        }
+    }
+
+    fn writer(&self) -> Result<MsgpackWriter<C>, CodecError> {
+        Ok(MsgpackWriter {
+            out: self.frames.writer()?,
+        })
+    }
+
+    /// Reads the next message and parses `[kind, ...` off its front; `Ok(None)` at a clean
+    /// end of stream.
+    fn next(&mut self) -> Result<Option<Envelope<'_>>, CodecError> {
+        self.body = Body::None;
+        let Some(frame) = self.frames.next_frame()? else {
+            return Ok(None);
+        };
+        let mut rd = self.frames.bytes(frame.clone());
+        let len = read_array_len(&mut rd)?;
+        let kind = read_uint(&mut rd)?;
+        Ok(Some(Envelope {
+            kind,
+            len,
+            rest_start: frame.end - rd.len(),
+            rest: rd,
+        }))
+    }
+
+    /// Decodes the kept body into `decode`, or discards it when `None`.
+    fn read_body(&mut self, decode: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        let kept = std::mem::replace(&mut self.body, Body::None);
+        let Some(decode) = decode else {
+            return Ok(());
+        };
+        let bytes = match kept {
+            Body::Frame(range) => self.frames.bytes(range),
+            Body::Nil => &[NIL][..],
+            Body::None => {
+                return Err(CodecError::Decode(
+                    "rpc: reading body: no message body to read: read a header first".to_owned(),
+                ))
+            }
+        };
+        let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+        de.set_max_depth(MAX_DEPTH);
+        decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+            .map_err(|e| CodecError::Decode(format!("rpc: reading body: {e}")))
+    }
+}
+
+/// The front of a message: `[kind, ...` with the array's length.
+struct Envelope<'a> {
+    kind: u64,
+    len: u32,
+    /// The message after the kind...
+    rest: &'a [u8],
+    /// ...and where it starts in the reader's buffer.
+    rest_start: usize,
+}
+
+/// The server side of the MessagePack-RPC codec: reads requests and notifications.
+pub struct MsgpackServerCodec<C>(MessageReader<C>);
 
 impl<C: Conn> MsgpackServerCodec<C> {
     /// A codec on `conn` with the default message size limit.
@@ -66,10 +134,7 @@ impl<C: Conn> MsgpackServerCodec<C> {
 
     /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
     pub fn with_max_message_size(conn: C, limit: usize) -> Self {
-        MsgpackServerCodec {
-            reader: FrameReader::new(conn, limit),
-            body: Body::None,
-        }
+        MsgpackServerCodec(MessageReader::new(conn, limit))
     }
 }
 
@@ -77,20 +142,20 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     type Writer = MsgpackWriter<C>;
 
     fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
-        Ok(MsgpackWriter {
-            out: self.reader.writer()?,
-        })
+        self.0.writer()
     }
 
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
-        self.body = Body::None;
-        let Some(frame) = self.reader.next_frame()? else {
+        let Some(Envelope {
+            kind,
+            len,
+            rest: mut rd,
+            rest_start,
+        }) = self.0.next()?
+        else {
             return Ok(None);
         };
-        let bytes = self.reader.bytes(frame.clone());
-        let mut rd = bytes;
-        let len = read_array_len(&mut rd)?;
-        let kind = read_uint(&mut rd)?;
+        let rest_len = rd.len();
         let (seq, notification) = match (len, kind) {
             (4, REQUEST) => (read_uint(&mut rd)?, false),
             (3, NOTIFICATION) => (0, true),
@@ -102,8 +167,9 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
             }
         };
         let service_method = read_str(&mut rd)?.to_owned();
-        let params = frame.end - rd.len()..frame.end;
-        self.body = argument(rd, params);
+        let params_start = rest_start + (rest_len - rd.len());
+        let body = argument(rd, params_start..params_start + rd.len());
+        self.0.body = body;
         Ok(Some(Request {
             seq,
             service_method,
@@ -112,11 +178,7 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     }
 
     fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
-        let kept = std::mem::replace(&mut self.body, Body::None);
-        match body {
-            Some(decode) => decode_body(&self.reader, kept, decode),
-            None => Ok(()),
-        }
+        self.0.read_body(body)
     }
 }
 
@@ -131,10 +193,7 @@ fn argument(params: &[u8], range: Range<usize>) -> Body {
 }
 
 /// The client side of the MessagePack-RPC codec: reads responses.
-pub struct MsgpackClientCodec<C> {
-    reader: FrameReader<C, MsgpackScanner>,
-    body: Body,
-}
+pub struct MsgpackClientCodec<C>(MessageReader<C>);
 
 impl<C: Conn> MsgpackClientCodec<C> {
     /// A codec on `conn` with the default message size limit.
@@ -144,10 +203,7 @@ impl<C: Conn> MsgpackClientCodec<C> {
 
     /// A codec on `conn` that refuses messages larger than `limit` bytes, both ways.
     pub fn with_max_message_size(conn: C, limit: usize) -> Self {
-        MsgpackClientCodec {
-            reader: FrameReader::new(conn, limit),
-            body: Body::None,
-        }
+        MsgpackClientCodec(MessageReader::new(conn, limit))
     }
 }
 
@@ -155,39 +211,36 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     type Writer = MsgpackWriter<C>;
 
     fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
-        Ok(MsgpackWriter {
-            out: self.reader.writer()?,
-        })
+        self.0.writer()
     }
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
-        self.body = Body::None;
-        let Some(frame) = self.reader.next_frame()? else {
+        let Some(Envelope {
+            kind,
+            len,
+            rest: mut rd,
+            rest_start,
+        }) = self.0.next()?
+        else {
             return Ok(None);
         };
-        let bytes = self.reader.bytes(frame.clone());
-        let mut rd = bytes;
-        let len = read_array_len(&mut rd)?;
-        let kind = read_uint(&mut rd)?;
         if (len, kind) != (4, RESPONSE) {
             return Err(CodecError::Malformed(format!(
                 "expected a response [1, msgid, error, result], got an array of {len} of type {kind}"
             )));
         }
+        let before = rd.len();
         let seq = read_uint(&mut rd)?;
         let error_len = value_len(rd)?;
         let error = error_text(&rd[..error_len])?;
-        let result = rd.len() - error_len;
-        self.body = Body::Frame(frame.end - result..frame.end);
+        let result_start = rest_start + (before - rd.len()) + error_len;
+        let result_end = rest_start + before;
+        self.0.body = Body::Frame(result_start..result_end);
         Ok(Some(Response { seq, error }))
     }
 
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
-        let kept = std::mem::replace(&mut self.body, Body::None);
-        match body {
-            Some(decode) => decode_body(&self.reader, kept, decode),
-            None => Ok(()),
-        }
+        self.0.read_body(body)
     }
 }
 
@@ -208,26 +261,6 @@ fn error_text(value: &[u8]) -> Result<Option<String>, CodecError> {
     let value: rmpv::Value = serde::Deserialize::deserialize(&mut de)
         .map_err(|e| CodecError::Malformed(format!("undecodable error value: {e}")))?;
     Ok(Some(value.to_string()))
-}
-
-fn decode_body<C: Conn>(
-    reader: &FrameReader<C, MsgpackScanner>,
-    body: Body,
-    decode: DecodeBody<'_>,
-) -> Result<(), CodecError> {
-    let bytes = match body {
-        Body::Frame(range) => reader.bytes(range),
-        Body::Nil => &[NIL][..],
-        Body::None => {
-            return Err(CodecError::Decode(
-                "rpc: reading body: no message body to read: read a header first".to_owned(),
-            ))
-        }
-    };
-    let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
-    de.set_max_depth(MAX_DEPTH);
-    decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-        .map_err(|e| CodecError::Decode(format!("rpc: reading body: {e}")))
 }
 
 /// The writing half of both sides of the MessagePack-RPC codec.
