@@ -8,12 +8,14 @@
 //! `--callers M` blocking callers per connection (1), `--async K` outstanding `go` calls per
 //! connection instead of callers (0), `--duration SECS` (5), `--payload BYTES` (0: calls
 //! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--codec msgpack|json`,
-//! `--interval MS` (each blocking caller pauses this long between calls: paced load, or idle
-//! connections when longer than the duration).
+//! `--interval MS` (paced load instead: every connection makes one call per interval, started
+//! with `go` by a few pacer threads, so that 10,000 connections need no caller thread each; an
+//! interval longer than the duration leaves the connections idle).
 
 mod common;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::error::Error;
 use std::net::TcpListener;
 use std::sync::Mutex;
@@ -106,6 +108,34 @@ impl Work {
     }
 }
 
+/// Paced calls carry their connection's index, so that a completion on a done channel shared
+/// by many connections finds its connection again: `Multiply` sends `index × 7`, `Echo` writes
+/// the index into the payload's first 8 bytes. Checked on return like any other reply.
+impl Work {
+    fn go_tagged(
+        &self,
+        client: &Client,
+        index: usize,
+        done: &crossbeam_channel::Sender<Completed<Reply>>,
+    ) -> bool {
+        let sent = match self {
+            Work::Multiply => {
+                let args = Args {
+                    a: index as i64,
+                    b: 7,
+                };
+                client.go_with("Arith.Multiply", &args, done)
+            }
+            Work::Echo(data) => {
+                let mut data = data.clone();
+                data[..8].copy_from_slice(&(index as u64).to_le_bytes());
+                client.go_with("Echo.Echo", &EchoData { data }, done)
+            }
+        };
+        sent.is_ok()
+    }
+}
+
 /// Either reply, so that one done channel serves both kinds of work.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -120,6 +150,18 @@ impl Reply {
             (Reply::Product(p), Work::Multiply) => *p == 56,
             (Reply::Echo(e), Work::Echo(data)) => e.data.len() == data.len(),
             _ => false,
+        }
+    }
+
+    /// The connection index a paced call carried, if the reply is right.
+    fn tag(&self, work: &Work) -> Option<usize> {
+        match (self, work) {
+            (Reply::Product(p), Work::Multiply) if p % 7 == 0 => usize::try_from(p / 7).ok(),
+            (Reply::Echo(e), Work::Echo(data)) if e.data.len() == data.len() => {
+                let index = u64::from_le_bytes(e.data.get(..8)?.try_into().ok()?);
+                usize::try_from(index).ok()
+            }
+            _ => None,
         }
     }
 }
@@ -139,12 +181,7 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-fn sync_caller(
-    client: &Client,
-    work: &Work,
-    window: &Window,
-    interval: Duration,
-) -> (Histogram<u64>, u64) {
+fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>, u64) {
     let mut hist = histogram();
     let mut failures = 0;
     loop {
@@ -158,9 +195,6 @@ fn sync_caller(
             failures += 1;
         } else if window.holds(t0, t1) {
             let _ = hist.record(t1.duration_since(t0).as_nanos() as u64);
-        }
-        if !interval.is_zero() {
-            thread::sleep(interval.min(window.end.saturating_duration_since(Instant::now())));
         }
     }
     (hist, failures)
@@ -207,6 +241,78 @@ fn async_caller(
     (hist, failures)
 }
 
+/// Drives `clients` (connection indexes from `first`): each makes one call per `interval`,
+/// the first ones spread evenly over the first interval, the next one an interval after the
+/// last was due, or at once if its reply came later than that.
+fn pacer(
+    clients: &[Client],
+    first: usize,
+    conns: usize,
+    work: &Work,
+    window: &Window,
+    interval: Duration,
+) -> (Histogram<u64>, u64) {
+    let mut hist = histogram();
+    let mut failures = 0;
+    let (tx, rx) = bounded(clients.len());
+    // Per connection: when its call in flight started, and when it was due.
+    let mut in_flight: Vec<Option<(Instant, Instant)>> = vec![None; clients.len()];
+    let mut outstanding = 0;
+    let mut due: BinaryHeap<Reverse<(Instant, usize)>> = (0..clients.len())
+        .map(|i| {
+            Reverse((
+                window.start + interval.mul_f64((first + i) as f64 / conns as f64),
+                i,
+            ))
+        })
+        .collect();
+    loop {
+        let now = Instant::now();
+        while let Some(&Reverse((at, i))) = due.peek() {
+            if at > now || at > window.end {
+                break;
+            }
+            due.pop();
+            if work.go_tagged(&clients[i], first + i, &tx) {
+                in_flight[i] = Some((Instant::now(), at));
+                outstanding += 1;
+            } else {
+                failures += 1;
+            }
+        }
+        let next = match due.peek() {
+            Some(&Reverse((at, _))) if at <= window.end => at,
+            _ if outstanding == 0 => break,
+            // Nothing more to start: wait for the stragglers, for a bounded time.
+            _ => window.end + Duration::from_secs(30),
+        };
+        let done = match rx.recv_deadline(next) {
+            Ok(done) => done,
+            Err(_) if next > window.end => break,
+            Err(_) => continue,
+        };
+        let now = Instant::now();
+        let index = done.result.ok().and_then(|reply| reply.tag(work));
+        let Some(i) = index.and_then(|index| index.checked_sub(first)) else {
+            // An error does not say which connection it came from: that one stops calling.
+            failures += 1;
+            outstanding -= 1;
+            continue;
+        };
+        let Some((t0, at)) = in_flight.get_mut(i).and_then(Option::take) else {
+            failures += 1;
+            continue;
+        };
+        outstanding -= 1;
+        if window.holds(t0, now) {
+            let _ = hist.record(now.duration_since(t0).as_nanos() as u64);
+        }
+        due.push(Reverse(((at + interval).max(now), i)));
+    }
+    failures += outstanding as u64;
+    (hist, failures)
+}
+
 fn max_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -237,6 +343,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             addr
         }
     };
+    if !opts.interval.is_zero() && (1..8).contains(&opts.payload) {
+        return Err("--interval needs --payload 0 or at least 8 bytes, to tag each call".into());
+    }
     let work = if opts.payload > 0 {
         Work::Echo((0..opts.payload).map(|i| i as u8).collect())
     } else {
@@ -262,21 +371,29 @@ fn main() -> Result<(), Box<dyn Error>> {
         end: start + opts.duration,
     };
     let total = Mutex::new((histogram(), 0u64));
+    let add = |(hist, failures): (Histogram<u64>, u64)| {
+        let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = total.0.add(&hist);
+        total.1 += failures;
+    };
+    let (work, window) = (&work, &window);
     thread::scope(|s| {
+        if !opts.interval.is_zero() {
+            let pacers = thread::available_parallelism().map_or(2, |n| n.get());
+            let per_pacer = clients.len().div_ceil(pacers);
+            for (n, chunk) in clients.chunks(per_pacer).enumerate() {
+                let first = n * per_pacer;
+                s.spawn(move || add(pacer(chunk, first, opts.conns, work, window, opts.interval)));
+            }
+            return;
+        }
         for client in &clients {
-            let threads = if opts.async_k > 0 { 1 } else { opts.callers };
-            for _ in 0..threads {
-                let (work, window, total) = (&work, &window, &total);
-                s.spawn(move || {
-                    let (hist, failures) = if opts.async_k > 0 {
-                        async_caller(client, work, opts.async_k, window)
-                    } else {
-                        sync_caller(client, work, window, opts.interval)
-                    };
-                    let mut total = total.lock().unwrap_or_else(|e| e.into_inner());
-                    let _ = total.0.add(&hist);
-                    total.1 += failures;
-                });
+            if opts.async_k > 0 {
+                s.spawn(move || add(async_caller(client, work, opts.async_k, window)));
+                continue;
+            }
+            for _ in 0..opts.callers {
+                s.spawn(move || add(sync_caller(client, work, window)));
             }
         }
     });
