@@ -1,27 +1,36 @@
 //! The worker pool that runs methods, so that a connection's reader thread only reads.
 //!
-//! Threads start on demand, up to a maximum, when queued jobs outnumber idle workers; threads
-//! beyond the core count leave after a while without work. The queue is bounded: when it is
-//! full, [`Pool::execute`] blocks, which stops the submitting connection from reading more
-//! requests (backpressure) instead of queueing without bound.
+//! As many workers run at once as there are cores: more would only take turns on the same
+//! cores, a context switch each turn. A job queued while that many are busy waits for one of
+//! them, which takes it as soon as it finishes its own; jobs arriving together are so run back
+//! to back by the threads already awake, and their responses leave together. Methods that block
+//! (on I/O, or on calls to other servers) would hold the queue up, so a monitor thread watches
+//! it while jobs wait: when none has been taken for [`PoolConfig::stall`], it wakes or starts
+//! one more worker, up to the maximum. Threads beyond the core count leave after a while
+//! without work.
+//!
+//! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
+//! connection from reading more requests (backpressure) instead of queueing without bound.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// How many stall periods the monitor watches an empty queue before it parks.
+const MONITOR_LINGER: u32 = 10;
+
 /// Sizes of a [`Pool`].
 #[derive(Debug, Clone)]
 pub(crate) struct PoolConfig {
-    /// Threads kept even when idle.
+    /// Workers that run at once while jobs keep them busy; also kept when idle.
     pub(crate) core: usize,
     /// Threads at most.
     pub(crate) max: usize,
@@ -29,31 +38,48 @@ pub(crate) struct PoolConfig {
     pub(crate) queue: usize,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
+    /// How long jobs may wait with none taken before one more worker is woken.
+    pub(crate) stall: Duration,
 }
 
 pub(crate) struct Pool {
     shared: Arc<Shared>,
 }
 
-/// The queue is a mutex and two condition variables rather than a channel: a worker that
-/// runs out of work parks at once instead of spinning and yielding first, which on a busy
-/// machine costs more CPU than the methods it runs.
+/// The queue is a mutex and condition variables rather than a channel: a worker that runs out
+/// of work parks at once instead of spinning and yielding first, which on a busy machine costs
+/// more CPU than the methods it runs.
 struct Shared {
     queue: Mutex<Queue>,
-    /// Signalled when a job is queued.
+    /// Signalled to wake one idle worker.
     has_job: Condvar,
     /// Signalled when a job leaves a full queue.
     has_room: Condvar,
+    /// Signalled to wake the monitor when jobs start to wait.
+    backlog: Condvar,
     config: PoolConfig,
-    threads: AtomicUsize,
 }
 
 struct Queue {
     jobs: VecDeque<Job>,
-    /// Workers waiting for a job.
+    /// Worker threads alive.
+    threads: usize,
+    /// Workers parked on `has_job`.
     idle: usize,
+    /// Workers not parked: running a job, or about to look for one.
+    awake: usize,
+    /// Jobs taken so far: the monitor's measure of progress.
+    taken: u64,
+    monitor: Monitor,
     /// Set when the pool is dropped: workers leave once the queue is empty.
     closed: bool,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Monitor {
+    NotStarted,
+    Parked,
+    Watching,
 }
 
 impl Pool {
@@ -62,13 +88,17 @@ impl Pool {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
+                    threads: 0,
                     idle: 0,
+                    awake: 0,
+                    taken: 0,
+                    monitor: Monitor::NotStarted,
                     closed: false,
                 }),
                 has_job: Condvar::new(),
                 has_room: Condvar::new(),
+                backlog: Condvar::new(),
                 config,
-                threads: AtomicUsize::new(0),
             }),
         }
     }
@@ -81,102 +111,145 @@ impl Pool {
             shared.has_room.wait(&mut queue);
         }
         queue.jobs.push_back(Box::new(job));
-        let starved = queue.jobs.len() > queue.idle;
-        drop(queue);
-        shared.has_job.notify_one();
-        if starved && !self.spawn_worker() && shared.threads.load(Ordering::Acquire) == 0 {
+        if queue.awake < shared.config.core {
+            shared.wake_worker(&mut queue);
+        } else {
+            shared.watch(&mut queue);
+        }
+        if queue.threads == 0 {
             // No thread could be started at all: run the job here rather than never.
-            let job = shared.queue.lock().jobs.pop_front();
+            let job = queue.jobs.pop_front();
+            drop(queue);
             if let Some(job) = job {
                 job();
             }
         }
     }
-
-    /// Starts one more worker unless the pool is at its maximum; false if none started.
-    fn spawn_worker(&self) -> bool {
-        let shared = &self.shared;
-        let mut threads = shared.threads.load(Ordering::Acquire);
-        loop {
-            if threads >= shared.config.max {
-                return false;
-            }
-            match shared.threads.compare_exchange(
-                threads,
-                threads + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(now) => threads = now,
-            }
-        }
-        let worker = Arc::clone(shared);
-        let spawned = thread::Builder::new()
-            .name("netrpc-worker".to_owned())
-            .stack_size(shared.config.stack_size)
-            .spawn(move || worker.work());
-        if let Err(e) = spawned {
-            shared.threads.fetch_sub(1, Ordering::AcqRel);
-            log::error!("rpc: cannot start a worker thread: {e}");
-            return false;
-        }
-        true
-    }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        self.shared.queue.lock().closed = true;
+        let mut queue = self.shared.queue.lock();
+        queue.closed = true;
+        queue.awake += queue.idle;
+        queue.idle = 0;
         self.shared.has_job.notify_all();
+        self.shared.backlog.notify_all();
     }
 }
 
 impl Shared {
-    fn work(&self) {
-        while let Some(job) = self.next_job() {
-            job();
+    /// Wakes an idle worker, or starts one unless the pool is at its maximum.
+    fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) {
+        if queue.idle > 0 {
+            // The waker does the bookkeeping, so that the next job counts this worker as
+            // awake at once. No thread woken means the idle one is timing out: it will look
+            // at the queue and count itself.
+            if self.has_job.notify_one() {
+                queue.idle -= 1;
+                queue.awake += 1;
+            }
+            return;
+        }
+        if queue.threads >= self.config.max {
+            return;
+        }
+        queue.threads += 1;
+        queue.awake += 1;
+        let worker = Arc::clone(self);
+        let spawned = MutexGuard::unlocked(queue, || {
+            thread::Builder::new()
+                .name("netrpc-worker".to_owned())
+                .stack_size(self.config.stack_size)
+                .spawn(move || worker.work())
+        });
+        if let Err(e) = spawned {
+            queue.threads -= 1;
+            queue.awake -= 1;
+            log::error!("rpc: cannot start a worker thread: {e}");
         }
     }
 
-    /// Waits for a job; `None` when this thread should leave.
-    fn next_job(&self) -> Option<Job> {
+    /// Has the monitor watch a queue that jobs wait in.
+    fn watch(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) {
+        match queue.monitor {
+            Monitor::Watching => {}
+            Monitor::Parked => {
+                queue.monitor = Monitor::Watching;
+                self.backlog.notify_one();
+            }
+            Monitor::NotStarted => {
+                queue.monitor = Monitor::Watching;
+                let monitor = Arc::clone(self);
+                let spawned = MutexGuard::unlocked(queue, || {
+                    thread::Builder::new()
+                        .name("netrpc-pool-monitor".to_owned())
+                        .stack_size(64 << 10)
+                        .spawn(move || monitor.monitor())
+                });
+                if let Err(e) = spawned {
+                    queue.monitor = Monitor::NotStarted;
+                    log::error!("rpc: cannot start the worker pool's monitor thread: {e}");
+                    // Without a monitor, waiting jobs must not depend on busy workers.
+                    self.wake_worker(queue);
+                }
+            }
+        }
+    }
+
+    fn work(&self) {
         let mut queue = self.queue.lock();
         loop {
             if let Some(job) = queue.jobs.pop_front() {
+                queue.taken += 1;
                 drop(queue);
                 self.has_room.notify_one();
-                return Some(job);
-            }
-            if queue.closed {
-                self.threads.fetch_sub(1, Ordering::AcqRel);
-                return None;
-            }
-            queue.idle += 1;
-            let deadline = Instant::now() + KEEP_ALIVE;
-            let timed_out = self.has_job.wait_until(&mut queue, deadline).timed_out();
-            queue.idle -= 1;
-            if timed_out && queue.jobs.is_empty() && self.leave_if_surplus() {
-                return None;
+                job();
+                queue = self.queue.lock();
+            } else if queue.closed || !self.park(&mut queue) {
+                queue.awake -= 1;
+                queue.threads -= 1;
+                return;
             }
         }
     }
 
-    /// Gives up this thread's place if there are more threads than the core count.
-    fn leave_if_surplus(&self) -> bool {
-        let mut threads = self.threads.load(Ordering::Acquire);
-        while threads > self.config.core {
-            match self.threads.compare_exchange(
-                threads,
-                threads - 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return true,
-                Err(now) => threads = now,
+    /// Parks an awake worker until it is woken for a job; false if it should leave instead.
+    fn park(&self, queue: &mut MutexGuard<'_, Queue>) -> bool {
+        queue.awake -= 1;
+        queue.idle += 1;
+        let deadline = Instant::now() + KEEP_ALIVE;
+        if self.has_job.wait_until(queue, deadline).timed_out() {
+            queue.idle -= 1;
+            queue.awake += 1;
+            return !(queue.jobs.is_empty() && queue.threads > self.config.core);
+        }
+        true
+    }
+
+    /// While jobs wait, checks every stall period that one was taken; if none was, the workers
+    /// are blocked, and one more is woken. Parks when the queue has stayed empty a while.
+    fn monitor(self: Arc<Self>) {
+        let mut queue = self.queue.lock();
+        let mut empty_ticks = 0;
+        while !queue.closed {
+            if queue.jobs.is_empty() {
+                empty_ticks += 1;
+                if empty_ticks > MONITOR_LINGER {
+                    queue.monitor = Monitor::Parked;
+                    self.backlog.wait(&mut queue);
+                    empty_ticks = 0;
+                    continue;
+                }
+            } else {
+                empty_ticks = 0;
+            }
+            let taken = queue.taken;
+            self.backlog.wait_for(&mut queue, self.config.stall);
+            if !queue.jobs.is_empty() && queue.taken == taken {
+                self.wake_worker(&mut queue);
             }
         }
-        false
     }
 }
 
@@ -184,19 +257,21 @@ impl Shared {
 mod tests {
     use super::*;
     use crossbeam_channel::unbounded;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    fn config(max: usize) -> PoolConfig {
+    fn config(core: usize, max: usize, stall: Duration) -> PoolConfig {
         PoolConfig {
-            core: 1,
+            core,
             max,
-            queue: 16,
+            queue: 64,
             stack_size: 256 * 1024,
+            stall,
         }
     }
 
     #[test]
     fn blocked_jobs_do_not_starve_others() {
-        let pool = Pool::new(config(4));
+        let pool = Pool::new(config(1, 4, Duration::from_millis(1)));
         let (release_tx, release_rx) = unbounded::<()>();
         let (done_tx, done_rx) = unbounded();
         // Two jobs that block until released, then one that must still run.
@@ -212,8 +287,34 @@ mod tests {
     }
 
     #[test]
+    fn runs_as_many_jobs_at_once_as_there_are_cores() {
+        // A monitor that never steps in: only the core count decides.
+        let pool = Pool::new(config(2, 8, Duration::from_secs(60)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = unbounded();
+        for i in 0..40 {
+            let (running, most, tx) = (running.clone(), most.clone(), tx.clone());
+            pool.execute(move || {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                thread::sleep(Duration::from_micros(200));
+                running.fetch_sub(1, Ordering::SeqCst);
+                tx.send(i).unwrap();
+            });
+        }
+        let mut got: Vec<i32> = (0..40)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, (0..40).collect::<Vec<_>>());
+        assert!(most.load(Ordering::SeqCst) <= 2);
+        assert!(pool.shared.queue.lock().threads <= 2);
+    }
+
+    #[test]
     fn thread_count_stays_within_max() {
-        let pool = Pool::new(config(2));
+        let pool = Pool::new(config(1, 2, Duration::from_millis(1)));
         let (tx, rx) = unbounded();
         for i in 0..10 {
             let tx = tx.clone();
@@ -221,7 +322,7 @@ mod tests {
                 thread::sleep(Duration::from_millis(5));
                 tx.send(i).unwrap();
             });
-            assert!(pool.shared.threads.load(Ordering::Acquire) <= 2);
+            assert!(pool.shared.queue.lock().threads <= 2);
         }
         let mut got: Vec<i32> = (0..10)
             .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())

@@ -540,6 +540,7 @@ impl ServerBuilder {
                 max: cores * 16,
                 queue: 1024,
                 stack_size: 2 << 20,
+                stall: Duration::from_millis(1),
             },
             limits: Limits {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -553,9 +554,11 @@ impl ServerBuilder {
         }
     }
 
-    /// The most worker threads that run methods at once. Workers start on demand; as many as
-    /// there are cores stay when idle. Default: 16 × the available parallelism, so that methods
-    /// which block (on I/O, or on calls to other servers) do not starve the rest.
+    /// The most worker threads that run methods at once. As many as there are cores run while
+    /// methods keep them busy; when queued calls wait and none has started for a millisecond,
+    /// methods are blocking, and one more thread is woken or started, up to this maximum.
+    /// Default: 16 × the available parallelism, so that methods which block (on I/O, or on
+    /// calls to other servers) do not starve the rest.
     pub fn workers(mut self, max: usize) -> Self {
         self.pool.max = max.max(1);
         self.pool.core = self.pool.core.min(self.pool.max);
