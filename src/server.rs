@@ -228,7 +228,9 @@ impl Server {
                     let responder = Arc::clone(&responder);
                     let freed = freed.clone();
                     let server = Arc::clone(&self.inner);
+                    responder.queued.fetch_add(1, Ordering::SeqCst);
                     self.inner.pool.execute(move || {
+                        responder.start();
                         let result = method.invoke(arg);
                         if !request.notification {
                             responder.send(request.seq, result);
@@ -406,36 +408,78 @@ enum Incoming {
 
 /// The writing half of a connection, shared by the workers answering on it.
 ///
-/// A writer that finds others waiting behind it leaves the flush to the last of them, so that
-/// concurrent responses leave in one syscall. The connection closes when the last handle drops:
-/// after the reader has stopped and every in-flight call has answered.
+/// Responses are flushed as late as is safe, so that responses to calls that arrived together
+/// leave together, in one syscall: a writer that finds others waiting behind it leaves the
+/// flush to the last of them, and while more calls of the connection wait in the pool queue,
+/// the flush is left to the last of those to start, which flushes before it runs its method
+/// (a slow method then holds up no one's response). The connection closes when the last handle
+/// drops: after the reader has stopped and every in-flight call has answered.
 struct Responder<W: ResponseWriter> {
-    writer: Mutex<W>,
+    writer: Mutex<Writer<W>>,
+    /// Workers waiting for `writer`.
     waiting: AtomicUsize,
+    /// Calls of this connection queued for a worker and not yet started.
+    queued: AtomicUsize,
+}
+
+struct Writer<W> {
+    codec: W,
+    /// Responses are buffered and not yet flushed.
+    unflushed: bool,
 }
 
 impl<W: ResponseWriter> Responder<W> {
-    fn new(writer: W) -> Self {
+    fn new(codec: W) -> Self {
         Responder {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer {
+                codec,
+                unflushed: false,
+            }),
             waiting: AtomicUsize::new(0),
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Called by a worker as it starts one of this connection's calls: the last queued call
+    /// to start flushes the responses left for it.
+    fn start(&self) {
+        if self.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let mut writer = self.writer.lock();
+            if writer.unflushed {
+                let flushed = writer.flush();
+                writer.close_on_error(flushed);
+            }
         }
     }
 
     fn send(&self, seq: u64, result: Result<Reply, String>) {
         self.waiting.fetch_add(1, Ordering::AcqRel);
         let mut writer = self.writer.lock();
-        let written = write_response(&mut *writer, seq, result);
-        // The last writer flushes for everyone before it, whatever became of its own response.
-        let flushed = if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let written = write_response(&mut writer.codec, seq, result);
+        // Whatever became of its own response, the last writer flushes for everyone before
+        // it, unless a queued call will.
+        let last = self.waiting.fetch_sub(1, Ordering::AcqRel) == 1;
+        let flushed = if last && self.queued.load(Ordering::SeqCst) == 0 {
             writer.flush()
         } else {
+            writer.unflushed = true;
             Ok(())
         };
-        if let Err(e) = written.and(flushed) {
+        writer.close_on_error(written.and(flushed));
+    }
+}
+
+impl<W: ResponseWriter> Writer<W> {
+    fn flush(&mut self) -> Result<(), CodecError> {
+        self.unflushed = false;
+        self.codec.flush()
+    }
+
+    fn close_on_error(&mut self, result: Result<(), CodecError>) {
+        if let Err(e) = result {
             log::warn!("rpc: writing response: {e}; closing the connection");
             // Closing wakes the reader thread, which then stops.
-            let _ = writer.close();
+            let _ = self.codec.close();
         }
     }
 }
@@ -448,8 +492,8 @@ trait Close: Send + Sync {
 impl<W: ResponseWriter> Close for Responder<W> {
     fn close(&self) {
         let mut writer = self.writer.lock();
-        let _ = writer.flush();
-        let _ = writer.close();
+        let _ = writer.codec.flush();
+        let _ = writer.codec.close();
     }
 }
 
@@ -476,7 +520,7 @@ impl Drop for AcceptedGuard {
 
 impl<W: ResponseWriter> Drop for Responder<W> {
     fn drop(&mut self) {
-        let writer = self.writer.get_mut();
+        let writer = &mut self.writer.get_mut().codec;
         let _ = writer.flush();
         let _ = writer.close();
     }

@@ -4,9 +4,9 @@ mod common;
 
 use std::sync::atomic::Ordering;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use common::{start, Args, Quotient, WAIT};
+use common::{start, start_with, Args, Quotient, WAIT};
 use crossbeam_channel::bounded;
 use netrpc::{Completed, Error, RegisterError, Server, Service};
 use serde::{Deserialize, Serialize};
@@ -215,6 +215,26 @@ fn responses_complete_out_of_order() {
         "the fast call should not wait behind the slow one"
     );
     assert_eq!(slow.done.recv_timeout(WAIT).unwrap().result.unwrap(), 300);
+}
+
+#[test]
+fn replies_held_back_for_batching_leave_before_a_slow_call_runs() {
+    // One worker: while the first call runs, the next two queue up behind it, so the first
+    // two replies are held back for the third call to flush when it starts.
+    let h = start_with(Server::builder().workers(1).build());
+    let client = h.client();
+    let sent = Instant::now();
+    let first = client.go::<_, u64>("Test.Sleep", &50u64);
+    let fast = client.go::<_, u64>("Test.Sleep", &0u64);
+    let slow = client.go::<_, u64>("Test.Sleep", &1500u64);
+    assert_eq!(first.done.recv_timeout(WAIT).unwrap().result.unwrap(), 50);
+    assert_eq!(fast.done.recv_timeout(WAIT).unwrap().result.unwrap(), 0);
+    assert!(
+        sent.elapsed() < Duration::from_millis(1000),
+        "the fast reply waited for the slow method: {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(slow.done.recv_timeout(WAIT).unwrap().result.unwrap(), 1500);
 }
 
 #[test]
