@@ -1,17 +1,45 @@
 #!/usr/bin/env bash
-# Needs ../shared/bench/compare.sh to have built the Go yardstick into /tmp/netrpc-bench, and
-# cargo build --release --examples. Run from the project root.
-# CPU microseconds per call, server and client process.
+# CPU time and context switches per call, server and client process, measured by `perf stat`.
+# Needs perf, ../shared/bench/compare.sh to have built the Go yardstick into /tmp/netrpc-bench,
+# and cargo build --release --examples. Run from the project root.
 # usage: benches/scripts/cpu_per_call.sh netrpc|go "--conns 8 --callers 8"
-impl=$1; flags=$2
+set -euo pipefail
+impl=$1; flags=$2; secs=3
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-if [ $impl = netrpc ]; then ./target/release/examples/arith_server --addr 127.0.0.1:$port >/dev/null & else /tmp/netrpc-bench/go-netrpcbench -mode server -addr 127.0.0.1:$port 2>/dev/null & fi
-srv=$!; sleep 0.5
-cpu() { awk '{print $14+$15}' /proc/$1/stat; }
-b=$(cpu $srv)
-if [ $impl = netrpc ]; then cmd="./target/release/examples/loadgen --addr 127.0.0.1:$port --duration 3 $flags"; else cmd="/tmp/netrpc-bench/go-netrpcbench -mode client -addr 127.0.0.1:$port -duration 3s $(echo $flags | sed 's/--/-/g')"; fi
-out=$( { /usr/bin/time -f "CLIENTCPU %U %S" $cmd; } 2>&1 )
-a=$(cpu $srv); kill $srv
-line=$(echo "$out" | grep '^{'); ccpu=$(echo "$out" | awk '/CLIENTCPU/{print $2+$3}')
-calls=$(echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["calls"]))')
-python3 -c "print('$impl [$flags] calls/s=%d server_us/call=%.2f client_us/call=%.2f' % ($calls/3, ($a-$b)*10000/$calls, $ccpu*1e6/$calls))"
+addr=127.0.0.1:$port
+if [ "$impl" = netrpc ]; then
+  ./target/release/examples/arith_server --addr "$addr" >/dev/null &
+  client="./target/release/examples/loadgen --addr $addr --duration $secs $flags"
+else
+  /tmp/netrpc-bench/go-netrpcbench -mode server -addr "$addr" 2>/dev/null &
+  client="/tmp/netrpc-bench/go-netrpcbench -mode client -addr $addr -duration ${secs}s ${flags//--/-}"
+fi
+srv=$!
+trap 'kill $srv 2>/dev/null || true' EXIT
+sleep 0.5
+out=$(mktemp -d)
+perf stat -e task-clock,context-switches -x, -p "$srv" -o "$out/server" &
+stat=$!
+# shellcheck disable=SC2086
+perf stat -e task-clock,context-switches -x, -o "$out/client" $client >"$out/line"
+kill -INT $stat; wait $stat || true
+python3 - "$impl" "$flags" "$out" "$secs" <<'EOF'
+import json, sys
+impl, flags, out, secs = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+line = json.load(open(f"{out}/line"))
+# Both processes also run during the 0.5 s warm-up before the measured window.
+calls = line["calls"] * (secs + 0.5) / secs
+def stat(who):
+    values = {}
+    for row in open(f"{out}/{who}"):
+        fields = row.strip().split(",")
+        if len(fields) > 2 and fields[0].replace(".", "").isdigit():
+            values[fields[2]] = float(fields[0])
+    return values["task-clock"] * 1000 / calls, values["context-switches"] / calls
+s_us, s_cs = stat("server")
+c_us, c_cs = stat("client")
+print(f"{impl} [{flags}] calls/s={line['calls_per_sec']:.0f} "
+      f"server: {s_us:.1f} us/call {s_cs:.2f} switches/call; "
+      f"client: {c_us:.1f} us/call {c_cs:.2f} switches/call")
+EOF
+rm -r "$out"
