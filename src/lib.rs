@@ -58,6 +58,7 @@ mod error;
 mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
+mod pending;
 mod pool;
 mod server;
 mod service;

@@ -1,0 +1,263 @@
+//! The calls a client is waiting on: a table sharded by sequence number, and how each call
+//! is completed, through its done channel or by waking the thread blocked in `call`.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use crossbeam_channel::{Sender, TrySendError};
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+
+use crate::client::Completed;
+use crate::error::{CodecError, Error};
+use crate::timer::Expire;
+
+/// A call waiting for its response, with its reply type erased.
+pub(crate) trait Pending: Send {
+    /// Decodes the reply body into the call's reply type and keeps it.
+    fn decode(
+        &mut self,
+        de: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<(), erased_serde::Error>;
+
+    /// Completes the call: with the reply decoded before, or with `error`.
+    fn finish(self: Box<Self>, error: Option<Error>);
+
+    /// Forgets the call without completing it; its waiter gave up.
+    fn cancel(self: Box<Self>);
+}
+
+pub(crate) struct PendingCall<R> {
+    seq: u64,
+    service_method: String,
+    reply: Option<R>,
+    /// `None` once completed or cancelled.
+    deliver: Option<Deliver<R>>,
+}
+
+/// Where a completed call goes.
+pub(crate) enum Deliver<R> {
+    /// A done channel (`go`, `go_with`).
+    Channel(Sender<Completed<R>>),
+    /// A thread blocked in `call`: parking needs no channel and does not spin.
+    Waiter(Arc<Waiter<R>>),
+}
+
+/// The meeting point of a blocking call and the reader thread that completes it.
+pub(crate) struct Waiter<R> {
+    result: Mutex<Option<Result<R, Error>>>,
+    thread: Thread,
+}
+
+impl<R> Waiter<R> {
+    pub(crate) fn new() -> Self {
+        Waiter {
+            result: Mutex::new(None),
+            thread: thread::current(),
+        }
+    }
+
+    fn put(&self, result: Result<R, Error>) {
+        *self.result.lock() = Some(result);
+        self.thread.unpark();
+    }
+
+    /// Waits for the result until `deadline`; `None` if it passed first.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<Result<R, Error>> {
+        loop {
+            if let Some(result) = self.result.lock().take() {
+                return Some(result);
+            }
+            match deadline {
+                None => thread::park(),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return None;
+                    }
+                    thread::park_timeout(left);
+                }
+            }
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
+    pub(crate) fn boxed(seq: u64, service_method: String, deliver: Deliver<R>) -> Box<dyn Pending> {
+        Box::new(PendingCall {
+            seq,
+            service_method,
+            reply: None,
+            deliver: Some(deliver),
+        })
+    }
+}
+
+impl<R> PendingCall<R> {
+    fn complete(&mut self, result: Result<R, Error>) {
+        match self.deliver.take() {
+            None => {}
+            Some(Deliver::Waiter(waiter)) => waiter.put(result),
+            Some(Deliver::Channel(done)) => {
+                let completed = Completed {
+                    seq: self.seq,
+                    service_method: std::mem::take(&mut self.service_method),
+                    result,
+                };
+                if let Err(TrySendError::Full(_)) = done.try_send(completed) {
+                    log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+                }
+            }
+        }
+    }
+}
+
+impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
+    fn decode(
+        &mut self,
+        de: &mut dyn erased_serde::Deserializer<'_>,
+    ) -> Result<(), erased_serde::Error> {
+        self.reply = Some(erased_serde::deserialize(de)?);
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>, error: Option<Error>) {
+        let result = match (error, self.reply.take()) {
+            (Some(e), _) => Err(e),
+            (None, Some(reply)) => Ok(reply),
+            (None, None) => Err(Error::Codec(CodecError::Decode(
+                "rpc: reading body: the codec produced no reply".to_owned(),
+            ))),
+        };
+        self.complete(result);
+    }
+
+    fn cancel(mut self: Box<Self>) {
+        self.deliver = None;
+    }
+}
+
+impl<R> Drop for PendingCall<R> {
+    /// A call dropped without completing (a reader thread that panicked) still completes.
+    fn drop(&mut self) {
+        self.complete(Err(Error::Shutdown));
+    }
+}
+
+const SHARDS: usize = 16;
+const OPEN: u8 = 0;
+const CLOSING: u8 = 1;
+const BROKEN: u8 = 2;
+
+impl Expire for Calls {
+    fn expire(&self, seq: u64) {
+        if let Some(pending) = self.remove(seq) {
+            pending.finish(Some(Error::Timeout));
+        }
+    }
+}
+
+/// The pending calls, sharded by sequence number so that callers on many threads and the
+/// reader rarely contend for one lock.
+pub(crate) struct Calls {
+    shards: [Mutex<HashMap<u64, Box<dyn Pending>>>; SHARDS],
+    next_seq: AtomicU64,
+    state: AtomicU8,
+}
+
+impl Calls {
+    pub(crate) fn new() -> Calls {
+        Calls {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            next_seq: AtomicU64::new(0),
+            state: AtomicU8::new(OPEN),
+        }
+    }
+
+    fn shard(&self, seq: u64) -> &Mutex<HashMap<u64, Box<dyn Pending>>> {
+        &self.shards[seq as usize % SHARDS]
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.load(Ordering::Acquire) == OPEN
+    }
+
+    /// Moves from open to closing; false if the client was not open.
+    pub(crate) fn start_closing(&self) -> bool {
+        self.state
+            .compare_exchange(OPEN, CLOSING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Registers a call under a fresh sequence number. Sequence numbers are 32 bits, as
+    /// MessagePack-RPC's msgids, and wrap around; one still in use is skipped.
+    pub(crate) fn register(
+        &self,
+        pending: impl FnOnce(u64) -> Box<dyn Pending>,
+    ) -> Result<u64, (u64, Box<dyn Pending>)> {
+        loop {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & u64::from(u32::MAX);
+            let mut shard = self.shard(seq).lock();
+            // Checked under the shard lock: `terminate` sets the state before draining the
+            // shards, so a call is either drained or refused here, never stranded.
+            if !self.is_open() {
+                return Err((seq, pending(seq)));
+            }
+            if shard.contains_key(&seq) {
+                continue;
+            }
+            shard.insert(seq, pending(seq));
+            return Ok(seq);
+        }
+    }
+
+    pub(crate) fn remove(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        self.shard(seq).lock().remove(&seq)
+    }
+
+    /// The connection ended (`end` is `None` for a clean end of stream): fails every pending
+    /// call, and every later one, as Go's client does.
+    pub(crate) fn terminate(&self, end: Option<CodecError>) {
+        let closing = self
+            .state
+            .compare_exchange(OPEN, BROKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_err();
+        if !closing {
+            if let Some(e) = &end {
+                log::warn!("rpc: client protocol error: {e}");
+            }
+        }
+        for shard in &self.shards {
+            let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
+            for pending in drained {
+                let error = match &end {
+                    _ if closing => Error::Shutdown,
+                    None => Error::Io(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed before the reply arrived",
+                    )),
+                    Some(e) => replicate(e),
+                };
+                pending.finish(Some(error));
+            }
+        }
+    }
+}
+
+/// A fresh copy of a connection error, for each call it fails.
+pub(crate) fn replicate(e: &CodecError) -> Error {
+    match e {
+        CodecError::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+        CodecError::TooLarge { size, limit } => Error::Codec(CodecError::TooLarge {
+            size: *size,
+            limit: *limit,
+        }),
+        CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
+        CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
+        CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),
+    }
+}
