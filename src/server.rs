@@ -422,19 +422,20 @@ struct Responder<W: ResponseWriter> {
     queued: AtomicUsize,
 }
 
+/// Responses held back at most, so that a client pipelining calls faster than they run gets
+/// replies back while it keeps sending.
+const MAX_HELD_RESPONSES: usize = 32;
+
 struct Writer<W> {
     codec: W,
-    /// Responses are buffered and not yet flushed.
-    unflushed: bool,
+    /// Responses buffered and not yet flushed.
+    held: usize,
 }
 
 impl<W: ResponseWriter> Responder<W> {
     fn new(codec: W) -> Self {
         Responder {
-            writer: Mutex::new(Writer {
-                codec,
-                unflushed: false,
-            }),
+            writer: Mutex::new(Writer { codec, held: 0 }),
             waiting: AtomicUsize::new(0),
             queued: AtomicUsize::new(0),
         }
@@ -445,7 +446,7 @@ impl<W: ResponseWriter> Responder<W> {
     fn start(&self) {
         if self.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
             let mut writer = self.writer.lock();
-            if writer.unflushed {
+            if writer.held > 0 {
                 let flushed = writer.flush();
                 writer.close_on_error(flushed);
             }
@@ -459,10 +460,12 @@ impl<W: ResponseWriter> Responder<W> {
         // Whatever became of its own response, the last writer flushes for everyone before
         // it, unless a queued call will.
         let last = self.waiting.fetch_sub(1, Ordering::AcqRel) == 1;
-        let flushed = if last && self.queued.load(Ordering::SeqCst) == 0 {
+        writer.held += 1;
+        let flushed = if last
+            && (writer.held >= MAX_HELD_RESPONSES || self.queued.load(Ordering::SeqCst) == 0)
+        {
             writer.flush()
         } else {
-            writer.unflushed = true;
             Ok(())
         };
         writer.close_on_error(written.and(flushed));
@@ -471,7 +474,7 @@ impl<W: ResponseWriter> Responder<W> {
 
 impl<W: ResponseWriter> Writer<W> {
     fn flush(&mut self) -> Result<(), CodecError> {
-        self.unflushed = false;
+        self.held = 0;
         self.codec.flush()
     }
 
