@@ -30,8 +30,15 @@ use serde::{Deserialize, Serialize};
 
 const WARMUP: Duration = Duration::from_millis(500);
 
-/// Go's `EchoArgs` / `EchoReply`: `{"Data": <bytes>}`, bytes as MessagePack `bin`.
-#[derive(Serialize, Deserialize)]
+/// Go's `EchoArgs`: `{"Data": <bytes>}`, bytes as MessagePack `bin`, sent without a copy.
+#[derive(Serialize)]
+struct EchoArgs<'a> {
+    #[serde(rename = "Data", with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+/// Go's `EchoReply`.
+#[derive(Deserialize)]
 struct EchoData {
     #[serde(rename = "Data", with = "serde_bytes")]
     data: Vec<u8>,
@@ -89,7 +96,7 @@ impl Work {
                 .call::<_, i64>("Arith.Multiply", &Args { a: 7, b: 8 })
                 .is_ok_and(|r| r == 56),
             Work::Echo(data) => client
-                .call::<_, EchoData>("Echo.Echo", &EchoData { data: data.clone() })
+                .call::<_, EchoData>("Echo.Echo", &EchoArgs { data })
                 .is_ok_and(|r| r.data.len() == data.len()),
         }
     }
@@ -102,7 +109,7 @@ impl Work {
     ) -> Option<u64> {
         match self {
             Work::Multiply => client.go_with("Arith.Multiply", &Args { a: 7, b: 8 }, done),
-            Work::Echo(data) => client.go_with("Echo.Echo", &EchoData { data: data.clone() }, done),
+            Work::Echo(data) => client.go_with("Echo.Echo", &EchoArgs { data }, done),
         }
         .ok()
     }
@@ -129,7 +136,7 @@ impl Work {
             Work::Echo(data) => {
                 let mut data = data.clone();
                 data[..8].copy_from_slice(&(index as u64).to_le_bytes());
-                client.go_with("Echo.Echo", &EchoData { data }, done)
+                client.go_with("Echo.Echo", &EchoArgs { data: &data }, done)
             }
         };
         sent.is_ok()
