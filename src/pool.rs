@@ -219,7 +219,8 @@ impl Shared {
         queue.awake -= 1;
         queue.idle += 1;
         let deadline = Instant::now() + KEEP_ALIVE;
-        if self.has_job.wait_until(queue, deadline).timed_out() {
+        // A worker that timed out as the pool closed was counted awake by `Drop` already.
+        if self.has_job.wait_until(queue, deadline).timed_out() && !queue.closed {
             queue.idle -= 1;
             queue.awake += 1;
             return !(queue.jobs.is_empty() && queue.threads > self.config.core);
