@@ -126,6 +126,29 @@ fn the_in_flight_limit_holds_calls_back_instead_of_queueing_them() {
 }
 
 #[test]
+fn methods_that_block_do_not_hold_up_the_queue() {
+    // Four blocking calls per core: the pool runs as many workers as cores while they are
+    // busy, so only the stall monitor's extra workers let these overlap.
+    let n = 4 * thread::available_parallelism().map_or(2, |n| n.get());
+    let server = Server::new();
+    let (addr, _accepted) = serve(&server);
+    let c = client(addr);
+    let started = Instant::now();
+    let calls: Vec<_> = (0..n)
+        .map(|_| c.go::<_, u64>("Test.Sleep", &300u64))
+        .collect();
+    for call in calls {
+        assert_eq!(call.done.recv_timeout(WAIT).unwrap().result.unwrap(), 300);
+    }
+    // One worker per core would take 4 × 300 ms.
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{n} blocking calls took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn the_read_timeout_closes_idle_and_slowloris_connections() {
     let server = Server::builder()
         .read_timeout(Some(Duration::from_millis(200)))
