@@ -408,12 +408,14 @@ enum Incoming {
 
 /// The writing half of a connection, shared by the workers answering on it.
 ///
-/// Responses are flushed as late as is safe, so that responses to calls that arrived together
-/// leave together, in one syscall: a writer that finds others waiting behind it leaves the
-/// flush to the last of them, and while more calls of the connection wait in the pool queue,
-/// the flush is left to the last of those to start, which flushes before it runs its method
-/// (a slow method then holds up no one's response). The connection closes when the last handle
-/// drops: after the reader has stopped and every in-flight call has answered.
+/// Responses are flushed late, so that responses to calls that arrived together leave
+/// together, in one syscall: a writer that finds others waiting behind it leaves the flush to
+/// the last of them, and while more calls of the connection wait in the pool queue, the flush
+/// is left to the last of those to start, which flushes before it runs its method. A response
+/// is so held back only until the connection's queued calls have started, which the pool's
+/// stall monitor bounds to about a millisecond unless every worker it may start is blocked.
+/// The connection closes when the last handle drops: after the reader has stopped and every
+/// in-flight call has answered.
 struct Responder<W: ResponseWriter> {
     writer: Mutex<Writer<W>>,
     /// Workers waiting for `writer`.
