@@ -5,32 +5,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{example, Args, WAIT};
+use common::{example, spawn_announcing, Args, WAIT};
 use netrpc::{Client, Error};
 
 /// Starts the example server on `addr` and returns it with the address it bound.
 fn spawn_server(addr: &str) -> (Child, SocketAddr) {
-    let mut child = Command::new(example("arith_server"))
-        .args(["--addr", addr])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start arith_server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    // "serving Arith and Echo on 127.0.0.1:PORT (MessagePack-RPC)"
-    let addr = line
-        .split_whitespace()
-        .find_map(|word| word.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    (child, addr)
+    spawn_announcing(Command::new(example("arith_server")).args(["--addr", addr]))
 }
 
 #[test]

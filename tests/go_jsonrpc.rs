@@ -10,11 +10,11 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::thread;
 
-use common::{Args, Quotient, WAIT};
+use common::{spawn_announcing, Args, Quotient, WAIT};
 use netrpc::{Error, Server};
 use serde::{Deserialize, Serialize};
 
@@ -57,21 +57,8 @@ struct GoServer {
 
 impl GoServer {
     fn start() -> GoServer {
-        let mut child = Command::new(go_peer())
-            .args(["-mode", "server"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the Go server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("unexpected first line from the Go server: {line:?}"))
-            .parse()
-            .unwrap();
+        // It prints "listening 127.0.0.1:PORT".
+        let (child, addr) = spawn_announcing(Command::new(go_peer()).args(["-mode", "server"]));
         GoServer { child, addr }
     }
 }

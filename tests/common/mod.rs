@@ -134,6 +134,26 @@ pub fn expect_closed(stream: &mut TcpStream) {
     }
 }
 
+/// Starts `command` with its output piped and returns it with the address it announces: the
+/// first word of its first line that parses as a socket address.
+pub fn spawn_announcing(command: &mut std::process::Command) -> (std::process::Child, SocketAddr) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split_whitespace()
+        .find_map(|word| word.parse().ok())
+        .unwrap_or_else(|| panic!("no address in the first line of {command:?}: {line:?}"));
+    (child, addr)
+}
+
 /// `target/<profile>/examples/<name>`, which `cargo test` builds, found from the test's path.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
