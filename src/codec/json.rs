@@ -78,15 +78,14 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
 
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
         self.params = None;
-        let Some(frame) = self.reader.next_frame()? else {
+        let Some(Envelope {
+            message: request,
+            place,
+        }) = Envelope::<ServerRequest>::next(&mut self.reader)?
+        else {
             return Ok(None);
         };
-        let bytes = self.reader.bytes(frame.clone());
-        let request: ServerRequest<'_> = serde_json::from_slice(bytes)
-            .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
-        self.params = request
-            .params
-            .map(|raw| offset_in(bytes, raw.get(), frame.start));
+        self.params = request.params.map(|raw| place.of(raw));
         // A request without an id is answered with `"id":null`, as Go does.
         let id = request.id.map_or("null", RawValue::get).to_owned();
         self.seq += 1;
@@ -115,10 +114,46 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
     }
 }
 
-/// Where `part`, a slice of `whole`, lies in the reader's buffer, given where `whole` starts.
-fn offset_in(whole: &[u8], part: &str, whole_start: usize) -> Range<usize> {
-    let start = part.as_ptr() as usize - whole.as_ptr() as usize;
-    whole_start + start..whole_start + start + part.len()
+/// A message's envelope, parsed from the reader's buffer, which its raw parts borrow.
+struct Envelope<'a, T> {
+    message: T,
+    place: Place<'a>,
+}
+
+impl<'a, T: Deserialize<'a>> Envelope<'a, T> {
+    /// Reads the next message and parses its envelope; `None` at a clean end of stream.
+    fn next<C: Conn>(
+        reader: &'a mut FrameReader<C, JsonScanner>,
+    ) -> Result<Option<Self>, CodecError> {
+        let Some(frame) = reader.next_frame()? else {
+            return Ok(None);
+        };
+        let bytes = reader.bytes(frame.clone());
+        let message = serde_json::from_slice(bytes)
+            .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
+        Ok(Some(Envelope {
+            message,
+            place: Place {
+                bytes,
+                start: frame.start,
+            },
+        }))
+    }
+}
+
+/// Where a message lies in the reader's buffer.
+struct Place<'a> {
+    bytes: &'a [u8],
+    start: usize,
+}
+
+impl Place<'_> {
+    /// Where `part`, a raw value inside the message, lies in the reader's buffer.
+    fn of(&self, part: &RawValue) -> Range<usize> {
+        let part = part.get();
+        let offset = part.as_ptr() as usize - self.bytes.as_ptr() as usize;
+        self.start + offset..self.start + offset + part.len()
+    }
 }
 
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
@@ -215,15 +250,14 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
         self.result = None;
-        let Some(frame) = self.reader.next_frame()? else {
+        let Some(Envelope {
+            message: response,
+            place,
+        }) = Envelope::<ClientResponse>::next(&mut self.reader)?
+        else {
             return Ok(None);
         };
-        let bytes = self.reader.bytes(frame.clone());
-        let response: ClientResponse<'_> = serde_json::from_slice(bytes)
-            .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
-        self.result = response
-            .result
-            .map(|raw| offset_in(bytes, raw.get(), frame.start));
+        self.result = response.result.map(|raw| place.of(raw));
         let error = match response.error {
             serde_json::Value::Null => None,
             serde_json::Value::String(text) if text.is_empty() => {
