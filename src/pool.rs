@@ -4,10 +4,10 @@
 //! cores, a context switch each turn. A job queued while that many are busy waits for one of
 //! them, which takes it as soon as it finishes its own; jobs arriving together are so run back
 //! to back by the threads already awake, and their responses leave together. Methods that block
-//! (on I/O, or on calls to other servers) would hold the queue up, so a monitor thread watches
-//! it while jobs wait: when none has been taken for [`PoolConfig::stall`], it wakes or starts
-//! one more worker, up to the maximum. Threads beyond the core count leave after a while
-//! without work.
+//! (on I/O, on locks, or on calls to other servers) would hold the queue up, so a monitor
+//! thread watches it while jobs wait: for every job that has waited longer than
+//! [`PoolConfig::stall`], it wakes or starts one more worker, up to the maximum. Threads beyond
+//! the core count leave after a while without work.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
@@ -38,7 +38,7 @@ pub(crate) struct PoolConfig {
     pub(crate) queue: usize,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
-    /// How long jobs may wait with none taken before one more worker is woken.
+    /// How long a job may wait in the queue before a worker is woken or started for it.
     pub(crate) stall: Duration,
 }
 
@@ -61,15 +61,14 @@ struct Shared {
 }
 
 struct Queue {
-    jobs: VecDeque<Job>,
+    /// Each job with the time it was queued.
+    jobs: VecDeque<(Instant, Job)>,
     /// Worker threads alive.
     threads: usize,
     /// Workers parked on `has_job`.
     idle: usize,
     /// Workers not parked: running a job, or about to look for one.
     awake: usize,
-    /// Jobs taken so far: the monitor's measure of progress.
-    taken: u64,
     monitor: Monitor,
     /// Set when the pool is dropped: workers leave once the queue is empty.
     closed: bool,
@@ -91,7 +90,6 @@ impl Pool {
                     threads: 0,
                     idle: 0,
                     awake: 0,
-                    taken: 0,
                     monitor: Monitor::NotStarted,
                     closed: false,
                 }),
@@ -110,7 +108,7 @@ impl Pool {
         while queue.jobs.len() >= shared.config.queue.max(1) {
             shared.has_room.wait(&mut queue);
         }
-        queue.jobs.push_back(Box::new(job));
+        queue.jobs.push_back((Instant::now(), Box::new(job)));
         if queue.awake < shared.config.core {
             shared.wake_worker(&mut queue);
         } else {
@@ -120,7 +118,7 @@ impl Pool {
             // No thread could be started at all: run the job here rather than never.
             let job = queue.jobs.pop_front();
             drop(queue);
-            if let Some(job) = job {
+            if let Some((_, job)) = job {
                 job();
             }
         }
@@ -139,8 +137,9 @@ impl Drop for Pool {
 }
 
 impl Shared {
-    /// Wakes an idle worker, or starts one unless the pool is at its maximum.
-    fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) {
+    /// Wakes an idle worker, or starts one unless the pool is at its maximum; false if no
+    /// worker is on its way.
+    fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) -> bool {
         if queue.idle > 0 {
             // The waker does the bookkeeping, so that the next job counts this worker as
             // awake at once. No thread woken means the idle one is timing out: it will look
@@ -149,10 +148,10 @@ impl Shared {
                 queue.idle -= 1;
                 queue.awake += 1;
             }
-            return;
+            return true;
         }
         if queue.threads >= self.config.max {
-            return;
+            return false;
         }
         queue.threads += 1;
         queue.awake += 1;
@@ -163,10 +162,14 @@ impl Shared {
                 .stack_size(self.config.stack_size)
                 .spawn(move || worker.work())
         });
-        if let Err(e) = spawned {
-            queue.threads -= 1;
-            queue.awake -= 1;
-            log::error!("rpc: cannot start a worker thread: {e}");
+        match spawned {
+            Ok(_) => true,
+            Err(e) => {
+                queue.threads -= 1;
+                queue.awake -= 1;
+                log::error!("rpc: cannot start a worker thread: {e}");
+                false
+            }
         }
     }
 
@@ -200,8 +203,7 @@ impl Shared {
     fn work(&self) {
         let mut queue = self.queue.lock();
         loop {
-            if let Some(job) = queue.jobs.pop_front() {
-                queue.taken += 1;
+            if let Some((_, job)) = queue.jobs.pop_front() {
                 drop(queue);
                 self.has_room.notify_one();
                 job();
@@ -228,8 +230,9 @@ impl Shared {
         true
     }
 
-    /// While jobs wait, checks every stall period that one was taken; if none was, the workers
-    /// are blocked, and one more is woken. Parks when the queue has stayed empty a while.
+    /// While jobs wait, checks every stall period how many have waited longer than that, and
+    /// wakes or starts a worker for each: the workers are blocked. Parks when the queue has
+    /// stayed empty a while.
     fn monitor(self: Arc<Self>) {
         let mut queue = self.queue.lock();
         let mut empty_ticks = 0;
@@ -245,10 +248,17 @@ impl Shared {
             } else {
                 empty_ticks = 0;
             }
-            let taken = queue.taken;
             self.backlog.wait_for(&mut queue, self.config.stall);
-            if !queue.jobs.is_empty() && queue.taken == taken {
-                self.wake_worker(&mut queue);
+            let now = Instant::now();
+            let late = queue
+                .jobs
+                .iter()
+                .take_while(|(queued, _)| now.duration_since(*queued) >= self.config.stall)
+                .count();
+            for _ in 0..late {
+                if !self.wake_worker(&mut queue) {
+                    break;
+                }
             }
         }
     }
