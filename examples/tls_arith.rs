@@ -116,6 +116,10 @@ impl Conn for TlsConn {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.sock.set_write_timeout(timeout)
     }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.sock.write_timeout()
+    }
 }
 
 /// Accepts TCP connections and starts a TLS session on each.

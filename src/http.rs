@@ -307,6 +307,10 @@ impl<C: Conn> Conn for Rewind<C> {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)
     }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.write_timeout()
+    }
 }
 
 /// Each service's methods, sorted by name.

@@ -34,6 +34,12 @@ pub trait Conn: Read + Write + Send + Sized + 'static {
     fn set_write_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
+
+    /// The write timeout set, if any. Codecs also bound a whole message's writing by it, so that
+    /// a peer that reads a trickle cannot keep a writer for long. The default: none.
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(None)
+    }
 }
 
 impl Conn for TcpStream {
@@ -56,6 +62,10 @@ impl Conn for TcpStream {
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::write_timeout(self)
     }
 }
 
@@ -85,6 +95,10 @@ impl Conn for UnixStream {
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_write_timeout(self, timeout)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        UnixStream::write_timeout(self)
     }
 }
 
@@ -145,6 +159,10 @@ where
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.0.set_write_timeout(timeout)
+    }
+
+    fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.write_timeout()
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use crate::error::CodecError;
 use crate::transport::Conn;
@@ -64,7 +65,9 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
     where
         R: Conn,
     {
-        Ok(FrameWriter::new(self.inner.try_clone()?, self.limit))
+        let mut writer = FrameWriter::new(self.inner.try_clone()?, self.limit);
+        writer.timeout = self.inner.write_timeout()?;
+        Ok(writer)
     }
 
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
@@ -147,6 +150,8 @@ pub(crate) struct FrameWriter<W> {
     inner: W,
     buf: Vec<u8>,
     limit: usize,
+    /// The connection's write timeout, which also bounds each flush as a whole.
+    timeout: Option<Duration>,
     /// Set once a write failed: the peer may have half a message, so nothing more may follow.
     broken: bool,
 }
@@ -157,6 +162,7 @@ impl<W: Write> FrameWriter<W> {
             inner,
             buf: Vec::new(),
             limit,
+            timeout: None,
             broken: false,
         }
     }
@@ -206,10 +212,7 @@ impl<W: Write> FrameWriter<W> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let result = self
-            .inner
-            .write_all(&self.buf)
-            .and_then(|()| self.inner.flush());
+        let result = self.write_buffered().and_then(|()| self.inner.flush());
         self.buf.clear();
         if self.buf.capacity() > KEEP_WRITE_BUFFER {
             self.buf = Vec::new();
@@ -217,6 +220,30 @@ impl<W: Write> FrameWriter<W> {
         if let Err(e) = result {
             self.broken = true;
             return Err(CodecError::Io(e));
+        }
+        Ok(())
+    }
+
+    /// Writes the whole buffer. The socket's timeout bounds each write; a peer that keeps
+    /// taking a few bytes before it runs out would stretch `write_all` without end, so the
+    /// timeout also bounds the whole: no write starts after it has passed, so a flush takes
+    /// at most about twice the timeout.
+    fn write_buffered(&mut self) -> io::Result<()> {
+        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
+        let mut sent = 0;
+        while sent < self.buf.len() {
+            match self.inner.write(&self.buf[sent..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            if sent < self.buf.len() && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer took too long to read: nothing more written within the write timeout",
+                ));
+            }
         }
         Ok(())
     }
