@@ -5,9 +5,11 @@
 //! them, which takes it as soon as it finishes its own; jobs arriving together are so run back
 //! to back by the threads already awake, and their responses leave together. Methods that block
 //! (on I/O, on locks, or on calls to other servers) would hold the queue up, so a monitor
-//! thread watches it while jobs wait: for every job that has waited longer than
-//! [`PoolConfig::stall`], it wakes or starts one more worker, up to the maximum. Threads beyond
-//! the core count leave after a while without work.
+//! thread watches it while jobs wait: when no job has been taken for [`PoolConfig::stall`], the
+//! workers are blocked, and it wakes or starts a worker for every job that has waited that
+//! long, up to the maximum. (Jobs that wait while others are being taken mean the cores are
+//! busy; more threads would not help.) Threads beyond the core count leave after a while
+//! without work.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
@@ -38,7 +40,8 @@ pub(crate) struct PoolConfig {
     pub(crate) queue: usize,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
-    /// How long a job may wait in the queue before a worker is woken or started for it.
+    /// How long the queue may go without a job taken before workers are woken or started for
+    /// the jobs that have waited that long.
     pub(crate) stall: Duration,
 }
 
@@ -63,6 +66,8 @@ struct Shared {
 struct Queue {
     /// Each job with the time it was queued.
     jobs: VecDeque<(Instant, Job)>,
+    /// Jobs taken so far: the monitor's measure of progress.
+    taken: u64,
     /// Worker threads alive.
     threads: usize,
     /// Workers parked on `has_job`.
@@ -87,6 +92,7 @@ impl Pool {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue {
                     jobs: VecDeque::new(),
+                    taken: 0,
                     threads: 0,
                     idle: 0,
                     awake: 0,
@@ -204,6 +210,7 @@ impl Shared {
         let mut queue = self.queue.lock();
         loop {
             if let Some((_, job)) = queue.jobs.pop_front() {
+                queue.taken += 1;
                 drop(queue);
                 self.has_room.notify_one();
                 job();
@@ -230,9 +237,9 @@ impl Shared {
         true
     }
 
-    /// While jobs wait, checks every stall period how many have waited longer than that, and
-    /// wakes or starts a worker for each: the workers are blocked. Parks when the queue has
-    /// stayed empty a while.
+    /// While jobs wait, checks every stall period whether one was taken; if none was, the
+    /// workers are blocked, and it wakes or starts a worker for each job that has waited a
+    /// stall period or more. Parks when the queue has stayed empty a while.
     fn monitor(self: Arc<Self>) {
         let mut queue = self.queue.lock();
         let mut empty_ticks = 0;
@@ -248,7 +255,11 @@ impl Shared {
             } else {
                 empty_ticks = 0;
             }
+            let taken = queue.taken;
             self.backlog.wait_for(&mut queue, self.config.stall);
+            if queue.taken != taken {
+                continue;
+            }
             let now = Instant::now();
             let late = queue
                 .jobs

@@ -413,7 +413,7 @@ enum Incoming {
 /// the last of them, and while more calls of the connection wait in the pool queue, the flush
 /// is left to the last of those to start, which flushes before it runs its method. A response
 /// is so held back only until the connection's queued calls have started, which the pool's
-/// stall monitor bounds to about a millisecond unless every worker it may start is blocked.
+/// stall monitor bounds to a few milliseconds unless every worker it may start is blocked.
 /// The connection closes when the last handle drops: after the reader has stopped and every
 /// in-flight call has answered.
 struct Responder<W: ResponseWriter> {
@@ -589,7 +589,7 @@ impl ServerBuilder {
                 max: cores * 16,
                 queue: 1024,
                 stack_size: 2 << 20,
-                stall: Duration::from_millis(1),
+                stall: Duration::from_millis(5),
             },
             limits: Limits {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
@@ -604,8 +604,9 @@ impl ServerBuilder {
     }
 
     /// The most worker threads that run methods at once. As many as there are cores run while
-    /// methods keep them busy; when queued calls wait and none has started for a millisecond,
-    /// methods are blocking, and one more thread is woken or started, up to this maximum.
+    /// methods keep them busy; when queued calls wait and none has started for 5 ms, methods
+    /// are blocking, and a thread is woken or started for each call waiting that long, up to
+    /// this maximum.
     /// Default: 16 × the available parallelism, so that methods which block (on I/O, or on
     /// calls to other servers) do not starve the rest.
     pub fn workers(mut self, max: usize) -> Self {
