@@ -65,9 +65,12 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
     where
         R: Conn,
     {
-        let mut writer = FrameWriter::new(self.inner.try_clone()?, self.limit);
-        writer.timeout = self.inner.write_timeout()?;
-        Ok(writer)
+        let timeout = self.inner.write_timeout()?;
+        Ok(FrameWriter::new(
+            self.inner.try_clone()?,
+            self.limit,
+            timeout,
+        ))
     }
 
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
@@ -157,12 +160,12 @@ pub(crate) struct FrameWriter<W> {
 }
 
 impl<W: Write> FrameWriter<W> {
-    pub(crate) fn new(inner: W, limit: usize) -> Self {
+    pub(crate) fn new(inner: W, limit: usize, timeout: Option<Duration>) -> Self {
         FrameWriter {
             inner,
             buf: Vec::new(),
             limit,
-            timeout: None,
+            timeout,
             broken: false,
         }
     }
