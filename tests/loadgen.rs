@@ -1,0 +1,58 @@
+//! The load generator end to end, against its in-process server: the JSON line it prints for
+//! blocking callers, pipelined `go` calls and paced connections.
+
+#![cfg(feature = "json")]
+
+mod common;
+
+use std::process::Command;
+
+/// Runs `loadgen` with `args` and returns its one JSON line.
+fn run(args: &[&str]) -> serde_json::Value {
+    let output = Command::new(common::example("loadgen"))
+        .args(args)
+        .output()
+        .expect("run loadgen");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "loadgen {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
+}
+
+#[test]
+fn callers_and_async_calls_print_the_keys_of_the_go_yardstick() {
+    for mode in [["--callers", "2"], ["--async", "8"]] {
+        let line = run(&[mode[0], mode[1], "--duration", "0.3", "--payload", "16"]);
+        for key in [
+            "impl",
+            "codec",
+            "conns",
+            "callers",
+            "async",
+            "payload",
+            "calls",
+            "secs",
+            "calls_per_sec",
+            "p50_us",
+            "p99_us",
+            "max_rss_kb",
+        ] {
+            assert!(line.get(key).is_some(), "no {key} in {line}");
+        }
+        assert!(line["calls"].as_u64().unwrap() > 0, "{line}");
+        assert_eq!(line["failures"], 0, "{line}");
+    }
+}
+
+#[test]
+fn paced_connections_each_call_once_per_interval() {
+    let line = run(&["--conns", "20", "--interval", "100", "--duration", "1"]);
+    assert_eq!(line["failures"], 0, "{line}");
+    // 20 connections × 10 intervals; a call still running when the window closes is not
+    // counted.
+    let calls = line["calls"].as_u64().unwrap();
+    assert!((190..=200).contains(&calls), "{calls} calls: {line}");
+}
