@@ -14,7 +14,7 @@ use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::thread;
 
-use common::{spawn_announcing, Args, Quotient, WAIT};
+use common::{assert_has_lines, output_of, spawn_announcing, Args, Quotient, WAIT};
 use netrpc::{Error, Server};
 use serde::{Deserialize, Serialize};
 
@@ -82,29 +82,19 @@ fn netrpc_json_server() -> SocketAddr {
 #[test]
 fn a_go_client_calls_a_netrpc_server() {
     let addr = netrpc_json_server();
-    let output = Command::new(go_peer())
-        .args(["-mode", "client", "-addr", &addr.to_string()])
-        .output()
-        .expect("run the Go client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "Go client failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout =
+        output_of(Command::new(go_peer()).args(["-mode", "client", "-addr", &addr.to_string()]));
+    assert_has_lines(
+        &stdout,
+        &[
+            "ok: multiply",
+            "ok: divide",
+            "ok: divide by zero",
+            "ok: unknown method",
+            "ok: 100 concurrent calls",
+            "ok: 1 MiB payload",
+        ],
     );
-    for check in [
-        "ok: multiply",
-        "ok: divide",
-        "ok: divide by zero",
-        "ok: unknown method",
-        "ok: 100 concurrent calls",
-        "ok: 1 MiB payload",
-    ] {
-        assert!(
-            stdout.lines().any(|l| l == check),
-            "missing {check:?} in:\n{stdout}"
-        );
-    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -9,16 +9,7 @@ use std::process::Command;
 
 /// Runs `loadgen` with `args` and returns its one JSON line.
 fn run(args: &[&str]) -> serde_json::Value {
-    let output = Command::new(common::example("loadgen"))
-        .args(args)
-        .output()
-        .expect("run loadgen");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "loadgen {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = common::output_of(Command::new(common::example("loadgen")).args(args));
     serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout:?}"))
 }
 

@@ -134,6 +134,31 @@ pub fn expect_closed(stream: &mut TcpStream) {
     }
 }
 
+/// Runs `command` to its end and returns its standard output; fails the test, showing both
+/// outputs, if it does not succeed.
+pub fn output_of(command: &mut std::process::Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Fails unless each of `lines` is a whole line of `output`.
+pub fn assert_has_lines(output: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            output.lines().any(|l| l == *line),
+            "missing {line:?} in:\n{output}"
+        );
+    }
+}
+
 /// Starts `command` with its output piped and returns it with the address it announces: the
 /// first word of its first line that parses as a socket address.
 pub fn spawn_announcing(command: &mut std::process::Command) -> (std::process::Child, SocketAddr) {
