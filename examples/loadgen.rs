@@ -30,18 +30,23 @@ use serde::{Deserialize, Serialize};
 
 const WARMUP: Duration = Duration::from_millis(500);
 
-/// Go's `EchoArgs`: `{"Data": <bytes>}`, bytes as MessagePack `bin`, sent without a copy.
+/// Go's `EchoArgs`, `{"Data": <bytes>}` (bytes as MessagePack `bin`, sent without a copy),
+/// plus the index of the connection sending it, which `Echo.Echo` returns with the rest.
 #[derive(Serialize)]
 struct EchoArgs<'a> {
     #[serde(rename = "Data", with = "serde_bytes")]
     data: &'a [u8],
+    #[serde(rename = "Conn")]
+    conn: usize,
 }
 
-/// Go's `EchoReply`.
+/// Go's `EchoReply`, with the connection index sent.
 #[derive(Deserialize)]
 struct EchoData {
     #[serde(rename = "Data", with = "serde_bytes")]
     data: Vec<u8>,
+    #[serde(rename = "Conn", default)]
+    conn: usize,
 }
 
 struct Opts {
@@ -81,65 +86,50 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
     })
 }
 
-/// One kind of call, checked on return.
-#[derive(Clone)]
+/// One kind of call, checked on return. Each call names the connection that makes it
+/// (`Multiply` multiplies its index by 7, `Echo` sends it along), so that a reply on a done
+/// channel shared by many connections finds its connection again.
 enum Work {
     Multiply,
     Echo(Vec<u8>),
 }
 
 impl Work {
-    /// Makes one call and checks its reply.
-    fn call(&self, client: &Client) -> bool {
-        match self {
+    /// Makes one call from connection `conn` and checks its reply.
+    fn call(&self, client: &Client, conn: usize) -> bool {
+        let reply = match self {
             Work::Multiply => client
-                .call::<_, i64>("Arith.Multiply", &Args { a: 7, b: 8 })
-                .is_ok_and(|r| r == 56),
+                .call("Arith.Multiply", &Args::for_conn(conn))
+                .map(Reply::Product),
             Work::Echo(data) => client
-                .call::<_, EchoData>("Echo.Echo", &EchoArgs { data })
-                .is_ok_and(|r| r.data.len() == data.len()),
-        }
+                .call("Echo.Echo", &EchoArgs { data, conn })
+                .map(Reply::Echo),
+        };
+        reply.is_ok_and(|reply| reply.conn(self) == Some(conn))
     }
 
-    /// Starts one call completing into `done`; returns its sequence number.
+    /// Starts one call from connection `conn`, completing into `done`; returns its sequence
+    /// number.
     fn go(
         &self,
         client: &Client,
+        conn: usize,
         done: &crossbeam_channel::Sender<Completed<Reply>>,
     ) -> Option<u64> {
         match self {
-            Work::Multiply => client.go_with("Arith.Multiply", &Args { a: 7, b: 8 }, done),
-            Work::Echo(data) => client.go_with("Echo.Echo", &EchoArgs { data }, done),
+            Work::Multiply => client.go_with("Arith.Multiply", &Args::for_conn(conn), done),
+            Work::Echo(data) => client.go_with("Echo.Echo", &EchoArgs { data, conn }, done),
         }
         .ok()
     }
 }
 
-/// Paced calls carry their connection's index, so that a completion on a done channel shared
-/// by many connections finds its connection again: `Multiply` sends `index × 7`, `Echo` writes
-/// the index into the payload's first 8 bytes. Checked on return like any other reply.
-impl Work {
-    fn go_tagged(
-        &self,
-        client: &Client,
-        index: usize,
-        done: &crossbeam_channel::Sender<Completed<Reply>>,
-    ) -> bool {
-        let sent = match self {
-            Work::Multiply => {
-                let args = Args {
-                    a: index as i64,
-                    b: 7,
-                };
-                client.go_with("Arith.Multiply", &args, done)
-            }
-            Work::Echo(data) => {
-                let mut data = data.clone();
-                data[..8].copy_from_slice(&(index as u64).to_le_bytes());
-                client.go_with("Echo.Echo", &EchoArgs { data: &data }, done)
-            }
-        };
-        sent.is_ok()
+impl Args {
+    fn for_conn(conn: usize) -> Args {
+        Args {
+            a: conn as i64,
+            b: 7,
+        }
     }
 }
 
@@ -152,22 +142,11 @@ enum Reply {
 }
 
 impl Reply {
-    fn is_right(&self, work: &Work) -> bool {
-        match (self, work) {
-            (Reply::Product(p), Work::Multiply) => *p == 56,
-            (Reply::Echo(e), Work::Echo(data)) => e.data.len() == data.len(),
-            _ => false,
-        }
-    }
-
-    /// The connection index a paced call carried, if the reply is right.
-    fn tag(&self, work: &Work) -> Option<usize> {
+    /// The connection that made the call, if this is the right reply to it.
+    fn conn(&self, work: &Work) -> Option<usize> {
         match (self, work) {
             (Reply::Product(p), Work::Multiply) if p % 7 == 0 => usize::try_from(p / 7).ok(),
-            (Reply::Echo(e), Work::Echo(data)) if e.data.len() == data.len() => {
-                let index = u64::from_le_bytes(e.data.get(..8)?.try_into().ok()?);
-                usize::try_from(index).ok()
-            }
+            (Reply::Echo(e), Work::Echo(data)) if e.data.len() == data.len() => Some(e.conn),
             _ => None,
         }
     }
@@ -188,7 +167,12 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")
 }
 
-fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>, u64) {
+fn sync_caller(
+    client: &Client,
+    conn: usize,
+    work: &Work,
+    window: &Window,
+) -> (Histogram<u64>, u64) {
     let mut hist = histogram();
     let mut failures = 0;
     loop {
@@ -196,7 +180,7 @@ fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>
         if t0 > window.end {
             break;
         }
-        let ok = work.call(client);
+        let ok = work.call(client, conn);
         let t1 = Instant::now();
         if !ok {
             failures += 1;
@@ -209,6 +193,7 @@ fn sync_caller(client: &Client, work: &Work, window: &Window) -> (Histogram<u64>
 
 fn async_caller(
     client: &Client,
+    conn: usize,
     work: &Work,
     outstanding: usize,
     window: &Window,
@@ -218,7 +203,7 @@ fn async_caller(
     let (tx, rx) = bounded(outstanding);
     let mut started: HashMap<u64, Instant> = HashMap::with_capacity(outstanding);
     for _ in 0..outstanding {
-        if let Some(seq) = work.go(client, &tx) {
+        if let Some(seq) = work.go(client, conn, &tx) {
             started.insert(seq, Instant::now());
         }
     }
@@ -231,7 +216,7 @@ fn async_caller(
         let now = Instant::now();
         let t0 = started.remove(&done.seq).unwrap_or(now);
         match done.result {
-            Ok(reply) if reply.is_right(work) => {
+            Ok(reply) if reply.conn(work) == Some(conn) => {
                 if window.holds(t0, now) {
                     let _ = hist.record(now.duration_since(t0).as_nanos() as u64);
                 }
@@ -240,7 +225,7 @@ fn async_caller(
         }
         stopping |= now > window.end;
         if !stopping {
-            if let Some(seq) = work.go(client, &tx) {
+            if let Some(seq) = work.go(client, conn, &tx) {
                 started.insert(seq, Instant::now());
             }
         }
@@ -280,7 +265,7 @@ fn pacer(
                 break;
             }
             due.pop();
-            if work.go_tagged(&clients[i], first + i, &tx) {
+            if work.go(&clients[i], first + i, &tx).is_some() {
                 in_flight[i] = Some((Instant::now(), at));
                 outstanding += 1;
             } else {
@@ -299,7 +284,7 @@ fn pacer(
             Err(_) => continue,
         };
         let now = Instant::now();
-        let index = done.result.ok().and_then(|reply| reply.tag(work));
+        let index = done.result.ok().and_then(|reply| reply.conn(work));
         let Some(i) = index.and_then(|index| index.checked_sub(first)) else {
             // An error does not say which connection it came from: that one stops calling.
             failures += 1;
@@ -350,22 +335,19 @@ fn main() -> Result<(), Box<dyn Error>> {
             addr
         }
     };
-    if !opts.interval.is_zero() && (1..8).contains(&opts.payload) {
-        return Err("--interval needs --payload 0 or at least 8 bytes, to tag each call".into());
-    }
     let work = if opts.payload > 0 {
         Work::Echo((0..opts.payload).map(|i| i as u8).collect())
     } else {
         Work::Multiply
     };
     let clients = (0..opts.conns)
-        .map(|_| {
+        .map(|conn| {
             let client = if opts.json {
                 netrpc::jsonrpc::dial(&addr)?
             } else {
                 Client::dial(&addr)?
             };
-            if !work.call(&client) {
+            if !work.call(&client, conn) {
                 return Err(format!("the warm-up call to {addr} failed").into());
             }
             Ok(client)
@@ -394,13 +376,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             return;
         }
-        for client in &clients {
+        for (conn, client) in clients.iter().enumerate() {
             if opts.async_k > 0 {
-                s.spawn(move || add(async_caller(client, work, opts.async_k, window)));
+                s.spawn(move || add(async_caller(client, conn, work, opts.async_k, window)));
                 continue;
             }
             for _ in 0..opts.callers {
-                s.spawn(move || add(sync_caller(client, work, window)));
+                s.spawn(move || add(sync_caller(client, conn, work, window)));
             }
         }
     });
