@@ -214,7 +214,10 @@ impl Server {
         let _open = self.track(&responder);
         // One token per call in flight: the reader blocks, and so stops reading, at the limit.
         let (slots, freed) = bounded::<()>(self.inner.limits.max_in_flight.max(1));
+        let mut dispatched = 0u64;
         loop {
+            // Calls answered so far: dispatched ones that gave their token back.
+            let answered_before = dispatched - slots.len() as u64;
             match self.read_request(&mut codec) {
                 Ok(Some(Incoming::Call {
                     request,
@@ -224,6 +227,7 @@ impl Server {
                     if slots.send(()).is_err() {
                         break;
                     }
+                    dispatched += 1;
                     self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
                     let responder = Arc::clone(&responder);
                     let freed = freed.clone();
@@ -251,9 +255,11 @@ impl Server {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    // A peer waiting for our replies is not idle. The codecs frame whole
-                    // messages before parsing, so reading can simply go on.
-                    if !slots.is_empty() {
+                    // A peer waiting for our replies is not idle, nor one answered while
+                    // this read waited (its next request may be on the way). The codecs
+                    // frame whole messages before parsing, so reading can simply go on.
+                    let answered = dispatched - slots.len() as u64;
+                    if !slots.is_empty() || answered != answered_before {
                         continue;
                     }
                     log::info!("rpc: nothing read within the read timeout; closing the connection");

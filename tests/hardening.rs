@@ -149,6 +149,20 @@ fn methods_that_block_do_not_hold_up_the_queue() {
 }
 
 #[test]
+fn the_read_timeout_counts_from_the_last_answer_not_from_the_read() {
+    let server = Server::builder()
+        .read_timeout(Some(Duration::from_millis(400)))
+        .build();
+    let (addr, _accepted) = serve(&server);
+    let c = client(addr);
+    // The server's read starts as the call starts and times out at 400 ms; the call was
+    // answered at 200 ms, so the connection was not idle for a whole timeout.
+    assert_eq!(c.call::<_, u64>("Test.Sleep", &200u64).unwrap(), 200);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(multiply(&c).unwrap(), 42);
+}
+
+#[test]
 fn the_read_timeout_closes_idle_and_slowloris_connections() {
     let server = Server::builder()
         .read_timeout(Some(Duration::from_millis(200)))
