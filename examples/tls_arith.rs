@@ -120,6 +120,10 @@ impl Conn for TlsConn {
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         self.sock.write_timeout()
     }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.sock.read_timeout()
+    }
 }
 
 /// Accepts TCP connections and starts a TLS session on each.
@@ -142,8 +146,8 @@ impl Listener for TlsListener {
         conn.sock.set_nodelay(true)
     }
 
-    fn set_accept_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Listener::set_accept_timeout(&self.tcp, timeout)
+    fn waker(&self) -> Option<netrpc::Waker> {
+        self.tcp.waker()
     }
 }
 

@@ -9,25 +9,28 @@ use std::io;
 use std::net::{TcpStream, ToSocketAddrs};
 #[cfg(unix)]
 use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 #[cfg(unix)]
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender};
-use parking_lot::Mutex;
+use crossbeam_channel::{bounded, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::call::{Call, Completed};
 use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
-use crate::codec::{ClientCodec, Request, RequestWriter};
+use crate::codec::{ClientCodec, Request, RequestEncoder};
 use crate::error::{CodecError, Error};
 use crate::http::DEFAULT_RPC_PATH;
+use crate::outbox::{self, Outbox};
 use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
-use crate::timer::{self, Expire};
-use crate::transport::{Conn, Shared, SocketOptions};
+use crate::service::panic_message;
+use crate::timer::{self, Expire, Key};
+use crate::transport::{thread_name, Conn, Shared, SocketOptions};
 
 /// An RPC client on one connection.
 ///
@@ -48,45 +51,28 @@ pub struct Client {
 
 struct ClientInner {
     calls: Arc<Calls>,
-    sender: Mutex<SendState>,
-    /// Callers waiting for the send lock; the last one flushes for all.
-    waiting: AtomicUsize,
+    outbox: Arc<Outbox<Encoder>>,
+    /// The deadline of every call that waits on a reply, unless the call names its own.
     timeout: Option<Duration>,
+    /// Set by the first [`Client::close`]: a second one returns [`Error::Shutdown`].
+    closed: AtomicBool,
 }
 
-struct SendState {
-    writer: Box<dyn RequestWriter>,
-    /// Reused for every request, so that sending allocates nothing of its own.
+/// The codec's encoder, with a request header reused for every request, so that sending
+/// allocates nothing of its own.
+struct Encoder {
+    codec: Box<dyn RequestEncoder>,
     header: Request,
 }
 
-/// A call started with [`Client::go`]: it completes through `done`.
-#[derive(Debug)]
-pub struct Call<R> {
-    /// The call's sequence number, as in its [`Completed`].
-    pub seq: u64,
-    /// The method called.
-    pub service_method: String,
-    /// Yields the completed call exactly once.
-    pub done: Receiver<Completed<R>>,
-}
-
-impl<R> Call<R> {
-    /// Waits for the call to complete and returns its reply.
-    pub fn wait(self) -> Result<R, Error> {
-        self.done.recv().map_or(Err(Error::Shutdown), |c| c.result)
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("peer", &self.inner.outbox.peer())
+            .field("open", &self.inner.calls.is_open())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
     }
-}
-
-/// A completed call, as delivered on a done channel.
-#[derive(Debug)]
-pub struct Completed<R> {
-    /// The sequence number [`Client::go`] or [`Client::go_with`] returned for it.
-    pub seq: u64,
-    /// The method called.
-    pub service_method: String,
-    /// The reply, or why there is none.
-    pub result: Result<R, Error>,
 }
 
 impl Client {
@@ -162,10 +148,15 @@ impl Client {
         R: DeserializeOwned + Send + 'static,
     {
         let waiter = Arc::new(Waiter::new());
-        let seq = self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, String::new(), Deliver::Waiter(Arc::clone(&waiter)))
+        let seq = self.send(service_method, &args, None, |seq| {
+            PendingCall::boxed(
+                seq,
+                String::new(),
+                Deliver::Waiter(Arc::clone(&waiter)),
+                None,
+            )
         });
-        if let Some(result) = waiter.wait(timeout.map(|t| Instant::now() + t)) {
+        if let Some(result) = waiter.wait(deadline_after(timeout)) {
             return result;
         }
         match self.inner.calls.remove(seq) {
@@ -178,21 +169,14 @@ impl Client {
         }
     }
 
-    /// Starts a call and returns at once; the call completes through [`Call::done`].
+    /// Starts a call and returns at once; the call completes through [`Call::done`]. The
+    /// client's default timeout, if it has one, bounds the wait for the reply.
     pub fn go<A, R>(&self, service_method: &str, args: &A) -> Call<R>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let (tx, rx) = bounded(1);
-        let seq = self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(tx))
-        });
-        Call {
-            seq,
-            service_method: service_method.to_owned(),
-            done: rx,
-        }
+        self.go_inner(service_method, args, self.inner.timeout)
     }
 
     /// Starts a call with a deadline: if no reply has come within `timeout`, the call
@@ -202,14 +186,34 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
-        let call = self.go(service_method, args);
-        let calls: Weak<dyn Expire> = Arc::downgrade(&self.inner.calls) as Weak<dyn Expire>;
-        timer::schedule(Instant::now() + timeout, call.seq, calls);
-        call
+        self.go_inner(service_method, args, Some(timeout))
+    }
+
+    fn go_inner<A, R>(&self, service_method: &str, args: &A, timeout: Option<Duration>) -> Call<R>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned + Send + 'static,
+    {
+        let (tx, rx) = bounded(1);
+        let deadline = deadline_after(timeout).map(Key::new);
+        let seq = self.send(service_method, &args, deadline, |seq| {
+            PendingCall::boxed(
+                seq,
+                service_method.to_owned(),
+                Deliver::Channel(tx),
+                deadline,
+            )
+        });
+        Call {
+            seq,
+            service_method: service_method.to_owned(),
+            done: rx,
+        }
     }
 
     /// Starts a call that completes into `done`, which many calls may share (Go's `done`
-    /// argument). Returns the call's sequence number, found again in its [`Completed`].
+    /// argument). Returns the call's sequence number, found again in its [`Completed`]. The
+    /// client's default timeout, if it has one, bounds the wait for the reply.
     ///
     /// The reader thread never blocks on `done`: if it is full when the call completes, the
     /// completion is dropped and a warning logged, as in Go. An unbuffered channel is refused.
@@ -227,12 +231,19 @@ impl Client {
             return Err(Error::UnbufferedDone);
         }
         let done = done.clone();
-        Ok(self.send(service_method, &args, |seq| {
-            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(done))
+        let deadline = deadline_after(self.inner.timeout).map(Key::new);
+        Ok(self.send(service_method, &args, deadline, |seq| {
+            PendingCall::boxed(
+                seq,
+                service_method.to_owned(),
+                Deliver::Channel(done),
+                deadline,
+            )
         }))
     }
 
     /// Sends a notification: the server runs `service_method` and sends nothing back.
+    /// Go's JSON-RPC has no notifications: its codec refuses them.
     pub fn notify<A: Serialize + ?Sized>(
         &self,
         service_method: &str,
@@ -241,98 +252,109 @@ impl Client {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, &args).map_err(|e| {
-            if !e.is_recoverable() {
-                self.shut_down_after(&"sending a notification failed");
-            }
-            e.into()
-        })
+        self.write(0, service_method, true, &args)
     }
 
     /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
-    /// ones. Closing twice returns [`Error::Shutdown`], as in Go.
+    /// ones. As in Go, closing a client whose connection the server ended is fine, and closing
+    /// it a second time returns [`Error::Shutdown`]. Never waits for a write in progress.
     pub fn close(&self) -> Result<(), Error> {
-        if !self.inner.calls.start_closing() {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Shutdown);
         }
-        Ok(self.inner.sender.lock().writer.close()?)
+        self.inner.calls.start_closing();
+        self.inner.outbox.close();
+        Ok(())
     }
 
-    /// Registers a call, writes its request, and returns its sequence number. A call that
-    /// cannot be sent is completed with the reason at once.
+    /// Registers a call, schedules its deadline, writes its request, and returns its
+    /// sequence number. A call that cannot be sent is completed with the reason at once.
     fn send(
         &self,
         service_method: &str,
         args: &dyn erased_serde::Serialize,
+        deadline: Option<Key>,
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> u64 {
-        let seq = match self.inner.calls.register(pending) {
+        let calls = &self.inner.calls;
+        let seq = match calls.register(pending) {
             Ok(seq) => seq,
             Err((seq, pending)) => {
                 pending.finish(Some(Error::Shutdown));
                 return seq;
             }
         };
+        if let Some(key) = deadline {
+            // Before the request leaves, so that no reply can beat it and leave it behind.
+            let expire: Weak<dyn Expire> = Arc::downgrade(calls) as Weak<dyn Expire>;
+            timer::schedule(key, seq, expire);
+        }
         if let Err(e) = self.write(seq, service_method, false, args) {
-            let broken = !e.is_recoverable();
             // The reader may have failed the call already if the connection died.
-            if let Some(pending) = self.inner.calls.remove(seq) {
-                pending.finish(Some(e.into()));
-            }
-            if broken {
-                self.shut_down_after(&"sending a request failed");
+            if let Some(pending) = calls.remove(seq) {
+                pending.finish(Some(e));
             }
         }
         seq
     }
 
-    /// The stream may hold half a message: shut the connection down, which makes the reader
-    /// thread fail the pending calls.
-    fn shut_down_after(&self, what: &dyn std::fmt::Display) {
-        log::warn!("rpc: {what}; closing the connection");
-        let _ = self.inner.sender.lock().writer.close();
-    }
-
+    /// Queues one request on the connection's writer. Only this request's encoding can fail
+    /// here; a connection that fails later fails its calls through the reader.
     fn write(
         &self,
         seq: u64,
         service_method: &str,
         notification: bool,
         args: &dyn erased_serde::Serialize,
-    ) -> Result<(), CodecError> {
-        let inner = &self.inner;
-        inner.waiting.fetch_add(1, Ordering::AcqRel);
-        let mut state = inner.sender.lock();
-        let SendState { writer, header } = &mut *state;
-        header.seq = seq;
-        header.service_method.clear();
-        header.service_method.push_str(service_method);
-        header.notification = notification;
-        let written = writer.write_request(header, args);
-        // The last caller in line flushes for everyone before it, whatever became of its own
-        // request.
-        let flushed = if inner.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
-            writer.flush()
-        } else {
-            Ok(())
-        };
-        written.and(flushed)
-    }
-}
-
-impl Drop for ClientInner {
-    fn drop(&mut self) {
-        if self.calls.start_closing() {
-            let _ = self.sender.get_mut().writer.close();
+    ) -> Result<(), Error> {
+        let sent = self.inner.outbox.send(|encoder, buf| {
+            let Encoder { codec, header } = encoder;
+            header.seq = seq;
+            header.service_method.clear();
+            header.service_method.push_str(service_method);
+            header.notification = notification;
+            codec.encode_request(buf, header, args)
+        });
+        match sent {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_recoverable() => Err(Error::Codec(e)),
+            Err(_) => Err(Error::Shutdown),
         }
     }
 }
 
-/// Configures a [`Client`].
+/// The instant `timeout` from now; `None` for no timeout, or one too far off to tell.
+fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|timeout| Instant::now().checked_add(timeout))
+}
+
+impl Drop for ClientInner {
+    /// The last handle closes the connection; its pending calls complete with
+    /// [`Error::Shutdown`].
+    fn drop(&mut self) {
+        self.calls.start_closing();
+        self.outbox.close();
+    }
+}
+
+/// Configures a [`Client`]: per-phase timeouts, limits and socket options, in one place.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let client = netrpc::Client::builder()
+///     .connect_timeout(Some(Duration::from_secs(2)))
+///     .write_timeout(Some(Duration::from_secs(5)))
+///     .timeout(Some(Duration::from_secs(10)))
+///     .dial("127.0.0.1:1234")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     max_message_size: usize,
     timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     socket: SocketOptions,
     reader_stack_size: usize,
 }
@@ -342,23 +364,48 @@ impl Default for ClientBuilder {
         ClientBuilder {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             timeout: None,
+            connect_timeout: None,
+            write_timeout: None,
             socket: SocketOptions::default(),
             reader_stack_size: 512 << 10,
         }
     }
 }
 
+/// How long the HTTP handshake may take when no connect timeout is set.
+const HTTP_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl ClientBuilder {
-    /// The largest message sent or accepted, in bytes (default 64 MiB).
+    /// The largest message sent or accepted, in bytes (default 64 MiB). A request over it
+    /// fails with an error and is not sent; a reply over it ends the connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
     }
 
-    /// A deadline for every [`Client::call`] (default: none; calls wait as long as the
-    /// connection lives).
+    /// A deadline for every call that waits on a reply: [`Client::call`], [`Client::go`] and
+    /// [`Client::go_with`] (default: none; calls wait as long as the connection lives).
+    /// [`Client::call_timeout`] and [`Client::go_timeout`] set their own. A call past its
+    /// deadline completes with [`Error::Timeout`]; a late reply is discarded.
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// How long dialling may take: the TCP connect to each address `addr` resolves to, and,
+    /// for [`dial_http`](Self::dial_http), the HTTP handshake (default: the system's connect
+    /// timeout, and 10 s for the handshake).
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a server may take to accept the bytes of requests (default: none, as in Go).
+    /// Callers never wait for a slow server: their requests are queued and written by a
+    /// writer thread of the connection's own, which gives up after this long and closes the
+    /// connection, failing every pending call.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -368,19 +415,22 @@ impl ClientBuilder {
         self
     }
 
+    /// The message size limit set, for codecs built for this builder.
+    pub(crate) fn message_size_limit(&self) -> usize {
+        self.max_message_size
+    }
+
     /// Connects over TCP, with `TCP_NODELAY` on.
     pub fn dial(&self, addr: impl ToSocketAddrs) -> io::Result<Client> {
-        let stream = TcpStream::connect(addr)?;
-        self.socket.apply_tcp(&stream)?;
-        self.connect(Shared::new(stream))
+        self.connect(self.dial_tcp(addr)?)
     }
 
     /// Connects over HTTP: sends `CONNECT path`, checks for Go's answer, then speaks RPC.
     /// An unexpected answer is an error carrying its status line.
     pub fn dial_http(&self, addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
-        let stream = TcpStream::connect(addr)?;
-        self.socket.apply_tcp(&stream)?;
-        self.connect(crate::http::connect(Shared::new(stream), path)?)
+        let conn = self.dial_tcp(addr)?;
+        let handshake = self.connect_timeout.unwrap_or(HTTP_HANDSHAKE_TIMEOUT);
+        self.connect(crate::http::connect(conn, path, handshake)?)
     }
 
     /// Connects over a Unix domain socket.
@@ -391,40 +441,89 @@ impl ClientBuilder {
 
     /// A client on a connection already open, speaking MessagePack-RPC.
     pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
-        let peer = conn.peer();
+        conn.set_write_timeout(self.write_timeout)?;
         let codec = MsgpackClientCodec::with_max_message_size(conn, self.max_message_size);
-        self.start(codec, &peer)
+        self.codec(codec)
     }
 
-    /// A client speaking through `codec`.
-    pub fn codec<C: ClientCodec>(&self, codec: C) -> io::Result<Client> {
-        self.start(codec, "codec")
-    }
-
-    fn start<C: ClientCodec>(&self, mut codec: C, peer: &str) -> io::Result<Client> {
-        let mut writer = codec.writer().map_err(into_io)?;
+    /// A client speaking through `codec`, with this builder's limits and timeouts (the write
+    /// timeout is the connection's own: set it before making the codec, or use
+    /// [`dial_tcp`](Self::dial_tcp)).
+    pub fn codec<C: ClientCodec>(&self, mut codec: C) -> io::Result<Client> {
+        let (encoder, output) = codec.writer().map_err(into_io)?;
+        let peer = output.peer().to_owned();
+        let outbox = Outbox::new(
+            Encoder {
+                codec: Box::new(encoder),
+                header: Request::default(),
+            },
+            output,
+            outbox::Limits {
+                max_message: self.max_message_size,
+                max_unsent: MAX_UNSENT.max(self.max_message_size),
+            },
+        );
         let calls = Arc::new(Calls::new());
-        let reader_calls = Arc::clone(&calls);
+        let reader = Reader {
+            calls: Arc::clone(&calls),
+            outbox: Arc::downgrade(&outbox),
+        };
         let spawned = thread::Builder::new()
-            .name(format!("netrpc-client-{peer}"))
+            .name(thread_name("netrpc-client", &peer))
             .stack_size(self.reader_stack_size)
-            .spawn(move || read_responses(codec, &reader_calls));
+            .spawn(move || reader.run(codec));
         if let Err(e) = spawned {
-            let _ = writer.close();
+            outbox.close();
             return Err(e);
         }
         Ok(Client {
             inner: Arc::new(ClientInner {
                 calls,
-                sender: Mutex::new(SendState {
-                    writer: Box::new(writer),
-                    header: Request::default(),
-                }),
-                waiting: AtomicUsize::new(0),
+                outbox,
                 timeout: self.timeout,
+                closed: AtomicBool::new(false),
             }),
         })
     }
+
+    /// A TCP connection to `addr` with this builder's connect timeout, socket options
+    /// (`TCP_NODELAY` on) and write timeout: for codecs of your own.
+    pub fn dial_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<Shared<TcpStream>> {
+        let stream = match self.connect_timeout {
+            None => TcpStream::connect(addr)?,
+            Some(timeout) => connect_timeout(addr, timeout)?,
+        };
+        self.socket.apply_tcp(&stream)?;
+        stream.set_write_timeout(self.write_timeout)?;
+        Ok(Shared::new(stream))
+    }
+}
+
+/// The most bytes of requests that may wait for a server that does not read before the
+/// connection closes (or the message size limit, if larger).
+const MAX_UNSENT: usize = 64 << 20;
+
+/// Tries each address `addr` resolves to, each for at most `timeout`.
+fn connect_timeout(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for addr in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                last = Some(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connecting to {addr}: no answer within {timeout:?}"),
+                ));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the address resolved to nothing",
+        )
+    }))
 }
 
 fn into_io(e: CodecError) -> io::Error {
@@ -434,16 +533,40 @@ fn into_io(e: CodecError) -> io::Error {
     }
 }
 
-/// The reader thread: completes calls as their responses arrive, then fails the rest.
-fn read_responses<C: ClientCodec>(mut codec: C, calls: &Calls) {
-    let end = loop {
-        match read_response(&mut codec, calls) {
-            Ok(true) => {}
-            Ok(false) => break None,
-            Err(e) => break Some(e),
+/// The reader thread: completes calls as their responses arrive. However it ends (the peer
+/// hung up, the protocol broke, the codec panicked), it ends the client through one path:
+/// the connection is shut and every pending and later call fails.
+struct Reader {
+    calls: Arc<Calls>,
+    /// Weak, so that the last client handle still closes the connection.
+    outbox: Weak<Outbox<Encoder>>,
+}
+
+impl Reader {
+    fn run<C: ClientCodec>(self, mut codec: C) {
+        let calls = &self.calls;
+        let read = catch_unwind(AssertUnwindSafe(|| loop {
+            match read_response(&mut codec, calls) {
+                Ok(true) => {}
+                Ok(false) => break None,
+                Err(e) => break Some(e),
+            }
+        }));
+        let mut end = read.unwrap_or_else(|panic| {
+            Some(CodecError::Malformed(format!(
+                "the codec panicked while reading a response: {}",
+                panic_message(&*panic)
+            )))
+        });
+        if let Some(outbox) = self.outbox.upgrade() {
+            // A failed write is why the read ended: that is what the calls should say.
+            if let Some(failure) = outbox.failure() {
+                end = Some(CodecError::Io(failure));
+            }
+            outbox.close();
         }
-    };
-    calls.terminate(end);
+        calls.terminate(end);
+    }
 }
 
 /// Reads one response and completes its call; `Ok(false)` at a clean end of stream.
@@ -470,4 +593,42 @@ fn read_response<C: ClientCodec>(codec: &mut C, calls: &Calls) -> Result<bool, C
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Server, Service};
+
+    struct Id;
+
+    impl Id {
+        fn id(&self, n: u64) -> Result<u64, String> {
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn completed_go_timeout_calls_leave_no_deadline_behind() {
+        let server = Server::new();
+        server
+            .register(Service::new(Id).method("Id", Id::id))
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || server.accept(&listener));
+        let client = Client::dial(addr).unwrap();
+        let hour = Duration::from_secs(3600);
+        for batch in 0..200u64 {
+            let calls: Vec<Call<u64>> = (0..1000)
+                .map(|i| client.go_timeout("Id.Id", &(batch * 1000 + i), hour))
+                .collect();
+            for (i, call) in (0..).zip(calls) {
+                let done = call.done.recv_timeout(Duration::from_secs(10)).unwrap();
+                assert_eq!(done.result.unwrap(), batch * 1000 + i);
+            }
+        }
+        // This is the only test of the library's own that sets deadlines.
+        assert_eq!(timer::scheduled(), 0, "deadlines left behind");
+    }
 }

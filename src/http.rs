@@ -82,7 +82,14 @@ impl HttpHandler {
     /// Reads one HTTP request from `conn` and answers it; a CONNECT to the RPC path goes on
     /// as an RPC session until the peer hangs up.
     pub fn serve_conn<C: Conn>(&self, mut conn: C) {
-        let head = match read_head(&mut conn, self.head_timeout) {
+        // Shutdown closes a connection still sending its head, too.
+        let Some(reading) = self.server.track_conn(&conn) else {
+            let _ = conn.shutdown();
+            return;
+        };
+        let head = read_head(&mut conn, self.head_timeout);
+        drop(reading);
+        let head = match head {
             Ok(head) => head,
             Err(e) => {
                 let status = match e.kind() {
@@ -170,10 +177,25 @@ fn respond<C: Conn>(conn: &mut C, status: &str, content_type: &str, body: &[u8])
 
 /// Sends Go's CONNECT and checks the answer exactly as Go's `DialHTTPPath` does; the
 /// returned connection is ready for RPC.
-pub(crate) fn connect<C: Conn>(mut conn: C, path: &str) -> io::Result<Rewind<C>> {
-    conn.write_all(format!("CONNECT {path} HTTP/1.0\n\n").as_bytes())?;
-    let head = read_head(&mut conn, HEAD_TIMEOUT)?;
+pub(crate) fn connect<C: Conn>(
+    mut conn: C,
+    path: &str,
+    timeout: Duration,
+) -> io::Result<Rewind<C>> {
+    let peer = conn.peer();
+    conn.set_write_timeout(Some(timeout))?;
+    let head = conn
+        .write_all(format!("CONNECT {path} HTTP/1.0\n\n").as_bytes())
+        .and_then(|()| read_head(&mut conn, timeout))
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the HTTP handshake with {peer} timed out after {timeout:?}"),
+            ),
+            _ => io::Error::new(e.kind(), format!("the HTTP handshake with {peer}: {e}")),
+        })?;
     conn.set_read_timeout(None)?;
+    conn.set_write_timeout(None)?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(&head.bytes) {
@@ -199,31 +221,34 @@ struct Head {
     rest: Vec<u8>,
 }
 
-/// Reads up to the blank line that ends an HTTP head, within [`MAX_HEAD`] bytes and `timeout`
-/// in all, so a slow or garbage peer cannot hold the thread.
+/// Reads up to the blank line that ends an HTTP head, within [`MAX_HEAD`] bytes and about
+/// `timeout` in all (no read starts after it has passed), so a slow or garbage peer cannot
+/// hold the thread. Each byte is looked at once.
 fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
+    conn.set_read_timeout(deadline.map(|_| timeout))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
+    let mut scanned = 0;
     loop {
-        if let Some(end) = head_end(&buf) {
+        if let Some(end) = head_end(&buf, scanned) {
             let rest = buf.split_off(end);
             return Ok(Head { bytes: buf, rest });
         }
+        // The end may straddle two reads: look again at the last two bytes.
+        scanned = buf.len().saturating_sub(2);
         if buf.len() >= MAX_HEAD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "HTTP head too large",
             ));
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 "HTTP head too slow",
             ));
         }
-        conn.set_read_timeout(Some(left))?;
         let want = chunk.len().min(MAX_HEAD - buf.len());
         match conn.read(&mut chunk[..want]) {
             Ok(0) => {
@@ -239,13 +264,18 @@ fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
     }
 }
 
-/// Where the head ends: after the first empty line (`\n\n` or `\n\r\n`; Go sends `\n\n`).
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(2).enumerate().find_map(|(i, w)| match w {
-        b"\n\n" => Some(i + 2),
-        b"\n\r" if buf.get(i + 2) == Some(&b'\n') => Some(i + 3),
-        _ => None,
-    })
+/// Where the head ends: after the first empty line (`\n\n` or `\n\r\n`; Go sends `\n\n`),
+/// looking from `from` on.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let from = from.min(buf.len());
+    buf[from..]
+        .windows(2)
+        .enumerate()
+        .find_map(|(i, w)| match w {
+            b"\n\n" => Some(from + i + 2),
+            b"\n\r" if buf.get(from + i + 2) == Some(&b'\n') => Some(from + i + 3),
+            _ => None,
+        })
 }
 
 /// A connection with bytes already read from it put back in front.
@@ -310,6 +340,14 @@ impl<C: Conn> Conn for Rewind<C> {
 
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         self.inner.write_timeout()
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.inner.read_timeout()
+    }
+
+    fn write_nonblocking(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        self.inner.write_nonblocking(buf)
     }
 }
 
@@ -411,9 +449,13 @@ mod tests {
 
     #[test]
     fn head_ends_at_the_first_empty_line() {
-        assert_eq!(head_end(b"CONNECT /x HTTP/1.0\n\nrest"), Some(21));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"), Some(24));
-        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);
+        assert_eq!(head_end(b"CONNECT /x HTTP/1.0\n\nrest", 0), Some(21));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 0), Some(24));
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest", 20),
+            Some(24)
+        );
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nA: b\r\n", 0), None);
     }
 
     #[test]

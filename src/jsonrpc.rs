@@ -17,12 +17,12 @@
 //! The codec itself is [`crate::codec::json`].
 
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
 
-use crate::client::Client;
+use crate::client::{Client, ClientBuilder};
 pub use crate::codec::json::{JsonClientCodec, JsonServerCodec};
 use crate::server::Server;
-use crate::transport::{Conn, Listener, Shared, SocketOptions};
+use crate::transport::{Conn, Listener};
 
 /// Serves one connection with the JSON-RPC codec until the peer hangs up (Go's
 /// `ServeConn`).
@@ -41,9 +41,16 @@ pub fn accept<L: Listener>(server: &Server, listener: &L) -> io::Result<()> {
 
 /// Connects to a JSON-RPC server at `addr` over TCP (Go's `Dial`).
 pub fn dial(addr: impl ToSocketAddrs) -> io::Result<Client> {
-    let stream = TcpStream::connect(addr)?;
-    SocketOptions::default().apply_tcp(&stream)?;
-    new_client(Shared::new(stream))
+    dial_with(&Client::builder(), addr)
+}
+
+/// Connects to a JSON-RPC server at `addr` over TCP with `builder`'s timeouts and limits.
+pub fn dial_with(builder: &ClientBuilder, addr: impl ToSocketAddrs) -> io::Result<Client> {
+    let conn = builder.dial_tcp(addr)?;
+    builder.codec(JsonClientCodec::with_max_message_size(
+        conn,
+        builder.message_size_limit(),
+    ))
 }
 
 /// A JSON-RPC client on a connection already open (Go's `NewClient`).

@@ -52,12 +52,15 @@
 
 #![warn(missing_docs)]
 
+mod call;
 mod client;
 pub mod codec;
+mod conn;
 mod error;
 mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
+mod outbox;
 mod pending;
 mod pool;
 mod server;
@@ -68,12 +71,16 @@ mod transport;
 use std::io;
 use std::sync::OnceLock;
 
-pub use client::{Call, Client, ClientBuilder, Completed};
+pub use call::{Call, Completed, Ignore};
+pub use client::{Client, ClientBuilder};
+/// The channels [`Call::done`] and [`Client::go_with`] use, re-exported so that `select!`,
+/// `Sender`s and timeouts need no dependency of a matching version.
+pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
 pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
-pub use server::{Server, ServerBuilder};
+pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
-pub use transport::{Conn, Listener, Shared, SocketOptions};
+pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.
 pub fn default_server() -> &'static Server {

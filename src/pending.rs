@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, Error as _};
 
-use crate::client::Completed;
+use crate::call::Completed;
 use crate::error::{CodecError, Error};
-use crate::timer::Expire;
+use crate::service::panic_message;
+use crate::timer::{self, Expire, Key};
 
 /// A call waiting for its response, with its reply type erased.
 pub(crate) trait Pending: Send {
@@ -29,6 +32,9 @@ pub(crate) trait Pending: Send {
 
     /// Forgets the call without completing it; its waiter gave up.
     fn cancel(self: Box<Self>);
+
+    /// The call's deadline on the timer thread, if it has one.
+    fn deadline(&self) -> Option<Key>;
 }
 
 pub(crate) struct PendingCall<R> {
@@ -37,6 +43,7 @@ pub(crate) struct PendingCall<R> {
     reply: Option<R>,
     /// `None` once completed or cancelled.
     deliver: Option<Deliver<R>>,
+    deadline: Option<Key>,
 }
 
 /// Where a completed call goes.
@@ -87,18 +94,27 @@ impl<R> Waiter<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
-    pub(crate) fn boxed(seq: u64, service_method: String, deliver: Deliver<R>) -> Box<dyn Pending> {
+    pub(crate) fn boxed(
+        seq: u64,
+        service_method: String,
+        deliver: Deliver<R>,
+        deadline: Option<Key>,
+    ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
             service_method,
             reply: None,
             deliver: Some(deliver),
+            deadline,
         })
     }
 }
 
 impl<R> PendingCall<R> {
     fn complete(&mut self, result: Result<R, Error>) {
+        if let Some(key) = self.deadline.take() {
+            timer::cancel(key);
+        }
         match self.deliver.take() {
             None => {}
             Some(Deliver::Waiter(waiter)) => waiter.put(result),
@@ -121,7 +137,15 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
         &mut self,
         de: &mut dyn erased_serde::Deserializer<'_>,
     ) -> Result<(), erased_serde::Error> {
-        self.reply = Some(erased_serde::deserialize(de)?);
+        // A `Deserialize` that panics fails this call only; the reader goes on.
+        let reply = catch_unwind(AssertUnwindSafe(|| erased_serde::deserialize(de)))
+            .unwrap_or_else(|payload| {
+                Err(erased_serde::Error::custom(format_args!(
+                    "the reply's Deserialize panicked: {}",
+                    panic_message(&*payload)
+                )))
+            })?;
+        self.reply = Some(reply);
         Ok(())
     }
 
@@ -138,6 +162,13 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 
     fn cancel(mut self: Box<Self>) {
         self.deliver = None;
+        if let Some(key) = self.deadline.take() {
+            timer::cancel(key);
+        }
+    }
+
+    fn deadline(&self) -> Option<Key> {
+        self.deadline
     }
 }
 
@@ -154,8 +185,17 @@ const CLOSING: u8 = 1;
 const BROKEN: u8 = 2;
 
 impl Expire for Calls {
-    fn expire(&self, seq: u64) {
-        if let Some(pending) = self.remove(seq) {
+    fn expire(&self, seq: u64, key: Key) {
+        let expired = {
+            let mut shard = self.shard(seq).lock();
+            // Only the call this deadline was set for, not a later one with its number.
+            if shard.get(&seq).is_some_and(|p| p.deadline() == Some(key)) {
+                shard.remove(&seq)
+            } else {
+                None
+            }
+        };
+        if let Some(pending) = expired {
             pending.finish(Some(Error::Timeout));
         }
     }
@@ -194,13 +234,17 @@ impl Calls {
     }
 
     /// Registers a call under a fresh sequence number. Sequence numbers are 32 bits, as
-    /// MessagePack-RPC's msgids, and wrap around; one still in use is skipped.
+    /// MessagePack-RPC's msgids, and wrap around; one still in use is skipped, and so is 0,
+    /// which a foreign peer's answer to a notification might carry.
     pub(crate) fn register(
         &self,
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> Result<u64, (u64, Box<dyn Pending>)> {
         loop {
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed) & u64::from(u32::MAX);
+            if seq == 0 {
+                continue;
+            }
             let mut shard = self.shard(seq).lock();
             // Checked under the shard lock: `terminate` sets the state before draining the
             // shards, so a call is either drained or refused here, never stranded.

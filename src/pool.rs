@@ -1,38 +1,50 @@
 //! The worker pool that runs methods, so that a connection's reader thread only reads.
 //!
-//! As many workers run at once as there are cores: more would only take turns on the same
-//! cores, a context switch each turn. A job queued while that many are busy waits for one of
-//! them, which takes it as soon as it finishes its own; jobs arriving together are so run back
-//! to back by the threads already awake, and their responses leave together. Methods that block
-//! (on I/O, on locks, or on calls to other servers) would hold the queue up, so a monitor
-//! thread watches it while jobs wait: when no job has been taken for [`PoolConfig::stall`], the
-//! workers are blocked, and it wakes or starts a worker for every job that has waited that
-//! long, up to the maximum. (Jobs that wait while others are being taken mean the cores are
-//! busy; more threads would not help.) Threads beyond the core count leave after a while
-//! without work.
+//! Modelled on Go's scheduler: there is a *slot* per core, and a queued job runs in a free
+//! slot. Jobs arriving together run back to back on the threads already awake (a worker that
+//! finishes takes the next queued job without a wake-up), so a CPU-bound load runs on as many
+//! threads as there are cores, and no more take turns on them.
+//!
+//! Methods that block (a database query, a file read, a call to another server, or back into
+//! this one) must not hold slots while jobs wait. A monitor thread watches the slots while
+//! jobs wait: a job that has run for [`BLOCKED_AFTER`] and whose thread is asleep in the kernel
+//! (Linux: `/proc/self/task/<tid>/stat`; elsewhere, any job that has run that long) gives up
+//! its slot, and the slot goes to a waiting job on another thread, woken or started, up to the
+//! pool's maximum. A thread that is only preempted keeps its slot: more threads would not help.
+//! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
+//! their own at once, as goroutines would, until a run of quick calls says otherwise.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
 
 use std::collections::VecDeque;
+use std::fs;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-type Job = Box<dyn FnOnce() + Send>;
+/// How long a job runs in a slot before the monitor asks whether its thread is blocked.
+pub(crate) const BLOCKED_AFTER: Duration = Duration::from_micros(200);
+
+/// How often at most the monitor looks at the slots while jobs wait.
+const TICK: Duration = Duration::from_micros(250);
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
 
-/// How many stall periods the monitor watches an empty queue before it parks.
-const MONITOR_LINGER: u32 = 10;
+/// How many ticks the monitor watches an empty queue before it parks.
+const MONITOR_LINGER: u32 = 20;
+
+/// Quick calls in a row after which a method is no longer taken to block.
+const FADE: u32 = 16;
 
 /// Sizes of a [`Pool`].
 #[derive(Debug, Clone)]
 pub(crate) struct PoolConfig {
-    /// Workers that run at once while jobs keep them busy; also kept when idle.
+    /// Slots: jobs that run at once while none blocks.
     pub(crate) core: usize,
     /// Threads at most.
     pub(crate) max: usize,
@@ -40,9 +52,44 @@ pub(crate) struct PoolConfig {
     pub(crate) queue: usize,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
-    /// How long the queue may go without a job taken before workers are woken or started for
-    /// the jobs that have waited that long.
-    pub(crate) stall: Duration,
+}
+
+/// What the pool has learnt of one method: whether its calls block.
+#[derive(Debug, Default)]
+pub(crate) struct Hint {
+    blocking: AtomicBool,
+    /// Quick calls in a row since the method was last seen blocking.
+    quick: AtomicU32,
+}
+
+impl Hint {
+    /// Whether calls of the method are taken to block, and so get a thread at once.
+    pub(crate) fn blocks(&self) -> bool {
+        self.blocking.load(Ordering::Relaxed)
+    }
+
+    fn saw_blocking(&self) {
+        self.quick.store(0, Ordering::Relaxed);
+        self.blocking.store(true, Ordering::Relaxed);
+    }
+
+    fn saw_run(&self, took: Duration) {
+        if !self.blocks() {
+            return;
+        }
+        if took >= BLOCKED_AFTER {
+            self.quick.store(0, Ordering::Relaxed);
+        } else if self.quick.fetch_add(1, Ordering::Relaxed) + 1 >= FADE {
+            self.blocking.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+type Task = Box<dyn FnOnce() + Send>;
+
+struct Job {
+    task: Task,
+    hint: Arc<Hint>,
 }
 
 pub(crate) struct Pool {
@@ -64,19 +111,33 @@ struct Shared {
 }
 
 struct Queue {
-    /// Each job with the time it was queued.
-    jobs: VecDeque<(Instant, Job)>,
-    /// Jobs taken so far: the monitor's measure of progress.
-    taken: u64,
+    /// Jobs waiting for a slot, oldest first.
+    waiting: VecDeque<Job>,
+    /// Jobs of methods that block: each needs a thread, not a slot.
+    ready: VecDeque<Job>,
+    slots: Vec<Option<Running>>,
+    /// Slots in use.
+    occupied: usize,
+    /// Workers woken or started that have not looked at the queue yet.
+    woken: usize,
     /// Worker threads alive.
     threads: usize,
     /// Workers parked on `has_job`.
     idle: usize,
-    /// Workers not parked: running a job, or about to look for one.
-    awake: usize,
+    /// Tells a worker whether the slot it ran in is still its own.
+    next_ticket: u64,
     monitor: Monitor,
     /// Set when the pool is dropped: workers leave once the queue is empty.
     closed: bool,
+}
+
+/// A job running in a slot.
+struct Running {
+    since: Instant,
+    ticket: u64,
+    hint: Arc<Hint>,
+    /// The worker's kernel thread id, where it can be known.
+    tid: Option<u32>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -88,14 +149,18 @@ enum Monitor {
 
 impl Pool {
     pub(crate) fn new(config: PoolConfig) -> Pool {
+        let core = config.core.max(1);
         Pool {
             shared: Arc::new(Shared {
                 queue: Mutex::new(Queue {
-                    jobs: VecDeque::new(),
-                    taken: 0,
+                    waiting: VecDeque::new(),
+                    ready: VecDeque::new(),
+                    slots: (0..core).map(|_| None).collect(),
+                    occupied: 0,
+                    woken: 0,
                     threads: 0,
                     idle: 0,
-                    awake: 0,
+                    next_ticket: 0,
                     monitor: Monitor::NotStarted,
                     closed: false,
                 }),
@@ -107,25 +172,38 @@ impl Pool {
         }
     }
 
-    /// Runs `job` on a worker, waiting for room in the queue if it is full.
-    pub(crate) fn execute(&self, job: impl FnOnce() + Send + 'static) {
+    /// Runs `task`, a call of the method `hint` describes, on a worker; waits for room in the
+    /// queue if it is full.
+    pub(crate) fn execute(&self, hint: &Arc<Hint>, task: impl FnOnce() + Send + 'static) {
         let shared = &self.shared;
         let mut queue = shared.queue.lock();
-        while queue.jobs.len() >= shared.config.queue.max(1) {
+        while queue.waiting.len() + queue.ready.len() >= shared.config.queue.max(1) {
             shared.has_room.wait(&mut queue);
         }
-        queue.jobs.push_back((Instant::now(), Box::new(job)));
-        if queue.awake < shared.config.core {
+        let job = Job {
+            task: Box::new(task),
+            hint: Arc::clone(hint),
+        };
+        if hint.blocks() {
+            queue.ready.push_back(job);
             shared.wake_worker(&mut queue);
         } else {
-            shared.watch(&mut queue);
+            queue.waiting.push_back(job);
+            if queue.occupied + queue.woken < queue.slots.len() {
+                shared.wake_worker(&mut queue);
+            } else {
+                shared.watch(&mut queue);
+            }
         }
         if queue.threads == 0 {
             // No thread could be started at all: run the job here rather than never.
-            let job = queue.jobs.pop_front();
+            let job = queue
+                .ready
+                .pop_front()
+                .or_else(|| queue.waiting.pop_front());
             drop(queue);
-            if let Some((_, job)) = job {
-                job();
+            if let Some(job) = job {
+                (job.task)();
             }
         }
     }
@@ -135,9 +213,9 @@ impl Drop for Pool {
     fn drop(&mut self) {
         let mut queue = self.shared.queue.lock();
         queue.closed = true;
-        queue.awake += queue.idle;
-        queue.idle = 0;
-        self.shared.has_job.notify_all();
+        let woken = self.shared.has_job.notify_all();
+        queue.idle -= woken;
+        queue.woken += woken;
         self.shared.backlog.notify_all();
     }
 }
@@ -146,21 +224,17 @@ impl Shared {
     /// Wakes an idle worker, or starts one unless the pool is at its maximum; false if no
     /// worker is on its way.
     fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) -> bool {
-        if queue.idle > 0 {
-            // The waker does the bookkeeping, so that the next job counts this worker as
-            // awake at once. No thread woken means the idle one is timing out: it will look
-            // at the queue and count itself.
-            if self.has_job.notify_one() {
-                queue.idle -= 1;
-                queue.awake += 1;
-            }
+        // No thread woken means the idle one is timing out: it will look at the queue.
+        if queue.idle > 0 && self.has_job.notify_one() {
+            queue.idle -= 1;
+            queue.woken += 1;
             return true;
         }
         if queue.threads >= self.config.max {
             return false;
         }
         queue.threads += 1;
-        queue.awake += 1;
+        queue.woken += 1;
         let worker = Arc::clone(self);
         let spawned = MutexGuard::unlocked(queue, || {
             thread::Builder::new()
@@ -172,14 +246,14 @@ impl Shared {
             Ok(_) => true,
             Err(e) => {
                 queue.threads -= 1;
-                queue.awake -= 1;
+                queue.woken -= 1;
                 log::error!("rpc: cannot start a worker thread: {e}");
                 false
             }
         }
     }
 
-    /// Has the monitor watch a queue that jobs wait in.
+    /// Has the monitor watch the slots while jobs wait.
     fn watch(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) {
         match queue.monitor {
             Monitor::Watching => {}
@@ -199,52 +273,88 @@ impl Shared {
                 if let Err(e) = spawned {
                     queue.monitor = Monitor::NotStarted;
                     log::error!("rpc: cannot start the worker pool's monitor thread: {e}");
-                    // Without a monitor, waiting jobs must not depend on busy workers.
+                    // Without a monitor, waiting jobs must not depend on blocked slots.
                     self.wake_worker(queue);
                 }
             }
         }
     }
 
-    fn work(&self) {
+    fn work(self: Arc<Self>) {
+        let tid = current_tid();
         let mut queue = self.queue.lock();
+        queue.woken -= 1;
         loop {
-            if let Some((_, job)) = queue.jobs.pop_front() {
-                queue.taken += 1;
+            if let Some(job) = queue.ready.pop_front() {
                 drop(queue);
-                self.has_room.notify_one();
-                job();
+                self.run(job);
                 queue = self.queue.lock();
+            } else if queue.occupied < queue.slots.len() && !queue.waiting.is_empty() {
+                let Some(job) = queue.waiting.pop_front() else {
+                    continue;
+                };
+                let ticket = queue.next_ticket;
+                queue.next_ticket += 1;
+                let slot = queue.slots.iter().position(Option::is_none);
+                if let Some(slot) = slot {
+                    queue.slots[slot] = Some(Running {
+                        since: Instant::now(),
+                        ticket,
+                        hint: Arc::clone(&job.hint),
+                        tid,
+                    });
+                    queue.occupied += 1;
+                }
+                drop(queue);
+                self.run(job);
+                queue = self.queue.lock();
+                // Give the slot back, unless the monitor took it from a job that blocked.
+                if let Some(slot) = slot {
+                    if queue.slots[slot]
+                        .as_ref()
+                        .is_some_and(|r| r.ticket == ticket)
+                    {
+                        queue.slots[slot] = None;
+                        queue.occupied -= 1;
+                    }
+                }
             } else if queue.closed || !self.park(&mut queue) {
-                queue.awake -= 1;
                 queue.threads -= 1;
                 return;
             }
         }
     }
 
-    /// Parks an awake worker until it is woken for a job; false if it should leave instead.
+    fn run(&self, job: Job) {
+        self.has_room.notify_one();
+        let started = Instant::now();
+        (job.task)();
+        job.hint.saw_run(started.elapsed());
+    }
+
+    /// Parks a worker until it is woken for a job; false if it should leave instead.
     fn park(&self, queue: &mut MutexGuard<'_, Queue>) -> bool {
-        queue.awake -= 1;
         queue.idle += 1;
         let deadline = Instant::now() + KEEP_ALIVE;
-        // A worker that timed out as the pool closed was counted awake by `Drop` already.
-        if self.has_job.wait_until(queue, deadline).timed_out() && !queue.closed {
+        if self.has_job.wait_until(queue, deadline).timed_out() {
+            // Nobody woke this worker, so it is still counted idle.
             queue.idle -= 1;
-            queue.awake += 1;
-            return !(queue.jobs.is_empty() && queue.threads > self.config.core);
+            return !(queue.waiting.is_empty()
+                && queue.ready.is_empty()
+                && queue.threads > queue.slots.len());
         }
+        queue.woken -= 1;
         true
     }
 
-    /// While jobs wait, checks every stall period whether one was taken; if none was, the
-    /// workers are blocked, and it wakes or starts a worker for each job that has waited a
-    /// stall period or more. Parks when the queue has stayed empty a while.
+    /// While jobs wait, looks at the slots every tick: a job that has run a while on a thread
+    /// that is asleep gives its slot up to a waiting job, and its method is marked as blocking.
+    /// Parks when the queue has stayed empty a while.
     fn monitor(self: Arc<Self>) {
         let mut queue = self.queue.lock();
         let mut empty_ticks = 0;
         while !queue.closed {
-            if queue.jobs.is_empty() {
+            if queue.waiting.is_empty() {
                 empty_ticks += 1;
                 if empty_ticks > MONITOR_LINGER {
                     queue.monitor = Monitor::Parked;
@@ -255,18 +365,42 @@ impl Shared {
             } else {
                 empty_ticks = 0;
             }
-            let taken = queue.taken;
-            self.backlog.wait_for(&mut queue, self.config.stall);
-            if queue.taken != taken {
+            self.backlog.wait_for(&mut queue, TICK);
+            if queue.waiting.is_empty() {
                 continue;
             }
             let now = Instant::now();
-            let late = queue
-                .jobs
-                .iter()
-                .take_while(|(queued, _)| now.duration_since(*queued) >= self.config.stall)
-                .count();
-            for _ in 0..late {
+            let mut freed = false;
+            let Queue {
+                slots, occupied, ..
+            } = &mut *queue;
+            for slot in slots.iter_mut() {
+                let blocked = slot.as_ref().is_some_and(|running| {
+                    now.duration_since(running.since) >= BLOCKED_AFTER && is_asleep(running.tid)
+                });
+                if blocked {
+                    if let Some(running) = slot.take() {
+                        running.hint.saw_blocking();
+                    }
+                    *occupied -= 1;
+                    freed = true;
+                }
+            }
+            if freed {
+                // Waiting calls of methods now known to block need threads, not slots.
+                let (ready, waiting): (VecDeque<Job>, VecDeque<Job>) =
+                    queue.waiting.drain(..).partition(|job| job.hint.blocks());
+                queue.waiting = waiting;
+                for job in ready {
+                    queue.ready.push_back(job);
+                    self.wake_worker(&mut queue);
+                }
+            }
+            // Free slots go to waiting jobs. (Workers woken for jobs that need no slot may
+            // count here for a tick, until they have taken theirs.)
+            let free = queue.slots.len() - queue.occupied;
+            let wanted = queue.waiting.len().min(free.saturating_sub(queue.woken));
+            for _ in 0..wanted {
                 if !self.wake_worker(&mut queue) {
                     break;
                 }
@@ -275,52 +409,94 @@ impl Shared {
     }
 }
 
+/// The kernel's id of the calling thread, where the platform tells it.
+fn current_tid() -> Option<u32> {
+    fs::read_link("/proc/thread-self")
+        .ok()?
+        .file_name()?
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+/// Whether thread `tid` of this process is asleep in the kernel (state S or D). Where that
+/// cannot be known, a job that has run this long is taken to block.
+fn is_asleep(tid: Option<u32>) -> bool {
+    let Some(tid) = tid else {
+        return true;
+    };
+    let Ok(stat) = fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return true;
+    };
+    // `tid (name) state ...`: the name may hold anything, so the state follows the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_some_and(|state| matches!(state, 'S' | 'D'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crossbeam_channel::unbounded;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
-    fn config(core: usize, max: usize, stall: Duration) -> PoolConfig {
-        PoolConfig {
+    fn pool(core: usize, max: usize) -> Pool {
+        Pool::new(PoolConfig {
             core,
             max,
-            queue: 64,
+            queue: 256,
             stack_size: 256 * 1024,
-            stall,
-        }
+        })
     }
 
     #[test]
     fn blocked_jobs_do_not_starve_others() {
-        let pool = Pool::new(config(1, 4, Duration::from_millis(1)));
+        let pool = pool(1, 8);
+        let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
         let (release_tx, release_rx) = unbounded::<()>();
         let (done_tx, done_rx) = unbounded();
         // Two jobs that block until released, then one that must still run.
         for _ in 0..2 {
             let release = release_rx.clone();
-            pool.execute(move || {
+            pool.execute(&hint, move || {
                 let _ = release.recv_timeout(Duration::from_secs(5));
             });
         }
-        pool.execute(move || done_tx.send(()).unwrap());
-        assert!(done_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+        pool.execute(&quick, move || done_tx.send(()).unwrap());
+        assert!(done_rx.recv_timeout(Duration::from_secs(2)).is_ok());
+        assert!(hint.blocks(), "the blocking method is remembered");
+        assert!(!quick.blocks());
         drop(release_tx);
     }
 
     #[test]
-    fn runs_as_many_jobs_at_once_as_there_are_cores() {
-        // A monitor that never steps in: only the core count decides.
-        let pool = Pool::new(config(2, 8, Duration::from_secs(60)));
+    fn cpu_bound_jobs_run_as_many_at_once_as_there_are_slots() {
+        let pool = pool(2, 64);
+        // The first round faults the code in: a thread waiting on the disk is asleep.
+        spin_jobs(&pool, &Arc::new(Hint::default()));
+        let hint = Arc::new(Hint::default());
+        let most = spin_jobs(&pool, &hint);
+        if current_tid().is_some() {
+            assert!(most <= 2, "{most} ran at once");
+            assert!(!hint.blocks());
+        }
+    }
+
+    /// Runs 40 jobs that keep their thread busy for 500 µs each; how many ran at once.
+    fn spin_jobs(pool: &Pool, hint: &Arc<Hint>) -> usize {
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
         let (tx, rx) = unbounded();
         for i in 0..40 {
             let (running, most, tx) = (running.clone(), most.clone(), tx.clone());
-            pool.execute(move || {
+            pool.execute(hint, move || {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
-                thread::sleep(Duration::from_micros(200));
+                // Busy, not asleep: a preempted thread keeps its slot.
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_micros(500) {
+                    std::hint::spin_loop();
+                }
                 running.fetch_sub(1, Ordering::SeqCst);
                 tx.send(i).unwrap();
             });
@@ -330,26 +506,85 @@ mod tests {
             .collect();
         got.sort();
         assert_eq!(got, (0..40).collect::<Vec<_>>());
-        assert!(most.load(Ordering::SeqCst) <= 2);
-        assert!(pool.shared.queue.lock().threads <= 2);
+        most.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn sleeping_jobs_get_threads_of_their_own() {
+        let pool = pool(1, 64);
+        let hint = Arc::new(Hint::default());
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = unbounded();
+        for _ in 0..32 {
+            let (running, most, tx) = (running.clone(), most.clone(), tx.clone());
+            pool.execute(&hint, move || {
+                most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(50));
+                running.fetch_sub(1, Ordering::SeqCst);
+                tx.send(()).unwrap();
+            });
+        }
+        for _ in 0..32 {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        // One slot, yet the sleepers overlapped: far more than one ran at once.
+        assert!(most.load(Ordering::SeqCst) >= 16, "{most:?} ran at once");
+        assert!(hint.blocks());
+    }
+
+    #[test]
+    fn quick_calls_fade_the_hint() {
+        let hint = Hint::default();
+        hint.saw_blocking();
+        for _ in 0..FADE - 1 {
+            hint.saw_run(Duration::from_micros(1));
+        }
+        hint.saw_run(BLOCKED_AFTER);
+        assert!(hint.blocks(), "a slow call starts the count again");
+        for _ in 0..FADE {
+            hint.saw_run(Duration::from_micros(1));
+        }
+        assert!(!hint.blocks());
     }
 
     #[test]
     fn thread_count_stays_within_max() {
-        let pool = Pool::new(config(1, 2, Duration::from_millis(1)));
+        let pool = pool(1, 3);
+        let hint = Arc::new(Hint::default());
         let (tx, rx) = unbounded();
-        for i in 0..10 {
+        for i in 0..20 {
             let tx = tx.clone();
-            pool.execute(move || {
+            pool.execute(&hint, move || {
                 thread::sleep(Duration::from_millis(5));
                 tx.send(i).unwrap();
             });
-            assert!(pool.shared.queue.lock().threads <= 2);
+            assert!(pool.shared.queue.lock().threads <= 3);
         }
-        let mut got: Vec<i32> = (0..10)
+        let mut got: Vec<i32> = (0..20)
             .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
             .collect();
         got.sort();
-        assert_eq!(got, (0..10).collect::<Vec<_>>());
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+        assert!(pool.shared.queue.lock().threads <= 3);
+    }
+
+    #[test]
+    fn the_state_of_a_sleeping_thread_reads_asleep() {
+        let Some(_) = current_tid() else {
+            return; // No /proc here: nothing to read.
+        };
+        let (tx, rx) = unbounded();
+        let (release_tx, release_rx) = unbounded::<()>();
+        let sleeper = thread::spawn(move || {
+            tx.send(current_tid()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(5));
+        });
+        let tid = rx.recv().unwrap();
+        thread::sleep(Duration::from_millis(20));
+        assert!(is_asleep(tid));
+        assert!(!is_asleep(current_tid()), "this thread is running");
+        drop(release_tx);
+        sleeper.join().unwrap();
     }
 }

@@ -1,25 +1,26 @@
 //! The server: registered services, connections, and the path of a request through them.
 //!
 //! Each connection has one reader thread, which decodes requests and hands them to the worker
-//! pool; the worker runs the method and writes the response itself, so responses on one
-//! connection may complete out of order, as in Go.
+//! pool (see `conn.rs`); the worker runs the method and its reply leaves as the method
+//! returns, so responses on one connection may complete out of order, as in Go.
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::bounded;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 
 use crate::codec::msgpack::{MsgpackServerCodec, DEFAULT_MAX_MESSAGE_SIZE};
-use crate::codec::{Request, Response, ResponseWriter, ServerCodec};
+use crate::codec::ServerCodec;
+use crate::conn::{Close, Limits, OpenGuard, Shared};
 use crate::error::{CodecError, RegisterError};
+use crate::outbox::Outbox;
 use crate::pool::{Pool, PoolConfig};
-use crate::service::{Arg, Method, Reply, Service, ServiceEntry};
-use crate::transport::{Conn, Listener, SocketOptions};
+use crate::service::{Registry, Service, ServiceEntry};
+use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker};
 
 /// An RPC server: a set of registered services, served on any number of connections.
 ///
@@ -46,37 +47,34 @@ pub struct Server {
 }
 
 struct Inner {
-    services: RwLock<HashMap<String, Arc<ServiceEntry>>>,
-    pool: Pool,
-    limits: Limits,
+    shared: Arc<Shared>,
     socket: SocketOptions,
     conn_stack_size: usize,
-    shutting_down: AtomicBool,
-    /// Calls dispatched to the pool and not yet answered.
-    in_flight: AtomicUsize,
     /// Connections accepted by `accept_with` and still served.
     accepted: AtomicUsize,
-    /// Every connection being read, by id, to close at shutdown.
-    open: Mutex<HashMap<u64, Weak<dyn Close>>>,
-    next_conn: AtomicU64,
+    /// How to wake each running accept loop, for shutdown.
+    wakers: Mutex<HashMap<u64, Arc<dyn Fn() + Send + Sync>>>,
+    next_waker: AtomicU64,
 }
-
-/// The limits a [`ServerBuilder`] sets.
-#[derive(Debug, Clone)]
-struct Limits {
-    max_message_size: usize,
-    max_connections: usize,
-    max_in_flight: usize,
-    read_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-}
-
-/// How often a blocked `accept` looks up to see whether the server is shutting down.
-const ACCEPT_POLL: Duration = Duration::from_millis(100);
 
 impl Default for Server {
     fn default() -> Self {
         Server::new()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let services: Vec<String> = self
+            .services()
+            .iter()
+            .map(|service| service.name.clone())
+            .collect();
+        f.debug_struct("Server")
+            .field("services", &services)
+            .field("in_flight", &self.inner.shared.in_flight())
+            .field("shutting_down", &self.is_shutting_down())
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,17 +104,12 @@ impl Server {
         name: &str,
         service: Service<T>,
     ) -> Result<(), RegisterError> {
-        let entry = ServiceEntry::new(name, service)?;
-        let mut services = self.inner.services.write();
-        if services.contains_key(name) {
-            return Err(RegisterError::Duplicate(name.to_owned()));
-        }
-        services.insert(entry.name.clone(), Arc::new(entry));
-        Ok(())
+        self.inner.shared.registry.register(name, service)
     }
 
     /// Accepts connections on `listener` and serves each on a thread of its own, named
-    /// `netrpc-conn-<peer>`. Returns the error that stopped the listener.
+    /// `netrpc-conn-<peer>`. Returns the error that stopped the listener, or `Ok(())` once
+    /// the server shuts down.
     pub fn accept<L: Listener>(&self, listener: &L) -> io::Result<()> {
         let server = self.clone();
         self.accept_with(listener, move |conn| server.serve_conn(conn))
@@ -129,9 +122,9 @@ impl Server {
         listener: &L,
         serve: impl Fn(L::Conn) + Clone + Send + 'static,
     ) -> io::Result<()> {
-        if let Err(e) = listener.set_accept_timeout(Some(ACCEPT_POLL)) {
-            log::warn!("rpc: the listener takes no accept timeout ({e}); shutdown cannot stop it");
-        }
+        // Registered before the first look at the flag: a shutdown either finds the waker or
+        // is seen by that look.
+        let _waker = listener.waker().map(|waker| self.add_waker(waker));
         loop {
             if self.is_shutting_down() {
                 return Ok(());
@@ -155,8 +148,12 @@ impl Server {
                     }
                 },
             };
+            if self.is_shutting_down() {
+                let _ = conn.shutdown();
+                return Ok(());
+            }
             let peer = conn.peer();
-            let limit = self.inner.limits.max_connections;
+            let limit = self.inner.shared.limits.max_connections;
             if self.inner.accepted.load(Ordering::Acquire) >= limit {
                 log::warn!("rpc: {limit} connections open already; closing the one from {peer}");
                 let _ = conn.shutdown();
@@ -169,7 +166,7 @@ impl Server {
             let accepted = AcceptedGuard(self.clone());
             let serve = serve.clone();
             let spawned = thread::Builder::new()
-                .name(format!("netrpc-conn-{peer}"))
+                .name(thread_name("netrpc-conn", &peer))
                 .stack_size(self.inner.conn_stack_size)
                 .spawn(move || {
                     let _accepted = accepted;
@@ -181,8 +178,21 @@ impl Server {
         }
     }
 
+    fn add_waker(&self, waker: Waker) -> WakerGuard {
+        let id = self.inner.next_waker.fetch_add(1, Ordering::Relaxed);
+        self.inner.wakers.lock().insert(id, Arc::from(waker));
+        WakerGuard {
+            server: self.clone(),
+            id,
+        }
+    }
+
     /// Serves one connection with the MessagePack-RPC codec until the peer hangs up.
     pub fn serve_conn<C: Conn>(&self, conn: C) {
+        if self.is_shutting_down() {
+            let _ = conn.shutdown();
+            return;
+        }
         self.apply_timeouts(&conn);
         let codec = MsgpackServerCodec::with_max_message_size(conn, self.max_message_size());
         self.serve_codec(codec);
@@ -190,7 +200,7 @@ impl Server {
 
     /// Sets the configured read and write timeouts on `conn`.
     pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
-        let limits = &self.inner.limits;
+        let limits = &self.inner.shared.limits;
         let set = conn
             .set_read_timeout(limits.read_timeout)
             .and_then(|()| conn.set_write_timeout(limits.write_timeout));
@@ -201,322 +211,110 @@ impl Server {
 
     /// Serves one connection with `codec` until the peer hangs up.
     ///
-    /// This thread reads requests; the worker pool runs them and writes the responses. The
-    /// connection is closed once the last in-flight call has answered.
-    pub fn serve_codec<C: ServerCodec>(&self, mut codec: C) {
-        let responder = match codec.writer() {
-            Ok(writer) => Arc::new(Responder::new(writer)),
-            Err(e) => {
-                log::error!("rpc: cannot write to the connection: {e}");
-                return;
-            }
-        };
-        let _open = self.track(&responder);
-        // One token per call in flight: the reader blocks, and so stops reading, at the limit.
-        let (slots, freed) = bounded::<()>(self.inner.limits.max_in_flight.max(1));
-        let mut dispatched = 0u64;
-        loop {
-            // Calls answered so far: dispatched ones that gave their token back.
-            let answered_before = dispatched - slots.len() as u64;
-            match self.read_request(&mut codec) {
-                Ok(Some(Incoming::Call {
-                    request,
-                    method,
-                    arg,
-                })) => {
-                    if slots.send(()).is_err() {
-                        break;
-                    }
-                    dispatched += 1;
-                    self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
-                    let responder = Arc::clone(&responder);
-                    let freed = freed.clone();
-                    let server = Arc::clone(&self.inner);
-                    responder.queued.fetch_add(1, Ordering::SeqCst);
-                    self.inner.pool.execute(move || {
-                        responder.start();
-                        let result = method.invoke(arg);
-                        if !request.notification {
-                            responder.send(request.seq, result);
-                        }
-                        server.in_flight.fetch_sub(1, Ordering::AcqRel);
-                        let _ = freed.try_recv();
-                    });
-                }
-                Ok(Some(Incoming::Rejected { request, error })) => {
-                    if !request.notification {
-                        responder.send(request.seq, Err(error));
-                    }
-                }
-                Ok(None) => break,
-                Err(CodecError::Io(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // A peer waiting for our replies is not idle, nor one answered while
-                    // this read waited (its next request may be on the way). The codecs
-                    // frame whole messages before parsing, so reading can simply go on.
-                    let answered = dispatched - slots.len() as u64;
-                    if !slots.is_empty() || answered != answered_before {
-                        continue;
-                    }
-                    log::info!("rpc: nothing read within the read timeout; closing the connection");
-                    break;
-                }
-                Err(e) => {
-                    log::warn!("rpc: {e}; closing the connection");
-                    break;
-                }
-            }
-        }
+    /// This thread reads requests; the worker pool runs them and each reply leaves as its
+    /// method returns. The connection is closed once the last in-flight call has answered.
+    pub fn serve_codec<C: ServerCodec>(&self, codec: C) {
+        self.inner.shared.serve(codec);
     }
 
-    /// Registers a connection to be closed at shutdown, until the returned guard drops.
-    fn track<W: ResponseWriter>(&self, responder: &Arc<Responder<W>>) -> OpenGuard {
-        let id = self.inner.next_conn.fetch_add(1, Ordering::Relaxed);
-        let weak: Weak<dyn Close> = Arc::downgrade(responder) as Weak<dyn Close>;
-        self.inner.open.lock().insert(id, weak);
-        OpenGuard {
-            server: Arc::clone(&self.inner),
-            id,
-        }
+    /// Registers a connection whose HTTP head is being read, to be closed at shutdown;
+    /// `None` if the server is shutting down already.
+    pub(crate) fn track_conn<C: Conn>(&self, conn: &C) -> Option<OpenGuard> {
+        let closer = Arc::new(ConnCloser::new(conn.try_clone().ok()?));
+        self.inner.shared.track(closer)
     }
 
-    fn is_shutting_down(&self) -> bool {
-        self.inner.shutting_down.load(Ordering::Acquire)
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.inner.shared.is_shutting_down()
     }
 
     /// Shuts the server down gracefully: `accept` stops and returns `Ok(())`, requests that
     /// arrive from now on are answered with `rpc: server is shutting down`, calls in flight
-    /// get up to `grace` to finish and answer, and then every connection is closed. Returns
-    /// once the connections are closed.
+    /// get up to `grace` to finish and answer, and then every connection is closed, including
+    /// those still sending their HTTP head. Connections that arrive later are closed at once.
+    /// Returns once the connections are closed.
     pub fn shutdown(&self, grace: Duration) {
-        self.inner.shutting_down.store(true, Ordering::Release);
-        let deadline = Instant::now() + grace;
-        while self.inner.in_flight.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        let shared = &self.inner.shared;
+        shared.begin_shutdown();
+        let wakers: Vec<_> = self.inner.wakers.lock().values().cloned().collect();
+        for wake in wakers {
+            wake();
+        }
+        let deadline = Instant::now().checked_add(grace);
+        while shared.in_flight() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             thread::sleep(Duration::from_millis(5));
         }
-        let open: Vec<_> = self.inner.open.lock().values().cloned().collect();
-        for conn in open.iter().filter_map(Weak::upgrade) {
-            conn.close();
-        }
+        shared.close_all();
     }
 
-    /// Reads one request from `codec`, runs it on this thread and writes its response.
-    /// Returns `Ok(false)` when the peer closed the connection cleanly.
-    pub fn serve_request<C: ServerCodec>(&self, codec: &mut C) -> Result<bool, CodecError> {
-        let (request, result) = match self.read_request(codec)? {
-            None => return Ok(false),
-            Some(Incoming::Call {
-                request,
-                method,
-                arg,
-            }) => {
-                let result = method.invoke(arg);
-                (request, result)
-            }
-            Some(Incoming::Rejected { request, error }) => (request, Err(error)),
-        };
-        if !request.notification {
-            let mut writer = codec.writer()?;
-            write_response(&mut writer, request.seq, result)?;
-            writer.flush()?;
-        }
-        Ok(true)
+    /// Makes the codec [`Server::serve_request`] reads from and answers through.
+    pub fn request_codec<C: ServerCodec>(
+        &self,
+        mut codec: C,
+    ) -> Result<RequestCodec<C>, CodecError> {
+        let (encoder, output) = codec.writer()?;
+        let outbox = Outbox::new(encoder, output, self.inner.shared.outbox_limits());
+        Ok(RequestCodec { codec, outbox })
     }
 
-    /// Reads a request and decodes its argument for the method it names.
-    fn read_request<C: ServerCodec>(&self, codec: &mut C) -> Result<Option<Incoming>, CodecError> {
-        let Some(request) = codec.read_request_header()? else {
-            return Ok(None);
-        };
-        if self.is_shutting_down() {
-            codec.read_request_body(None)?;
-            return Ok(Some(Incoming::Rejected {
-                request,
-                error: "rpc: server is shutting down".to_owned(),
-            }));
-        }
-        let method = match self.lookup(&request.service_method) {
-            Ok(method) => method,
-            Err(error) => {
-                codec.read_request_body(None)?;
-                return Ok(Some(Incoming::Rejected { request, error }));
-            }
-        };
-        let mut arg = None;
-        let decoded = codec.read_request_body(Some(&mut |de| {
-            arg = Some(method.decode(de)?);
-            Ok(())
-        }));
-        match (decoded, arg) {
-            (Ok(()), Some(arg)) => Ok(Some(Incoming::Call {
-                request,
-                method,
-                arg,
-            })),
-            (Ok(()), None) => Ok(Some(Incoming::Rejected {
-                request,
-                error: "rpc: reading body: the codec produced no argument".to_owned(),
-            })),
-            (Err(e), _) if e.is_recoverable() => Ok(Some(Incoming::Rejected {
-                request,
-                error: e.to_string(),
-            })),
-            (Err(e), _) => Err(e),
-        }
+    /// Reads one request from `codec`, runs it on this thread and sends its response (Go's
+    /// `ServeRequest`). Returns `Ok(false)` when the peer closed the connection cleanly.
+    pub fn serve_request<C: ServerCodec>(
+        &self,
+        codec: &mut RequestCodec<C>,
+    ) -> Result<bool, CodecError> {
+        self.inner.shared.serve_one(&mut codec.codec, &codec.outbox)
     }
 
     /// The message size limit codecs of this server are built with.
     pub(crate) fn max_message_size(&self) -> usize {
-        self.inner.limits.max_message_size
+        self.inner.shared.limits.max_message_size
     }
 
     /// The registered services, sorted by name.
     pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
-        let mut services: Vec<_> = self.inner.services.read().values().cloned().collect();
-        services.sort_by(|a, b| a.name.cmp(&b.name));
-        services
-    }
-
-    /// Finds the method for `"Service.Method"`, or the error text Go sends.
-    fn lookup(&self, service_method: &str) -> Result<Arc<Method>, String> {
-        let Some((service, method)) = service_method.rsplit_once('.') else {
-            return Err(format!(
-                "rpc: service/method request ill-formed: {service_method}"
-            ));
-        };
-        let services = self.inner.services.read();
-        let Some(service) = services.get(service) else {
-            return Err(format!("rpc: can't find service {service_method}"));
-        };
-        service
-            .methods
-            .get(method)
-            .cloned()
-            .ok_or_else(|| format!("rpc: can't find method {service_method}"))
+        self.inner.shared.registry.services()
     }
 }
 
-/// What the reader thread made of one request.
-enum Incoming {
-    /// A call to run.
-    Call {
-        request: Request,
-        method: Arc<Method>,
-        arg: Arg,
-    },
-    /// A request answered with an error without running anything.
-    Rejected { request: Request, error: String },
+/// A codec ready for [`Server::serve_request`], one request at a time.
+pub struct RequestCodec<C: ServerCodec> {
+    codec: C,
+    outbox: Arc<Outbox<C::Encoder>>,
 }
 
-/// The writing half of a connection, shared by the workers answering on it.
-///
-/// Responses are flushed late, so that responses to calls that arrived together leave
-/// together, in one syscall: a writer that finds others waiting behind it leaves the flush to
-/// the last of them, and while more calls of the connection wait in the pool queue, the flush
-/// is left to the last of those to start, which flushes before it runs its method. A response
-/// is so held back only until the connection's queued calls have started, which the pool's
-/// stall monitor bounds to a few milliseconds unless every worker it may start is blocked.
-/// The connection closes when the last handle drops: after the reader has stopped and every
-/// in-flight call has answered.
-struct Responder<W: ResponseWriter> {
-    writer: Mutex<Writer<W>>,
-    /// Workers waiting for `writer`.
-    waiting: AtomicUsize,
-    /// Calls of this connection queued for a worker and not yet started.
-    queued: AtomicUsize,
-}
-
-/// Responses held back at most, so that a client pipelining calls faster than they run gets
-/// replies back while it keeps sending.
-const MAX_HELD_RESPONSES: usize = 32;
-
-struct Writer<W> {
-    codec: W,
-    /// Responses buffered and not yet flushed.
-    held: usize,
-}
-
-impl<W: ResponseWriter> Responder<W> {
-    fn new(codec: W) -> Self {
-        Responder {
-            writer: Mutex::new(Writer { codec, held: 0 }),
-            waiting: AtomicUsize::new(0),
-            queued: AtomicUsize::new(0),
-        }
-    }
-
-    /// Called by a worker as it starts one of this connection's calls: the last queued call
-    /// to start flushes the responses left for it.
-    fn start(&self) {
-        if self.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let mut writer = self.writer.lock();
-            if writer.held > 0 {
-                let flushed = writer.flush();
-                writer.close_on_error(flushed);
-            }
-        }
-    }
-
-    fn send(&self, seq: u64, result: Result<Reply, String>) {
-        self.waiting.fetch_add(1, Ordering::AcqRel);
-        let mut writer = self.writer.lock();
-        let written = write_response(&mut writer.codec, seq, result);
-        // Whatever became of its own response, the last writer flushes for everyone before
-        // it, unless a queued call will.
-        let last = self.waiting.fetch_sub(1, Ordering::AcqRel) == 1;
-        writer.held += 1;
-        let flushed = if last
-            && (writer.held >= MAX_HELD_RESPONSES || self.queued.load(Ordering::SeqCst) == 0)
-        {
-            writer.flush()
-        } else {
-            Ok(())
-        };
-        writer.close_on_error(written.and(flushed));
+impl<C: ServerCodec> std::fmt::Debug for RequestCodec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestCodec")
+            .field("peer", &self.outbox.peer())
+            .finish_non_exhaustive()
     }
 }
 
-impl<W: ResponseWriter> Writer<W> {
-    fn flush(&mut self) -> Result<(), CodecError> {
-        self.held = 0;
-        self.codec.flush()
-    }
+/// Shuts a connection down at shutdown while its HTTP head is read.
+struct ConnCloser<C>(Mutex<C>);
 
-    fn close_on_error(&mut self, result: Result<(), CodecError>) {
-        if let Err(e) = result {
-            log::warn!("rpc: writing response: {e}; closing the connection");
-            // Closing wakes the reader thread, which then stops.
-            let _ = self.codec.close();
-        }
+impl<C: Conn> ConnCloser<C> {
+    fn new(conn: C) -> Self {
+        ConnCloser(Mutex::new(conn))
     }
 }
 
-/// A connection that shutdown can close.
-trait Close: Send + Sync {
-    fn close(&self);
-}
-
-impl<W: ResponseWriter> Close for Responder<W> {
+impl<C: Conn> Close for ConnCloser<C> {
     fn close(&self) {
-        let mut writer = self.writer.lock();
-        let _ = writer.codec.flush();
-        let _ = writer.codec.close();
+        let _ = self.0.lock().shutdown();
     }
 }
 
-/// Removes a connection from the shutdown list when its reader stops.
-struct OpenGuard {
-    server: Arc<Inner>,
+/// Forgets an accept loop's waker when the loop ends.
+struct WakerGuard {
+    server: Server,
     id: u64,
 }
 
-impl Drop for OpenGuard {
+impl Drop for WakerGuard {
     fn drop(&mut self) {
-        self.server.open.lock().remove(&self.id);
+        self.server.inner.wakers.lock().remove(&self.id);
     }
 }
 
@@ -526,42 +324,6 @@ struct AcceptedGuard(Server);
 impl Drop for AcceptedGuard {
     fn drop(&mut self) {
         self.0.inner.accepted.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl<W: ResponseWriter> Drop for Responder<W> {
-    fn drop(&mut self) {
-        let writer = &mut self.writer.get_mut().codec;
-        let _ = writer.flush();
-        let _ = writer.close();
-    }
-}
-
-/// Writes one response; a reply that cannot be encoded is answered with the reason instead.
-fn write_response<W: ResponseWriter + ?Sized>(
-    writer: &mut W,
-    seq: u64,
-    result: Result<Reply, String>,
-) -> Result<(), CodecError> {
-    let written = match result {
-        Ok(reply) => writer.write_response(&Response { seq, error: None }, Some(&*reply)),
-        Err(error) => writer.write_response(
-            &Response {
-                seq,
-                error: Some(error),
-            },
-            None,
-        ),
-    };
-    match written {
-        Err(e) if e.is_recoverable() => writer.write_response(
-            &Response {
-                seq,
-                error: Some(e.to_string()),
-            },
-            None,
-        ),
-        other => other,
     }
 }
 
@@ -592,13 +354,13 @@ impl ServerBuilder {
         ServerBuilder {
             pool: PoolConfig {
                 core: cores,
-                max: cores * 16,
+                max: DEFAULT_WORKERS,
                 queue: 1024,
                 stack_size: 2 << 20,
-                stall: Duration::from_millis(5),
             },
             limits: Limits {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+                max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
                 max_connections: 16_384,
                 max_in_flight: 256,
                 read_timeout: None,
@@ -609,12 +371,16 @@ impl ServerBuilder {
         }
     }
 
-    /// The most worker threads that run methods at once. As many as there are cores run while
-    /// methods keep them busy; when queued calls wait and none has started for 5 ms, methods
-    /// are blocking, and a thread is woken or started for each call waiting that long, up to
-    /// this maximum.
-    /// Default: 16 × the available parallelism, so that methods which block (on I/O, or on
-    /// calls to other servers) do not starve the rest.
+    /// The most worker threads that run methods (default 4,096). As many as there are cores
+    /// run while methods keep them busy; a call whose method blocks (on I/O, a lock, a call to
+    /// another server or back into this one) gives its core up within about a millisecond, and
+    /// the pool starts threads for the calls waiting, up to this maximum, so that blocking
+    /// methods and nested calls behave as goroutines do in Go.
+    ///
+    /// The limit guards memory: a blocked worker costs its stack as far as it was used (the
+    /// [`worker_stack_size`](Self::worker_stack_size) is reserved address space, committed
+    /// page by page; typically tens of KiB) plus a kernel thread (about 10 KiB). Threads beyond
+    /// the core count leave after 10 s without work. At the limit, calls wait for a worker.
     pub fn workers(mut self, max: usize) -> Self {
         self.pool.max = max.max(1);
         self.pool.core = self.pool.core.min(self.pool.max);
@@ -648,6 +414,14 @@ impl ServerBuilder {
         self
     }
 
+    /// The most bytes of replies that may wait for a peer that does not read, per connection
+    /// (default 64 MiB, and never less than the message size limit). Past it the connection
+    /// is closed and a warning logged.
+    pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_unsent = bytes;
+        self
+    }
+
     /// The most connections [`Server::accept`] serves at once (default 16,384); one more is
     /// accepted and closed at once, and a warning logged.
     pub fn max_connections(mut self, n: usize) -> Self {
@@ -663,16 +437,18 @@ impl ServerBuilder {
         self
     }
 
-    /// Closes a connection on which nothing arrives for this long, between or inside
-    /// messages, while none of its calls is in flight (default: none, as in Go). Bounds how
-    /// long an idle or slowloris peer holds a thread.
+    /// Closes a connection on which nothing arrives for this long while none of its calls is
+    /// in flight, or whose request, once its first byte has come, does not arrive whole within
+    /// this long (default: none, as in Go). Bounds how long an idle or slowloris peer holds a
+    /// thread.
     pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.limits.read_timeout = timeout;
         self
     }
 
-    /// Closes a connection whose peer does not take a response for this long (default 30 s),
-    /// so a client that sends without reading cannot hold workers forever.
+    /// Closes a connection whose peer does not take its replies within this long (default
+    /// 30 s). Workers never wait for a slow reader: its replies are written by a writer thread
+    /// of the connection's own, which gives up after this long.
     pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.limits.write_timeout = timeout;
         self
@@ -687,19 +463,19 @@ impl ServerBuilder {
 
     /// Builds the server.
     pub fn build(self) -> Server {
+        let shared = Shared::new(Registry::default(), Pool::new(self.pool), self.limits);
         Server {
             inner: Arc::new(Inner {
-                services: RwLock::new(HashMap::new()),
-                pool: Pool::new(self.pool),
-                limits: self.limits,
+                shared: Arc::new(shared),
                 socket: self.socket,
                 conn_stack_size: self.conn_stack_size,
-                shutting_down: AtomicBool::new(false),
-                in_flight: AtomicUsize::new(0),
                 accepted: AtomicUsize::new(0),
-                open: Mutex::new(HashMap::new()),
-                next_conn: AtomicU64::new(0),
+                wakers: Mutex::new(HashMap::new()),
+                next_waker: AtomicU64::new(0),
             }),
         }
     }
 }
+
+/// The most worker threads unless configured otherwise.
+const DEFAULT_WORKERS: usize = 4096;

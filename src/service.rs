@@ -7,10 +7,14 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use serde::de::Error as _;
+
 use crate::error::RegisterError;
+use crate::pool::Hint;
 
 /// A decoded argument on its way from the connection's reader to a worker.
 pub(crate) type Arg = Box<dyn Any + Send>;
@@ -110,6 +114,54 @@ fn short_type_name(full: &'static str) -> &'static str {
     base.rsplit("::").next().unwrap_or(base)
 }
 
+/// The services a server has registered, by name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    services: RwLock<HashMap<String, Arc<ServiceEntry>>>,
+}
+
+impl Registry {
+    /// Registers `service` under `name`, as Go's `RegisterName` does.
+    pub(crate) fn register<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        let entry = ServiceEntry::new(name, service)?;
+        let mut services = self.services.write();
+        if services.contains_key(name) {
+            return Err(RegisterError::Duplicate(name.to_owned()));
+        }
+        services.insert(entry.name.clone(), Arc::new(entry));
+        Ok(())
+    }
+
+    /// Finds the method for `"Service.Method"`, or the error text Go sends.
+    pub(crate) fn lookup(&self, service_method: &str) -> Result<Arc<Method>, String> {
+        let Some((service, method)) = service_method.rsplit_once('.') else {
+            return Err(format!(
+                "rpc: service/method request ill-formed: {service_method}"
+            ));
+        };
+        let services = self.services.read();
+        let Some(service) = services.get(service) else {
+            return Err(format!("rpc: can't find service {service_method}"));
+        };
+        service
+            .methods
+            .get(method)
+            .cloned()
+            .ok_or_else(|| format!("rpc: can't find method {service_method}"))
+    }
+
+    /// The registered services, sorted by name.
+    pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
+        let mut services: Vec<_> = self.services.read().values().cloned().collect();
+        services.sort_by(|a, b| a.name.cmp(&b.name));
+        services
+    }
+}
+
 /// A registered service, as the server keeps it.
 pub(crate) struct ServiceEntry {
     pub(crate) name: String,
@@ -144,6 +196,7 @@ impl ServiceEntry {
                 decode: spec.decode,
                 call: spec.call,
                 calls: AtomicU64::new(0),
+                hint: Arc::default(),
             };
             methods.insert(spec.name, Arc::new(method));
         }
@@ -163,15 +216,23 @@ pub(crate) struct Method {
     decode: DecodeFn,
     call: CallFn,
     calls: AtomicU64,
+    /// Whether the method's calls block, as the worker pool has seen them.
+    pub(crate) hint: Arc<Hint>,
 }
 
 impl Method {
-    /// Decodes an argument of this method's type.
+    /// Decodes an argument of this method's type. A `Deserialize` that panics is an error
+    /// for this call only.
     pub(crate) fn decode(
         &self,
         de: &mut dyn erased_serde::Deserializer<'_>,
     ) -> Result<Arg, erased_serde::Error> {
-        (self.decode)(de)
+        catch_unwind(AssertUnwindSafe(|| (self.decode)(de))).unwrap_or_else(|payload| {
+            Err(erased_serde::Error::custom(format_args!(
+                "the argument's Deserialize panicked: {}",
+                panic_message(&*payload)
+            )))
+        })
     }
 
     /// Runs the method. A panic becomes an error, so the worker and the connection survive it.
@@ -192,7 +253,7 @@ impl Method {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(s) = payload.downcast_ref::<&str>() {
         s
     } else if let Some(s) = payload.downcast_ref::<String>() {

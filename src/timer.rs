@@ -1,96 +1,134 @@
 //! Deadlines for calls nobody is blocked on: one process-wide thread fires them in order.
 //!
-//! A blocking call waits with a timeout on its own channel and needs none of this; a `go` call
-//! with a deadline must complete with [`Error::Timeout`](crate::Error::Timeout) even if its
-//! caller is busy elsewhere, so its deadline is handed to this thread.
+//! A blocking call waits with a timeout of its own and needs none of this; a `go` call with a
+//! deadline must complete with [`Error::Timeout`](crate::Error::Timeout) even if its caller is
+//! busy elsewhere, so its deadline is handed to this thread. A call that completes first
+//! cancels its deadline, so completed calls leave nothing behind.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::{unbounded, Receiver, RecvTimeoutError, Sender};
+use parking_lot::{Condvar, Mutex};
 
-/// What to do when a deadline passes. Holds the client weakly: a closed client's deadlines
-/// fire into nothing.
+/// What to do when a deadline passes. Held weakly: a closed client's deadlines fire into
+/// nothing.
 pub(crate) trait Expire: Send + Sync {
-    /// The deadline of call `seq` passed.
-    fn expire(&self, seq: u64);
+    /// The deadline `key` of call `seq` passed.
+    fn expire(&self, seq: u64, key: Key);
 }
 
-struct Deadline {
+/// One deadline: when, and a number no other deadline has, so that a stale deadline can
+/// never expire a later call that reuses a sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Key {
     at: Instant,
-    seq: u64,
-    target: Weak<dyn Expire>,
+    id: u64,
 }
 
-impl PartialEq for Deadline {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
+impl Key {
+    pub(crate) fn new(at: Instant) -> Key {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Key {
+            at,
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
-impl Eq for Deadline {}
+/// Each deadline with the call it is for and whom to tell.
+type Deadlines = BTreeMap<Key, (u64, Weak<dyn Expire>)>;
 
-impl PartialOrd for Deadline {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
+struct Timer {
+    deadlines: Mutex<Deadlines>,
+    /// Signalled when a deadline earlier than all others is added.
+    earlier: Condvar,
 }
 
-impl Ord for Deadline {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.at.cmp(&other.at)
-    }
-}
-
-/// Calls `target.expire(seq)` at `at`, unless `target` is gone by then.
-pub(crate) fn schedule(at: Instant, seq: u64, target: Weak<dyn Expire>) {
-    static TIMER: OnceLock<Option<Sender<Deadline>>> = OnceLock::new();
-    let timer = TIMER.get_or_init(|| {
-        let (tx, rx) = unbounded();
+/// The timer, its thread started on first use; `None` if the thread cannot start.
+fn timer() -> Option<&'static Timer> {
+    static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
+    *TIMER.get_or_init(|| {
+        let timer: &'static Timer = Box::leak(Box::new(Timer {
+            deadlines: Mutex::new(BTreeMap::new()),
+            earlier: Condvar::new(),
+        }));
         let spawned = thread::Builder::new()
             .name("netrpc-timer".to_owned())
             .stack_size(256 << 10)
-            .spawn(move || run(&rx));
+            .spawn(move || timer.run());
         match spawned {
-            Ok(_) => Some(tx),
+            Ok(_) => Some(timer),
             Err(e) => {
                 log::error!("rpc: cannot start the deadline thread: {e}");
                 None
             }
         }
-    });
-    let deadline = Deadline { at, seq, target };
-    let unsent = match timer {
-        Some(tx) => tx.send(deadline).err().map(|e| e.into_inner()),
-        None => Some(deadline),
+    })
+}
+
+/// Calls `target.expire(seq, key)` when `key` is due, unless cancelled first.
+pub(crate) fn schedule(key: Key, seq: u64, target: Weak<dyn Expire>) {
+    let Some(timer) = timer() else {
+        // Without the thread, expire early rather than never: now.
+        if let Some(target) = target.upgrade() {
+            target.expire(seq, key);
+        }
+        return;
     };
-    // Without the thread, expire early rather than never: now.
-    if let Some(target) = unsent.and_then(|d| d.target.upgrade()) {
-        target.expire(seq);
+    let mut deadlines = timer.deadlines.lock();
+    let first = deadlines
+        .first_key_value()
+        .is_none_or(|(first, _)| key < *first);
+    deadlines.insert(key, (seq, target));
+    if first {
+        timer.earlier.notify_one();
     }
 }
 
-fn run(rx: &Receiver<Deadline>) {
-    let mut heap: BinaryHeap<Reverse<Deadline>> = BinaryHeap::new();
-    loop {
-        let next = match heap.peek() {
-            Some(Reverse(first)) => rx.recv_deadline(first.at),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match next {
-            Ok(deadline) => heap.push(Reverse(deadline)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        let now = Instant::now();
-        while heap.peek().is_some_and(|Reverse(first)| first.at <= now) {
-            if let Some(Reverse(due)) = heap.pop() {
-                if let Some(target) = due.target.upgrade() {
-                    target.expire(due.seq);
+/// Forgets a deadline whose call completed.
+pub(crate) fn cancel(key: Key) {
+    if let Some(timer) = timer() {
+        timer.deadlines.lock().remove(&key);
+    }
+}
+
+/// How many deadlines are waiting.
+#[cfg(test)]
+pub(crate) fn scheduled() -> usize {
+    timer().map_or(0, |timer| timer.deadlines.lock().len())
+}
+
+impl Timer {
+    fn run(&self) {
+        let mut deadlines = self.deadlines.lock();
+        loop {
+            let now = Instant::now();
+            let mut due = Vec::new();
+            while let Some(entry) = deadlines.first_entry() {
+                if entry.key().at > now {
+                    break;
                 }
+                let key = *entry.key();
+                due.push((key, entry.remove()));
+            }
+            if !due.is_empty() {
+                drop(deadlines);
+                for (key, (seq, target)) in due {
+                    if let Some(target) = target.upgrade() {
+                        target.expire(seq, key);
+                    }
+                }
+                deadlines = self.deadlines.lock();
+                continue;
+            }
+            match deadlines.first_key_value().map(|(key, _)| key.at) {
+                Some(at) => {
+                    self.earlier.wait_until(&mut deadlines, at);
+                }
+                None => self.earlier.wait(&mut deadlines),
             }
         }
     }

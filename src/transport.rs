@@ -1,7 +1,7 @@
 //! Transports: the byte streams under a codec, and the listeners that accept them.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
@@ -35,11 +35,39 @@ pub trait Conn: Read + Write + Send + Sized + 'static {
         Ok(())
     }
 
-    /// The write timeout set, if any. Codecs also bound a whole message's writing by it, so that
-    /// a peer that reads a trickle cannot keep a writer for long. The default: none.
+    /// The write timeout set, if any. The writer also bounds a whole batch by it, so that a
+    /// peer that reads a trickle cannot keep a thread for long. The default: none.
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(None)
     }
+
+    /// The read timeout set, if any. Codecs also bound a whole message's arrival by it, once
+    /// its first byte has come, so that a peer sending a trickle cannot hold a thread. The
+    /// default: none.
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(None)
+    }
+
+    /// Writes what the connection takes now without waiting for the peer; an error of kind
+    /// `WouldBlock` if it takes nothing. `None` if the transport cannot write without
+    /// blocking (the default): then the writer writes blocking, bounded by the write timeout.
+    ///
+    /// With it, a thread that finds the peer slow to read hands the rest to the connection's
+    /// writer thread and goes on with its work.
+    fn write_nonblocking(&self, _buf: &[u8]) -> Option<io::Result<usize>> {
+        None
+    }
+}
+
+/// `send(2)` with `MSG_DONTWAIT`: the socket stays blocking for everyone else.
+#[cfg(unix)]
+fn send_nonblocking(socket: SockRef<'_>, buf: &[u8]) -> Option<io::Result<usize>> {
+    Some(socket.send_with_flags(buf, libc::MSG_DONTWAIT))
+}
+
+#[cfg(not(unix))]
+fn send_nonblocking(_socket: SockRef<'_>, _buf: &[u8]) -> Option<io::Result<usize>> {
+    None
 }
 
 impl Conn for TcpStream {
@@ -66,6 +94,14 @@ impl Conn for TcpStream {
 
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         TcpStream::write_timeout(self)
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        TcpStream::read_timeout(self)
+    }
+
+    fn write_nonblocking(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        send_nonblocking(SockRef::from(self), buf)
     }
 }
 
@@ -99,6 +135,14 @@ impl Conn for UnixStream {
 
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         UnixStream::write_timeout(self)
+    }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        UnixStream::read_timeout(self)
+    }
+
+    fn write_nonblocking(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        send_nonblocking(SockRef::from(self), buf)
     }
 }
 
@@ -164,6 +208,19 @@ where
     fn write_timeout(&self) -> io::Result<Option<Duration>> {
         self.0.write_timeout()
     }
+
+    fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        self.0.read_timeout()
+    }
+
+    fn write_nonblocking(&self, buf: &[u8]) -> Option<io::Result<usize>> {
+        self.0.write_nonblocking(buf)
+    }
+}
+
+/// A thread name for `peer`: thread names may not contain NUL.
+pub(crate) fn thread_name(prefix: &str, peer: &str) -> String {
+    format!("{prefix}-{}", peer.replace('\0', "?"))
 }
 
 /// A connection that is already shut down has nothing left to shut.
@@ -185,16 +242,17 @@ pub trait Listener {
     /// Readies an accepted connection for RPC traffic (socket options).
     fn prepare(&self, conn: &Self::Conn, options: &SocketOptions) -> io::Result<()>;
 
-    /// Makes [`Listener::accept_conn`] give up with `WouldBlock` or `TimedOut` after
-    /// `timeout`, so that the accept loop can notice [`Server::shutdown`](crate::Server::shutdown).
-    /// Without it, a shut-down server's accept loop returns only after one more connection.
-    fn set_accept_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "no accept timeout",
-        ))
+    /// A way to make an [`accept_conn`](Listener::accept_conn) blocked in another thread
+    /// return, so that [`Server::shutdown`](crate::Server::shutdown) can stop the accept loop:
+    /// usually a connection to the listener itself. `None` (the default): the loop stops at
+    /// the next connection after shutdown.
+    fn waker(&self) -> Option<Waker> {
+        None
     }
 }
+
+/// Makes a blocked accept return; see [`Listener::waker`].
+pub type Waker = Box<dyn Fn() + Send + Sync>;
 
 impl Listener for TcpListener {
     type Conn = Shared<TcpStream>;
@@ -207,11 +265,23 @@ impl Listener for TcpListener {
         options.apply_tcp(&conn.0)
     }
 
-    fn set_accept_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        // SO_RCVTIMEO bounds accept(2) too.
-        SockRef::from(self).set_read_timeout(timeout)
+    fn waker(&self) -> Option<Waker> {
+        let mut addr = self.local_addr().ok()?;
+        // A listener on every address is reached on the loopback one.
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                IpAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                IpAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Some(Box::new(move || {
+            let _ = TcpStream::connect_timeout(&addr, WAKE_TIMEOUT);
+        }))
     }
 }
+
+/// How long a waker tries to reach its own listener.
+const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 #[cfg(unix)]
 impl Listener for UnixListener {
@@ -225,8 +295,11 @@ impl Listener for UnixListener {
         Ok(())
     }
 
-    fn set_accept_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        SockRef::from(self).set_read_timeout(timeout)
+    fn waker(&self) -> Option<Waker> {
+        let path = self.local_addr().ok()?.as_pathname()?.to_path_buf();
+        Some(Box::new(move || {
+            let _ = UnixStream::connect(&path);
+        }))
     }
 }
 

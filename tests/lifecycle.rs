@@ -155,7 +155,7 @@ fn serve_request_answers_one_request_at_a_time() {
     let (tx, rx) = crossbeam_channel::bounded(4);
     thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
-        let mut codec = MsgpackServerCodec::new(conn);
+        let mut codec = server.request_codec(MsgpackServerCodec::new(conn)).unwrap();
         loop {
             let served = server.serve_request(&mut codec);
             let more = matches!(served, Ok(true));

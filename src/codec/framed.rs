@@ -5,11 +5,12 @@
 //! limit, so a peer that claims a huge message is refused before a byte is allocated for it, and
 //! one read syscall can serve many small messages.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::error::CodecError;
+use crate::outbox::Output;
 use crate::transport::Conn;
 
 /// The read buffer's first size; it grows only for a message that does not fit (4 KiB keeps an
@@ -17,10 +18,6 @@ use crate::transport::Conn;
 const READ_CHUNK: usize = 4 * 1024;
 /// A read buffer grown past this is given back once it is empty again.
 const KEEP_READ_BUFFER: usize = 256 * 1024;
-/// Buffered output is sent once it reaches this size, even if more messages are coming.
-const FLUSH_AT: usize = 64 * 1024;
-/// A write buffer grown past this is given back after a flush.
-const KEEP_WRITE_BUFFER: usize = 256 * 1024;
 
 /// Finds where a message ends.
 pub(crate) trait Scanner: Default {
@@ -46,10 +43,16 @@ pub(crate) struct FrameReader<R, S> {
     end: usize,
     scanner: S,
     limit: usize,
+    /// How long a message may take to arrive whole once its first byte has come: the
+    /// connection's read timeout when the reader was made.
+    arrival: Option<Duration>,
+    /// When the first byte of the message being received came.
+    started: Option<Instant>,
 }
 
-impl<R: Read, S: Scanner> FrameReader<R, S> {
+impl<R: Conn, S: Scanner> FrameReader<R, S> {
     pub(crate) fn new(inner: R, limit: usize) -> Self {
+        let arrival = inner.read_timeout().ok().flatten();
         FrameReader {
             inner,
             buf: Vec::new(),
@@ -57,20 +60,14 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
             end: 0,
             scanner: S::default(),
             limit,
+            arrival,
+            started: None,
         }
     }
 
-    /// A writer for the same connection, with the same size limit.
-    pub(crate) fn writer(&self) -> Result<FrameWriter<R>, CodecError>
-    where
-        R: Conn,
-    {
-        let timeout = self.inner.write_timeout()?;
-        Ok(FrameWriter::new(
-            self.inner.try_clone()?,
-            self.limit,
-            timeout,
-        ))
+    /// The writing half of the same connection.
+    pub(crate) fn output(&self) -> Result<Output, CodecError> {
+        Ok(Output::new(&self.inner)?)
     }
 
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
@@ -92,8 +89,10 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
                 if let Some(len) = self.scanner.scan(pending, self.limit)? {
                     let frame = self.start..self.start + len;
                     self.start += len;
+                    self.started = None;
                     return Ok(Some(frame));
                 }
+                self.check_arrival()?;
             }
             if !self.fill()? {
                 if self.start == self.end {
@@ -105,6 +104,21 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
                 )));
             }
         }
+    }
+
+    /// Fails once a message has taken longer than the read timeout to arrive since its first
+    /// byte: each read's timeout alone would let a byte per timeout hold the reader forever.
+    fn check_arrival(&mut self) -> Result<(), CodecError> {
+        let Some(limit) = self.arrival else {
+            return Ok(());
+        };
+        let started = *self.started.get_or_insert_with(Instant::now);
+        if started.elapsed() > limit {
+            return Err(CodecError::Io(io::Error::other(format!(
+                "a message did not arrive whole within the read timeout ({limit:?}) of its first byte"
+            ))));
+        }
+        Ok(())
     }
 
     /// The bytes of a frame returned by [`FrameReader::next_frame`].
@@ -145,109 +159,5 @@ impl<R: Read, S: Scanner> FrameReader<R, S> {
                 Err(e) => return Err(CodecError::Io(e)),
             }
         }
-    }
-}
-
-/// Buffers whole messages and writes them in batches.
-pub(crate) struct FrameWriter<W> {
-    inner: W,
-    buf: Vec<u8>,
-    limit: usize,
-    /// The connection's write timeout, which also bounds each flush as a whole.
-    timeout: Option<Duration>,
-    /// Set once a write failed: the peer may have half a message, so nothing more may follow.
-    broken: bool,
-}
-
-impl<W: Write> FrameWriter<W> {
-    pub(crate) fn new(inner: W, limit: usize, timeout: Option<Duration>) -> Self {
-        FrameWriter {
-            inner,
-            buf: Vec::new(),
-            limit,
-            timeout,
-            broken: false,
-        }
-    }
-
-    /// Shuts the connection down in both directions.
-    pub(crate) fn shutdown(&self) -> Result<(), CodecError>
-    where
-        W: Conn,
-    {
-        Ok(self.inner.shutdown()?)
-    }
-
-    /// Appends one message written by `encode`. If `encode` fails or the message is over the
-    /// limit, nothing is appended and the error is [`CodecError::Encode`].
-    pub(crate) fn push(
-        &mut self,
-        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
-    ) -> Result<(), CodecError> {
-        if self.broken {
-            return Err(CodecError::Io(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "an earlier write on this connection failed",
-            )));
-        }
-        let mark = self.buf.len();
-        let result = encode(&mut self.buf).and_then(|()| {
-            let size = self.buf.len() - mark;
-            if size > self.limit {
-                Err(CodecError::Encode(format!(
-                    "rpc: message of {size} bytes exceeds the limit of {} bytes",
-                    self.limit
-                )))
-            } else {
-                Ok(())
-            }
-        });
-        if result.is_err() {
-            self.buf.truncate(mark);
-        } else if self.buf.len() >= FLUSH_AT {
-            self.flush()?;
-        }
-        result
-    }
-
-    /// Writes everything buffered.
-    pub(crate) fn flush(&mut self) -> Result<(), CodecError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let result = self.write_buffered().and_then(|()| self.inner.flush());
-        self.buf.clear();
-        if self.buf.capacity() > KEEP_WRITE_BUFFER {
-            self.buf = Vec::new();
-        }
-        if let Err(e) = result {
-            self.broken = true;
-            return Err(CodecError::Io(e));
-        }
-        Ok(())
-    }
-
-    /// Writes the whole buffer. The socket's timeout bounds each write; a peer that keeps
-    /// taking a few bytes before it runs out would stretch `write_all` without end, so the
-    /// timeout also bounds the whole: no write starts after it has passed, so a flush takes
-    /// at most about twice the timeout.
-    fn write_buffered(&mut self) -> io::Result<()> {
-        let deadline = self.timeout.map(|timeout| Instant::now() + timeout);
-        let mut sent = 0;
-        while sent < self.buf.len() {
-            match self.inner.write(&self.buf[sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            if sent < self.buf.len() && deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the peer took too long to read: nothing more written within the write timeout",
-                ));
-            }
-        }
-        Ok(())
     }
 }

@@ -19,10 +19,11 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::framed::{FrameReader, FrameWriter, Scanner};
+use super::framed::{FrameReader, Scanner};
 use super::msgpack::DEFAULT_MAX_MESSAGE_SIZE;
 use super::{
-    ClientCodec, DecodeBody, Request, RequestWriter, Response, ResponseWriter, ServerCodec,
+    ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
+    ServerCodec,
 };
 use crate::error::CodecError;
 use crate::transport::Conn;
@@ -67,13 +68,13 @@ impl<C: Conn> JsonServerCodec<C> {
 }
 
 impl<C: Conn> ServerCodec for JsonServerCodec<C> {
-    type Writer = JsonResponseWriter<C>;
+    type Encoder = JsonResponseEncoder;
 
-    fn writer(&mut self) -> Result<JsonResponseWriter<C>, CodecError> {
-        Ok(JsonResponseWriter {
-            out: self.reader.writer()?,
+    fn writer(&mut self) -> Result<(JsonResponseEncoder, Output), CodecError> {
+        let encoder = JsonResponseEncoder {
             ids: Arc::clone(&self.ids),
-        })
+        };
+        Ok((encoder, self.reader.output()?))
     }
 
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
@@ -162,44 +163,38 @@ fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
         .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
 }
 
-/// The writing half of the server side: writes responses with the ids their requests had.
-pub struct JsonResponseWriter<C> {
-    out: FrameWriter<C>,
+/// The encoder of the server side: writes responses with the ids their requests had.
+#[derive(Debug)]
+pub struct JsonResponseEncoder {
     ids: Ids,
 }
 
-impl<C: Conn> ResponseWriter for JsonResponseWriter<C> {
-    fn write_response(
+impl ResponseEncoder for JsonResponseEncoder {
+    fn encode_response(
         &mut self,
+        buf: &mut Vec<u8>,
         response: &Response,
         body: Option<&dyn erased_serde::Serialize>,
     ) -> Result<(), CodecError> {
-        let id = self.ids.lock().remove(&response.seq);
-        let id = id.as_deref().unwrap_or("null");
-        self.out.push(|buf| {
-            buf.extend_from_slice(b"{\"id\":");
-            buf.extend_from_slice(id.as_bytes());
-            buf.extend_from_slice(b",\"result\":");
-            match (&response.error, body) {
-                (None, Some(body)) => encode_json(buf, body)?,
-                _ => buf.extend_from_slice(b"null"),
-            }
-            buf.extend_from_slice(b",\"error\":");
-            match &response.error {
-                Some(text) => encode_json(buf, text)?,
-                None => buf.extend_from_slice(b"null"),
-            }
-            buf.extend_from_slice(b"}\n");
-            Ok(())
-        })
-    }
-
-    fn flush(&mut self) -> Result<(), CodecError> {
-        self.out.flush()
-    }
-
-    fn close(&mut self) -> Result<(), CodecError> {
-        self.out.shutdown()
+        let ids = self.ids.lock();
+        let id = ids.get(&response.seq).map_or("null", String::as_str);
+        buf.extend_from_slice(b"{\"id\":");
+        buf.extend_from_slice(id.as_bytes());
+        drop(ids);
+        buf.extend_from_slice(b",\"result\":");
+        match (&response.error, body) {
+            (None, Some(body)) => encode_json(buf, body)?,
+            _ => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b",\"error\":");
+        match &response.error {
+            Some(text) => encode_json(buf, text)?,
+            None => buf.extend_from_slice(b"null"),
+        }
+        buf.extend_from_slice(b"}\n");
+        // Kept until now: a response that failed to encode is answered again with the reason.
+        self.ids.lock().remove(&response.seq);
+        Ok(())
     }
 }
 
@@ -240,12 +235,10 @@ impl<C: Conn> JsonClientCodec<C> {
 }
 
 impl<C: Conn> ClientCodec for JsonClientCodec<C> {
-    type Writer = JsonRequestWriter<C>;
+    type Encoder = JsonRequestEncoder;
 
-    fn writer(&mut self) -> Result<JsonRequestWriter<C>, CodecError> {
-        Ok(JsonRequestWriter {
-            out: self.reader.writer()?,
-        })
+    fn writer(&mut self) -> Result<(JsonRequestEncoder, Output), CodecError> {
+        Ok((JsonRequestEncoder, self.reader.output()?))
     }
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
@@ -284,35 +277,31 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
     }
 }
 
-/// The writing half of the client side: writes requests.
-pub struct JsonRequestWriter<C> {
-    out: FrameWriter<C>,
-}
+/// The encoder of the client side: writes requests.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonRequestEncoder;
 
-impl<C: Conn> RequestWriter for JsonRequestWriter<C> {
-    fn write_request(
+impl RequestEncoder for JsonRequestEncoder {
+    fn encode_request(
         &mut self,
+        buf: &mut Vec<u8>,
         request: &Request,
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError> {
-        self.out.push(|buf| {
-            buf.extend_from_slice(b"{\"method\":");
-            encode_json(buf, &request.service_method)?;
-            buf.extend_from_slice(b",\"params\":[");
-            encode_json(buf, body)?;
-            buf.extend_from_slice(b"],\"id\":");
-            buf.extend_from_slice(request.seq.to_string().as_bytes());
-            buf.extend_from_slice(b"}\n");
-            Ok(())
-        })
-    }
-
-    fn flush(&mut self) -> Result<(), CodecError> {
-        self.out.flush()
-    }
-
-    fn close(&mut self) -> Result<(), CodecError> {
-        self.out.shutdown()
+        if request.notification {
+            // Go's server would answer it, and the answer would complete some other call.
+            return Err(CodecError::Encode(
+                "jsonrpc: Go's JSON-RPC has no notifications; make a call instead".to_owned(),
+            ));
+        }
+        buf.extend_from_slice(b"{\"method\":");
+        encode_json(buf, &request.service_method)?;
+        buf.extend_from_slice(b",\"params\":[");
+        encode_json(buf, body)?;
+        buf.extend_from_slice(b"],\"id\":");
+        buf.extend_from_slice(request.seq.to_string().as_bytes());
+        buf.extend_from_slice(b"}\n");
+        Ok(())
     }
 }
 

@@ -3,10 +3,13 @@
 //! A codec mirrors Go's `rpc.ServerCodec` / `rpc.ClientCodec`, split in two halves so that one
 //! thread can read while others write:
 //!
-//! * the server reads with a [`ServerCodec`] on the connection's thread and answers through its
-//!   [`ResponseWriter`], shared by the workers;
-//! * the client reads with a [`ClientCodec`] on its reader thread and sends through its
-//!   [`RequestWriter`], shared by the callers.
+//! * the server reads with a [`ServerCodec`] on the connection's thread and answers with its
+//!   [`ResponseEncoder`], shared by the workers;
+//! * the client reads with a [`ClientCodec`] on its reader thread and sends with its
+//!   [`RequestEncoder`], shared by the callers.
+//!
+//! Encoders only encode: each message is appended to the connection's queue, and the library's
+//! one writer per connection ([`Output`]) writes it out.
 //!
 //! Bodies are typed by the method, not by the codec, so they cross the trait as
 //! [`erased_serde`] objects: a reader hands the body to a [`DecodeBody`] callback as a
@@ -22,11 +25,11 @@
 //! 3. `read_*_body(Some(decode))` deserializes the kept bytes by calling
 //!    `decode(&mut <dyn erased_serde::Deserializer>::erase(&mut your_deserializer))` and maps its
 //!    error to [`CodecError::Decode`]; `read_*_body(None)` discards them.
-//! 4. The writer buffers: `write_*` appends a whole message (or, if encoding fails, nothing, and
-//!    returns [`CodecError::Encode`]); `flush` sends what is buffered. The library calls `flush`
-//!    once a batch of concurrent messages is written, not after each one.
-//! 5. `close` shuts the connection down in both directions, so that a thread blocked reading it
-//!    wakes up.
+//! 4. `writer` returns the encoder and the connection's writing half, [`Output::new`] of a
+//!    clone of the connection. `encode_*` appends one whole message to the buffer it is given,
+//!    or returns [`CodecError::Encode`]; whatever it appended then is discarded (and so is it if
+//!    the body's `Serialize` panics). The library checks the size limit, writes, and shuts the
+//!    connection down through the [`Output`].
 //!
 //! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC.
 
@@ -38,6 +41,7 @@ pub mod msgpack;
 pub use erased_serde;
 
 use crate::error::CodecError;
+pub use crate::outbox::Output;
 
 /// The header of a request: what a client sends before the argument.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -65,11 +69,12 @@ pub type DecodeBody<'a> =
 
 /// The reading half of a server codec (Go's `ServerCodec`).
 pub trait ServerCodec: Send + 'static {
-    /// The writing half of the same connection.
-    type Writer: ResponseWriter;
+    /// Encodes the responses on this connection.
+    type Encoder: ResponseEncoder;
 
-    /// Returns a writer for responses on this connection. The server calls it once per connection.
-    fn writer(&mut self) -> Result<Self::Writer, CodecError>;
+    /// Returns the encoder for responses on this connection and the connection's writing
+    /// half. The server calls it once per connection.
+    fn writer(&mut self) -> Result<(Self::Encoder, Output), CodecError>;
 
     /// Reads the next request header; `Ok(None)` when the peer closed the connection cleanly.
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError>;
@@ -78,29 +83,25 @@ pub trait ServerCodec: Send + 'static {
     fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError>;
 }
 
-/// The writing half of a server codec.
-pub trait ResponseWriter: Send + 'static {
-    /// Buffers one response; `body` is `None` when `response.error` is set.
-    fn write_response(
+/// Encodes responses: the writing half of a server codec.
+pub trait ResponseEncoder: Send + 'static {
+    /// Appends one response to `buf`; `body` is `None` when `response.error` is set.
+    fn encode_response(
         &mut self,
+        buf: &mut Vec<u8>,
         response: &Response,
         body: Option<&dyn erased_serde::Serialize>,
     ) -> Result<(), CodecError>;
-
-    /// Sends what is buffered.
-    fn flush(&mut self) -> Result<(), CodecError>;
-
-    /// Shuts the connection down in both directions.
-    fn close(&mut self) -> Result<(), CodecError>;
 }
 
 /// The reading half of a client codec (Go's `ClientCodec`).
 pub trait ClientCodec: Send + 'static {
-    /// The writing half of the same connection.
-    type Writer: RequestWriter;
+    /// Encodes the requests on this connection.
+    type Encoder: RequestEncoder;
 
-    /// Returns a writer for requests on this connection. The client calls it once.
-    fn writer(&mut self) -> Result<Self::Writer, CodecError>;
+    /// Returns the encoder for requests on this connection and the connection's writing half.
+    /// The client calls it once.
+    fn writer(&mut self) -> Result<(Self::Encoder, Output), CodecError>;
 
     /// Reads the next response header; `Ok(None)` when the peer closed the connection cleanly.
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError>;
@@ -109,18 +110,13 @@ pub trait ClientCodec: Send + 'static {
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError>;
 }
 
-/// The writing half of a client codec.
-pub trait RequestWriter: Send + 'static {
-    /// Buffers one request with its argument.
-    fn write_request(
+/// Encodes requests: the writing half of a client codec.
+pub trait RequestEncoder: Send + 'static {
+    /// Appends one request with its argument to `buf`.
+    fn encode_request(
         &mut self,
+        buf: &mut Vec<u8>,
         request: &Request,
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError>;
-
-    /// Sends what is buffered.
-    fn flush(&mut self) -> Result<(), CodecError>;
-
-    /// Shuts the connection down in both directions.
-    fn close(&mut self) -> Result<(), CodecError>;
 }

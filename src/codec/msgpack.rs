@@ -23,9 +23,10 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::framed::{FrameReader, FrameWriter, Scanner};
+use super::framed::{FrameReader, Scanner};
 use super::{
-    ClientCodec, DecodeBody, Request, RequestWriter, Response, ResponseWriter, ServerCodec,
+    ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
+    ServerCodec,
 };
 use crate::error::CodecError;
 use crate::transport::Conn;
@@ -67,10 +68,8 @@ impl<C: Conn> MessageReader<C> {
         }
     }
 
-    fn writer(&self) -> Result<MsgpackWriter<C>, CodecError> {
-        Ok(MsgpackWriter {
-            out: self.frames.writer()?,
-        })
+    fn writer(&self) -> Result<(MsgpackEncoder, Output), CodecError> {
+        Ok((MsgpackEncoder, self.frames.output()?))
     }
 
     /// Reads the next message and parses `[kind, ...` off its front; `Ok(None)` at a clean
@@ -139,9 +138,9 @@ impl<C: Conn> MsgpackServerCodec<C> {
 }
 
 impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
-    type Writer = MsgpackWriter<C>;
+    type Encoder = MsgpackEncoder;
 
-    fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
+    fn writer(&mut self) -> Result<(MsgpackEncoder, Output), CodecError> {
         self.0.writer()
     }
 
@@ -208,9 +207,9 @@ impl<C: Conn> MsgpackClientCodec<C> {
 }
 
 impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
-    type Writer = MsgpackWriter<C>;
+    type Encoder = MsgpackEncoder;
 
-    fn writer(&mut self) -> Result<MsgpackWriter<C>, CodecError> {
+    fn writer(&mut self) -> Result<(MsgpackEncoder, Output), CodecError> {
         self.0.writer()
     }
 
@@ -263,80 +262,49 @@ fn error_text(value: &[u8]) -> Result<Option<String>, CodecError> {
     Ok(Some(value.to_string()))
 }
 
-/// The writing half of both sides of the MessagePack-RPC codec.
-pub struct MsgpackWriter<C> {
-    out: FrameWriter<C>,
-}
+/// The encoder of both sides of the MessagePack-RPC codec.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MsgpackEncoder;
 
-impl<C: Conn> MsgpackWriter<C> {
-    /// Sends what is buffered (the same as either trait's `flush`).
-    pub fn flush(&mut self) -> Result<(), CodecError> {
-        self.out.flush()
-    }
-
-    /// Shuts the connection down in both directions (the same as either trait's `close`).
-    pub fn close(&mut self) -> Result<(), CodecError> {
-        self.out.shutdown()
-    }
-}
-
-impl<C: Conn> ResponseWriter for MsgpackWriter<C> {
-    fn write_response(
+impl ResponseEncoder for MsgpackEncoder {
+    fn encode_response(
         &mut self,
+        buf: &mut Vec<u8>,
         response: &Response,
         body: Option<&dyn erased_serde::Serialize>,
     ) -> Result<(), CodecError> {
-        self.out.push(|buf| {
-            buf.extend_from_slice(&[0x94, RESPONSE as u8]);
-            write_uint(buf, response.seq)?;
-            match &response.error {
-                Some(text) => {
-                    write_str(buf, text)?;
-                    buf.push(NIL);
-                }
-                None => {
-                    buf.push(NIL);
-                    encode_body(buf, body)?;
-                }
+        buf.extend_from_slice(&[0x94, RESPONSE as u8]);
+        write_uint(buf, response.seq)?;
+        match &response.error {
+            Some(text) => {
+                write_str(buf, text)?;
+                buf.push(NIL);
             }
-            Ok(())
-        })
-    }
-
-    fn flush(&mut self) -> Result<(), CodecError> {
-        MsgpackWriter::flush(self)
-    }
-
-    fn close(&mut self) -> Result<(), CodecError> {
-        MsgpackWriter::close(self)
+            None => {
+                buf.push(NIL);
+                encode_body(buf, body)?;
+            }
+        }
+        Ok(())
     }
 }
 
-impl<C: Conn> RequestWriter for MsgpackWriter<C> {
-    fn write_request(
+impl RequestEncoder for MsgpackEncoder {
+    fn encode_request(
         &mut self,
+        buf: &mut Vec<u8>,
         request: &Request,
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError> {
-        self.out.push(|buf| {
-            if request.notification {
-                buf.extend_from_slice(&[0x93, NOTIFICATION as u8]);
-            } else {
-                buf.extend_from_slice(&[0x94, REQUEST as u8]);
-                write_uint(buf, request.seq)?;
-            }
-            write_str(buf, &request.service_method)?;
-            buf.push(0x91); // params: [argument]
-            encode_body(buf, Some(body))
-        })
-    }
-
-    fn flush(&mut self) -> Result<(), CodecError> {
-        MsgpackWriter::flush(self)
-    }
-
-    fn close(&mut self) -> Result<(), CodecError> {
-        MsgpackWriter::close(self)
+        if request.notification {
+            buf.extend_from_slice(&[0x93, NOTIFICATION as u8]);
+        } else {
+            buf.extend_from_slice(&[0x94, REQUEST as u8]);
+            write_uint(buf, request.seq)?;
+        }
+        write_str(buf, &request.service_method)?;
+        buf.push(0x91); // params: [argument]
+        encode_body(buf, Some(body))
     }
 }
 

@@ -1,0 +1,352 @@
+//! One writer per connection, shared by everyone who sends on it.
+//!
+//! A sender (a worker answering a call, a caller sending a request) encodes its message into
+//! the connection's queue under a short lock. If no write is in progress it becomes the writer
+//! and writes until the queue is empty; otherwise it returns at once and the writer in progress
+//! carries its bytes too. Nobody waits for another's write, and what was ready together leaves
+//! in one syscall.
+//!
+//! The writer writes without blocking where the transport allows it. When the peer stops
+//! taking bytes, the rest is handed to a `netrpc-writer` thread of the connection's own, which
+//! waits for the peer for at most the write timeout per batch; so a peer that does not read
+//! pins one thread, and only for that long. What waits for it is bounded by
+//! [`Limits::max_unsent`]: past it the connection is closed. [`Outbox::close`] shuts the socket
+//! through a handle of its own, outside every lock, so it never waits behind a writer.
+
+use std::io;
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::error::CodecError;
+use crate::service::panic_message;
+use crate::transport::{thread_name, Conn};
+
+/// A write buffer grown past this is given back once it has been written.
+const KEEP_BUFFER: usize = 256 * 1024;
+
+/// The writing half of a connection, handed by a codec to the library's writer
+/// (see [`ServerCodec::writer`](crate::codec::ServerCodec::writer)).
+pub struct Output {
+    sink: Box<dyn Sink>,
+    closer: Box<dyn Sink>,
+    write_timeout: Option<Duration>,
+    peer: String,
+}
+
+impl Output {
+    /// The writing half of `conn`: two handles of it, one that writes and one that only shuts
+    /// it down. Writes are bounded by the connection's write timeout.
+    pub fn new<C: Conn>(conn: &C) -> io::Result<Output> {
+        Ok(Output {
+            sink: Box::new(conn.try_clone()?),
+            closer: Box::new(conn.try_clone()?),
+            write_timeout: conn.write_timeout()?,
+            peer: conn.peer(),
+        })
+    }
+}
+
+impl Output {
+    /// The peer's name, as the connection gave it.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Output").field("peer", &self.peer).finish()
+    }
+}
+
+/// What the writer needs of a connection.
+trait Sink: Send {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    fn write_nonblocking(&mut self, buf: &[u8]) -> Option<io::Result<usize>>;
+    fn flush(&mut self) -> io::Result<()>;
+    fn shutdown(&self) -> io::Result<()>;
+}
+
+impl<C: Conn> Sink for C {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        io::Write::write(self, buf)
+    }
+
+    fn write_nonblocking(&mut self, buf: &[u8]) -> Option<io::Result<usize>> {
+        Conn::write_nonblocking(self, buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::Write::flush(self)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        Conn::shutdown(self)
+    }
+}
+
+/// The bounds of an [`Outbox`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// The largest message that may be queued.
+    pub(crate) max_message: usize,
+    /// The most bytes that may wait for a peer that does not read before the connection closes.
+    pub(crate) max_unsent: usize,
+}
+
+/// A connection's queue of encoded messages and its one writer.
+pub(crate) struct Outbox<E> {
+    state: Mutex<State<E>>,
+    /// Held by the one writer only, so never contended.
+    sink: Mutex<Box<dyn Sink>>,
+    /// Held only to shut the connection down.
+    closer: Mutex<Box<dyn Sink>>,
+    write_timeout: Option<Duration>,
+    peer: String,
+    limits: Limits,
+}
+
+struct State<E> {
+    encoder: E,
+    /// Encoded messages not yet taken by a writer.
+    queue: Vec<u8>,
+    /// A buffer written out before, kept to swap with the queue.
+    spare: Vec<u8>,
+    /// Whether a writer is at work; it takes whatever is queued before it stops.
+    writing: bool,
+    closed: bool,
+    /// Why writing failed, if it did.
+    failure: Option<(io::ErrorKind, String)>,
+}
+
+/// How a writer waits for a peer that is slow to read.
+#[derive(Clone, Copy, PartialEq)]
+enum Waiting {
+    /// A sender writing in passing: hands the rest to a writer thread instead of waiting.
+    HandOff,
+    /// The connection's writer thread: waits, for at most the write timeout per batch.
+    Wait,
+}
+
+impl<E: Send + 'static> Outbox<E> {
+    pub(crate) fn new(encoder: E, output: Output, limits: Limits) -> Arc<Self> {
+        Arc::new(Outbox {
+            state: Mutex::new(State {
+                encoder,
+                queue: Vec::new(),
+                spare: Vec::new(),
+                writing: false,
+                closed: false,
+                failure: None,
+            }),
+            sink: Mutex::new(output.sink),
+            closer: Mutex::new(output.closer),
+            write_timeout: output.write_timeout,
+            peer: output.peer,
+            limits,
+        })
+    }
+
+    /// The peer's name, for logs.
+    pub(crate) fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Queues one message, which `encode` appends to the buffer it is given, and sees it
+    /// written. An `encode` that fails or panics, or a message over the size limit, leaves
+    /// nothing behind and is a [`CodecError::Encode`]; the connection goes on. A closed
+    /// connection is a [`CodecError::Io`].
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(closed());
+        }
+        let State { encoder, queue, .. } = &mut *state;
+        let mark = queue.len();
+        let encoded = catch_unwind(AssertUnwindSafe(|| encode(encoder, queue)))
+            .unwrap_or_else(|panic| {
+                Err(CodecError::Encode(format!(
+                    "rpc: encoding panicked: {}",
+                    panic_message(&*panic)
+                )))
+            })
+            .and_then(|()| {
+                let size = queue.len() - mark;
+                if size > self.limits.max_message {
+                    return Err(CodecError::Encode(format!(
+                        "rpc: message of {size} bytes exceeds the limit of {} bytes",
+                        self.limits.max_message
+                    )));
+                }
+                Ok(())
+            });
+        if let Err(e) = encoded {
+            queue.truncate(mark);
+            return Err(e);
+        }
+        if queue.len() > self.limits.max_unsent {
+            let unsent = queue.len();
+            drop(state);
+            log::warn!(
+                "rpc: {unsent} bytes wait for {} to read, more than the limit of {}; closing the connection",
+                self.peer,
+                self.limits.max_unsent
+            );
+            self.close();
+            return Err(closed());
+        }
+        if state.writing {
+            return Ok(());
+        }
+        state.writing = true;
+        let batch = take_queue(&mut state);
+        drop(state);
+        self.write_out(batch, 0, Waiting::HandOff);
+        Ok(())
+    }
+
+    /// Shuts the connection down in both directions; what is queued is dropped. A thread
+    /// blocked reading or writing the connection wakes up.
+    pub(crate) fn close(&self) {
+        let _ = self.closer.lock().shutdown();
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.queue = Vec::new();
+    }
+
+    /// Why writing to the connection failed, if it did.
+    pub(crate) fn failure(&self) -> Option<io::Error> {
+        let state = self.state.lock();
+        let (kind, text) = state.failure.as_ref()?;
+        Some(io::Error::new(*kind, text.clone()))
+    }
+
+    /// Whether the connection was closed, by [`Outbox::close`] or by a failed write.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    /// Writes `batch` from `sent` on, then whatever was queued meanwhile, until the queue is
+    /// empty; the caller holds the `writing` flag, and this gives it back.
+    fn write_out(self: &Arc<Self>, mut batch: Vec<u8>, mut sent: usize, waiting: Waiting) {
+        let mut sink = self.sink.lock();
+        loop {
+            match self.write_batch(&mut **sink, &batch, &mut sent, waiting) {
+                Ok(true) => {}
+                Ok(false) => {
+                    drop(sink);
+                    self.hand_off(batch, sent);
+                    return;
+                }
+                Err(e) => {
+                    drop(sink);
+                    log::warn!("rpc: writing to {}: {e}; closing the connection", self.peer);
+                    self.state.lock().failure = Some((e.kind(), e.to_string()));
+                    self.close();
+                    return;
+                }
+            }
+            let mut state = self.state.lock();
+            if state.closed || state.queue.is_empty() {
+                state.writing = false;
+                batch.clear();
+                if batch.capacity() <= KEEP_BUFFER && !state.closed {
+                    state.spare = batch;
+                }
+                return;
+            }
+            batch.clear();
+            state.spare = batch;
+            batch = take_queue(&mut state);
+            sent = 0;
+        }
+    }
+
+    /// Writes `batch[*sent..]`; `Ok(false)` if the peer takes no more now and `waiting` says
+    /// not to wait for it.
+    fn write_batch(
+        &self,
+        sink: &mut dyn Sink,
+        batch: &[u8],
+        sent: &mut usize,
+        waiting: Waiting,
+    ) -> io::Result<bool> {
+        let deadline = match waiting {
+            Waiting::HandOff => None,
+            Waiting::Wait => self
+                .write_timeout
+                .and_then(|timeout| Instant::now().checked_add(timeout)),
+        };
+        while *sent < batch.len() {
+            let rest = &batch[*sent..];
+            let written = match waiting {
+                Waiting::HandOff => sink
+                    .write_nonblocking(rest)
+                    .unwrap_or_else(|| sink.write(rest)),
+                Waiting::Wait => sink.write(rest),
+            };
+            match written {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => *sent += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && waiting == Waiting::HandOff => {
+                    return Ok(false)
+                }
+                Err(e) => return Err(e),
+            }
+            if *sent < batch.len() && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the peer took too long to read: nothing more written within the write timeout",
+                ));
+            }
+        }
+        sink.flush()?;
+        Ok(true)
+    }
+
+    /// Gives the rest of a batch that the peer is slow to take to a writer thread, which
+    /// waits for the peer; the `writing` flag goes with it.
+    fn hand_off(self: &Arc<Self>, batch: Vec<u8>, sent: usize) {
+        let outbox = Arc::clone(self);
+        let spawned = thread::Builder::new()
+            .name(thread_name("netrpc-writer", &self.peer))
+            .stack_size(64 << 10)
+            .spawn(move || outbox.write_out(batch, sent, Waiting::Wait));
+        if let Err(e) = spawned {
+            log::error!(
+                "rpc: cannot start a writer thread for {} ({e}); closing the connection",
+                self.peer
+            );
+            self.close();
+        }
+    }
+}
+
+impl<E> Drop for Outbox<E> {
+    /// The last handle closes the connection.
+    fn drop(&mut self) {
+        let _ = self.closer.get_mut().shutdown();
+    }
+}
+
+/// Takes the queued bytes, leaving the spare buffer in their place.
+fn take_queue<E>(state: &mut State<E>) -> Vec<u8> {
+    let spare = mem::take(&mut state.spare);
+    mem::replace(&mut state.queue, spare)
+}
+
+fn closed() -> CodecError {
+    CodecError::Io(io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the connection is closed",
+    ))
+}
