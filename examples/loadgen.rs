@@ -7,7 +7,8 @@
 //! Flags: `--addr A` (default: an in-process server on an ephemeral port), `--conns N` (1),
 //! `--callers M` blocking callers per connection (1), `--async K` outstanding `go` calls per
 //! connection instead of callers (0), `--duration SECS` (5), `--payload BYTES` (0: calls
-//! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--codec msgpack|json`,
+//! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--sleep-us N` (calls
+//! `Work.Sleep`, a method that blocks N µs, instead), `--codec msgpack|json`,
 //! `--interval MS` (paced load instead: every connection makes one call per interval, started
 //! with `go` by a few pacer threads, so that 10,000 connections need no caller thread each; an
 //! interval longer than the duration leaves the connections idle).
@@ -22,7 +23,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Args;
+use common::{Args, SleepArgs};
 use crossbeam_channel::bounded;
 use hdrhistogram::Histogram;
 use netrpc::{Client, Completed, Server};
@@ -58,6 +59,7 @@ struct Opts {
     payload: usize,
     json: bool,
     interval: Duration,
+    sleep_us: u64,
 }
 
 fn number(name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
@@ -74,6 +76,15 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
     if codec != "msgpack" && codec != "json" {
         return Err(format!("--codec must be msgpack or json, not {codec}").into());
     }
+    let sleep_us = number("sleep-us", 0)? as u64;
+    let interval = Duration::from_millis(number("interval", 0)? as u64);
+    if sleep_us > 0 && !interval.is_zero() {
+        return Err(
+            "--sleep-us cannot be paced with --interval: Work.Sleep's reply names no \
+                    connection for the shared done channel"
+                .into(),
+        );
+    }
     Ok(Opts {
         addr: common::flag("addr"),
         conns: number("conns", 1)?.max(1),
@@ -82,30 +93,45 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
         duration: Duration::from_secs_f64(secs),
         payload: number("payload", 0)?,
         json: codec == "json",
-        interval: Duration::from_millis(number("interval", 0)? as u64),
+        interval,
+        sleep_us,
     })
 }
 
 /// One kind of call, checked on return. Each call names the connection that makes it
 /// (`Multiply` multiplies its index by 7, `Echo` sends it along), so that a reply on a done
 /// channel shared by many connections finds its connection again.
+/// (`Sleep` cannot: its reply is the time slept, so it is not paced.)
 enum Work {
     Multiply,
     Echo(Vec<u8>),
+    Sleep(u64),
 }
 
 impl Work {
+    /// The method called, as the JSON line names it.
+    fn method(&self) -> &'static str {
+        match self {
+            Work::Multiply => "Arith.Multiply",
+            Work::Echo(_) => "Echo.Echo",
+            Work::Sleep(_) => "Work.Sleep",
+        }
+    }
+
     /// Makes one call from connection `conn` and checks its reply.
     fn call(&self, client: &Client, conn: usize) -> bool {
         let reply = match self {
             Work::Multiply => client
-                .call("Arith.Multiply", &Args::for_conn(conn))
+                .call(self.method(), &Args::for_conn(conn))
                 .map(Reply::Product),
             Work::Echo(data) => client
-                .call("Echo.Echo", &EchoArgs { data, conn })
+                .call(self.method(), &EchoArgs { data, conn })
                 .map(Reply::Echo),
+            Work::Sleep(micros) => client
+                .call(self.method(), &SleepArgs { micros: *micros })
+                .map(Reply::Product),
         };
-        reply.is_ok_and(|reply| reply.conn(self) == Some(conn))
+        reply.is_ok_and(|reply| reply.answers(self, conn))
     }
 
     /// Starts one call from connection `conn`, completing into `done`; returns its sequence
@@ -117,8 +143,11 @@ impl Work {
         done: &crossbeam_channel::Sender<Completed<Reply>>,
     ) -> Option<u64> {
         match self {
-            Work::Multiply => client.go_with("Arith.Multiply", &Args::for_conn(conn), done),
-            Work::Echo(data) => client.go_with("Echo.Echo", &EchoArgs { data, conn }, done),
+            Work::Multiply => client.go_with(self.method(), &Args::for_conn(conn), done),
+            Work::Echo(data) => client.go_with(self.method(), &EchoArgs { data, conn }, done),
+            Work::Sleep(micros) => {
+                client.go_with(self.method(), &SleepArgs { micros: *micros }, done)
+            }
         }
         .ok()
     }
@@ -142,6 +171,14 @@ enum Reply {
 }
 
 impl Reply {
+    /// Whether this is the right reply to `work` from connection `conn`.
+    fn answers(&self, work: &Work, conn: usize) -> bool {
+        match (self, work) {
+            (Reply::Product(p), Work::Sleep(micros)) => u64::try_from(*p) == Ok(*micros),
+            _ => self.conn(work) == Some(conn),
+        }
+    }
+
     /// The connection that made the call, if this is the right reply to it.
     fn conn(&self, work: &Work) -> Option<usize> {
         match (self, work) {
@@ -216,7 +253,7 @@ fn async_caller(
         let now = Instant::now();
         let t0 = started.remove(&done.seq).unwrap_or(now);
         match done.result {
-            Ok(reply) if reply.conn(work) == Some(conn) => {
+            Ok(reply) if reply.answers(work, conn) => {
                 if window.holds(t0, now) {
                     let _ = hist.record(now.duration_since(t0).as_nanos() as u64);
                 }
@@ -335,7 +372,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             addr
         }
     };
-    let work = if opts.payload > 0 {
+    let work = if opts.sleep_us > 0 {
+        Work::Sleep(opts.sleep_us)
+    } else if opts.payload > 0 {
         Work::Echo((0..opts.payload).map(|i| i as u8).collect())
     } else {
         Work::Multiply
@@ -397,6 +436,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         serde_json::json!({
             "impl": "netrpc",
             "codec": if opts.json { "json" } else { "msgpack" },
+            "method": work.method(),
             "conns": opts.conns,
             "callers": if opts.async_k > 0 { 0 } else { opts.callers },
             "async": opts.async_k,

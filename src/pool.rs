@@ -7,10 +7,11 @@
 //!
 //! Methods that block (a database query, a file read, a call to another server, or back into
 //! this one) must not hold slots while jobs wait. A monitor thread watches the slots while
-//! jobs wait: a job that has run for [`BLOCKED_AFTER`] and whose thread is asleep in the kernel
-//! (Linux: `/proc/self/task/<tid>/stat`; elsewhere, any job that has run that long) gives up
-//! its slot, and the slot goes to a waiting job on another thread, woken or started, up to the
-//! pool's maximum. A thread that is only preempted keeps its slot: more threads would not help.
+//! jobs wait: a job that has run for [`BLOCKED_AFTER`] and whose thread has since spent most
+//! of a tick neither on a CPU nor waiting for one (Linux: `/proc/self/task/<tid>/schedstat`;
+//! elsewhere, any job that has run that long) gives up its slot, and the slot goes to a
+//! waiting job on another thread, woken or started, up to the pool's maximum. A thread that is
+//! only preempted keeps its slot: more threads would not help.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
 //! their own at once, as goroutines would, until a run of quick calls says otherwise.
 //!
@@ -29,8 +30,11 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 /// How long a job runs in a slot before the monitor asks whether its thread is blocked.
 pub(crate) const BLOCKED_AFTER: Duration = Duration::from_micros(200);
 
-/// How often at most the monitor looks at the slots while jobs wait.
-const TICK: Duration = Duration::from_micros(250);
+/// How often the monitor looks at the slots while jobs wait...
+const TICK: Duration = Duration::from_millis(1);
+
+/// ...and how soon it looks again at a job it is measuring.
+const RECHECK: Duration = Duration::from_micros(250);
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -138,6 +142,15 @@ struct Running {
     hint: Arc<Hint>,
     /// The worker's kernel thread id, where it can be known.
     tid: Option<u32>,
+    /// What the monitor saw of the thread when it last looked.
+    seen: Option<Seen>,
+}
+
+/// A look at a worker thread: when, and how long it had been on a CPU or waiting for one.
+#[derive(Clone, Copy)]
+struct Seen {
+    at: Instant,
+    busy: Duration,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -302,6 +315,7 @@ impl Shared {
                         ticket,
                         hint: Arc::clone(&job.hint),
                         tid,
+                        seen: None,
                     });
                     queue.occupied += 1;
                 }
@@ -353,6 +367,7 @@ impl Shared {
     fn monitor(self: Arc<Self>) {
         let mut queue = self.queue.lock();
         let mut empty_ticks = 0;
+        let mut tick = TICK;
         while !queue.closed {
             if queue.waiting.is_empty() {
                 empty_ticks += 1;
@@ -365,7 +380,8 @@ impl Shared {
             } else {
                 empty_ticks = 0;
             }
-            self.backlog.wait_for(&mut queue, TICK);
+            self.backlog.wait_for(&mut queue, tick);
+            tick = TICK;
             if queue.waiting.is_empty() {
                 continue;
             }
@@ -375,8 +391,8 @@ impl Shared {
                 slots, occupied, ..
             } = &mut *queue;
             for slot in slots.iter_mut() {
-                let blocked = slot.as_ref().is_some_and(|running| {
-                    now.duration_since(running.since) >= BLOCKED_AFTER && is_asleep(running.tid)
+                let blocked = slot.as_mut().is_some_and(|running| {
+                    now.duration_since(running.since) >= BLOCKED_AFTER && running.is_blocked(now)
                 });
                 if blocked {
                     if let Some(running) = slot.take() {
@@ -384,6 +400,8 @@ impl Shared {
                     }
                     *occupied -= 1;
                     freed = true;
+                } else if slot.as_ref().is_some_and(|running| running.seen.is_some()) {
+                    tick = RECHECK;
                 }
             }
             if freed {
@@ -419,12 +437,42 @@ fn current_tid() -> Option<u32> {
         .ok()
 }
 
-/// Whether thread `tid` of this process is asleep in the kernel (state S or D). Where that
-/// cannot be known, a job that has run this long is taken to block.
-fn is_asleep(tid: Option<u32>) -> bool {
-    let Some(tid) = tid else {
-        return true;
-    };
+impl Running {
+    /// Whether the job's thread is blocked rather than running or waiting for a CPU: asleep
+    /// in the kernel now (`/proc/self/task/<tid>/stat`), and, where the kernel tells how long
+    /// a thread has been on a CPU or waiting for one (`schedstat`, brought up to date when the
+    /// thread sleeps), having spent less than half the time since the monitor's last look
+    /// doing either. So a preempted thread is not blocked, nor one that waited a moment for a
+    /// lock. Without `/proc`, any job that has run this long is taken to block.
+    fn is_blocked(&mut self, now: Instant) -> bool {
+        let Some(tid) = self.tid else {
+            return true;
+        };
+        if !is_asleep(tid) {
+            self.seen = None;
+            return false;
+        }
+        let Some(busy) = busy_time(tid) else {
+            return true;
+        };
+        let seen = self.seen.replace(Seen { at: now, busy });
+        seen.is_some_and(|seen| {
+            let wall = now.duration_since(seen.at);
+            wall >= RECHECK / 2 && busy.saturating_sub(seen.busy) < wall / 2
+        })
+    }
+}
+
+/// How long thread `tid` of this process has been on a CPU plus waiting for one.
+fn busy_time(tid: u32) -> Option<Duration> {
+    let stat = fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = stat.split_whitespace().map(|f| f.parse::<u64>().ok());
+    let (on_cpu, waiting) = (fields.next()??, fields.next()??);
+    Some(Duration::from_nanos(on_cpu.saturating_add(waiting)))
+}
+
+/// Whether thread `tid` of this process is asleep in the kernel (state S or D).
+fn is_asleep(tid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
         return true;
     };
@@ -580,10 +628,16 @@ mod tests {
             tx.send(current_tid()).unwrap();
             let _ = release_rx.recv_timeout(Duration::from_secs(5));
         });
-        let tid = rx.recv().unwrap();
+        let tid = rx.recv().unwrap().unwrap();
         thread::sleep(Duration::from_millis(20));
         assert!(is_asleep(tid));
-        assert!(!is_asleep(current_tid()), "this thread is running");
+        assert!(!is_asleep(current_tid().unwrap()), "this thread is running");
+        // Asleep, it gathers no time on a CPU.
+        let before = busy_time(tid);
+        thread::sleep(Duration::from_millis(20));
+        if let (Some(before), Some(after)) = (before, busy_time(tid)) {
+            assert!(after - before < Duration::from_millis(5));
+        }
         drop(release_tx);
         sleeper.join().unwrap();
     }

@@ -87,7 +87,7 @@ fn start_with(server: Server) -> Harness {
     });
     server
         .register_name(
-            "Work",
+            "Slow",
             Service::new(Arc::clone(&work))
                 .method("Sleep", |w: &Arc<Work>, us| w.sleep(us))
                 .method("Forever", |w: &Arc<Work>, a| w.forever(a))
@@ -124,7 +124,7 @@ fn sixty_four_callers_of_a_blocking_method_run_at_once() {
         for _ in 0..64 {
             s.spawn(|| {
                 for _ in 0..20 {
-                    let slept: u64 = client.call("Work.Sleep", &1000u64).unwrap();
+                    let slept: u64 = client.call("Slow.Sleep", &1000u64).unwrap();
                     assert_eq!(slept, 1000);
                 }
             });
@@ -143,7 +143,7 @@ fn sixty_four_nested_calls_into_the_same_server_complete() {
     *h.work.back.lock() = Some(h.client());
     let client = h.client();
     let calls: Vec<_> = (0..64)
-        .map(|n| client.go::<_, i64>("Work.Nested", &n))
+        .map(|n| client.go::<_, i64>("Slow.Nested", &n))
         .collect();
     for (n, call) in (0..).zip(calls) {
         let done = call.done.recv_timeout(WAIT).expect("a nested call hung");
@@ -156,7 +156,7 @@ fn a_quick_reply_is_not_held_behind_calls_that_block_forever() {
     let h = start();
     let client = h.client();
     let blocked: Vec<_> = (0..40)
-        .map(|_| client.go::<_, ()>("Work.Forever", &()))
+        .map(|_| client.go::<_, ()>("Slow.Forever", &()))
         .collect();
     let started = Instant::now();
     let product: i64 = client
@@ -184,7 +184,7 @@ fn replies_leave_as_their_methods_return() {
                         .map(|j| {
                             let micros = ((i + j) % 10) * 1000;
                             let started = Instant::now();
-                            let _: u64 = client.call("Work.Sleep", &micros).unwrap();
+                            let _: u64 = client.call("Slow.Sleep", &micros).unwrap();
                             started
                                 .elapsed()
                                 .saturating_sub(Duration::from_micros(micros))
@@ -254,14 +254,14 @@ fn panicking_serialize_and_deserialize_cost_only_their_call() {
     let h = start();
     let client = h.client();
     for _ in 0..100 {
-        match client.call::<_, ()>("Work.BadReply", &()) {
+        match client.call::<_, ()>("Slow.BadReply", &()) {
             Err(Error::Server(text)) => assert!(
                 text.contains("this reply cannot be serialized"),
                 "unexpected error {text:?}"
             ),
             other => panic!("expected the serialize panic as an error, got {other:?}"),
         }
-        match client.call::<_, ()>("Work.BadArg", &()) {
+        match client.call::<_, ()>("Slow.BadArg", &()) {
             Err(Error::Server(text)) => assert!(
                 text.contains("this argument cannot be deserialized"),
                 "unexpected error {text:?}"

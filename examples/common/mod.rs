@@ -53,14 +53,33 @@ impl Echo {
     }
 }
 
-/// Registers `Arith` and `Echo` on `server`.
+/// The argument of `Work.Sleep`; the field name is Go's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SleepArgs {
+    #[serde(rename = "Micros")]
+    pub micros: u64,
+}
+
+/// Stands in for a method that blocks (a database query, a file read, a call to another
+/// service): `Sleep` waits `Micros` microseconds and returns `Micros`.
+pub struct Work;
+
+impl Work {
+    pub fn sleep(&self, args: SleepArgs) -> Result<u64, Infallible> {
+        std::thread::sleep(std::time::Duration::from_micros(args.micros));
+        Ok(args.micros)
+    }
+}
+
+/// Registers `Arith`, `Echo` and `Work` on `server`.
 pub fn register(server: &Server) -> Result<(), RegisterError> {
     server.register(
         Service::new(Arith)
             .method("Multiply", Arith::multiply)
             .method("Divide", Arith::divide),
     )?;
-    server.register(Service::new(Echo).method("Echo", Echo::echo))
+    server.register(Service::new(Echo).method("Echo", Echo::echo))?;
+    server.register(Service::new(Work).method("Sleep", Work::sleep))
 }
 
 /// The value of `--name VALUE` or `--name=VALUE` on the command line.
