@@ -176,6 +176,10 @@ impl Shared {
                     if !outbox.is_closed() {
                         log::warn!("rpc: {}: {e}; closing the connection", outbox.peer());
                     }
+                    if let CodecError::RequestTooLarge { seq, .. } = e {
+                        // Tell the caller why, before the connection closes.
+                        let _ = send_error(&outbox, seq, e.to_string());
+                    }
                     break;
                 }
             }

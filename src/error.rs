@@ -120,6 +120,16 @@ pub enum CodecError {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// A request is larger than the server's limit; its sequence number could still be read,
+    /// so the server answers that call with this error before it closes the connection.
+    RequestTooLarge {
+        /// The sequence number of the request.
+        seq: u64,
+        /// The size the request has, or claims to have, in bytes.
+        size: u64,
+        /// The server's limit in bytes.
+        limit: usize,
+    },
     /// The bytes are not a valid message of this protocol.
     Malformed(String),
     /// A body could not be decoded into the requested type; the text says why, in the
@@ -143,6 +153,10 @@ impl fmt::Display for CodecError {
             CodecError::TooLarge { size, limit } => write!(
                 f,
                 "rpc: message of {size} bytes exceeds the limit of {limit} bytes"
+            ),
+            CodecError::RequestTooLarge { size, limit, .. } => write!(
+                f,
+                "rpc: request of {size} bytes exceeds the server's limit of {limit} bytes"
             ),
             CodecError::Malformed(what) => write!(f, "rpc: malformed message: {what}"),
             CodecError::Decode(what) | CodecError::Encode(what) => f.write_str(what),

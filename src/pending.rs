@@ -300,8 +300,80 @@ pub(crate) fn replicate(e: &CodecError) -> Error {
             size: *size,
             limit: *limit,
         }),
+        CodecError::RequestTooLarge { seq, size, limit } => {
+            Error::Codec(CodecError::RequestTooLarge {
+                seq: *seq,
+                size: *size,
+                limit: *limit,
+            })
+        }
         CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
         CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
         CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn call(
+        seq: u64,
+        deadline: Option<Key>,
+    ) -> (
+        Box<dyn Pending>,
+        crossbeam_channel::Receiver<Completed<u64>>,
+    ) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        (
+            PendingCall::<u64>::boxed(seq, String::new(), Deliver::Channel(tx), deadline),
+            rx,
+        )
+    }
+
+    #[test]
+    fn sequence_numbers_skip_zero_when_they_wrap() {
+        let calls = Calls::new();
+        calls.next_seq.store(u64::from(u32::MAX), Ordering::Relaxed);
+        let mut done = Vec::new();
+        let first = calls.register(|seq| {
+            let (pending, rx) = call(seq, None);
+            done.push(rx);
+            pending
+        });
+        let second = calls.register(|seq| {
+            let (pending, rx) = call(seq, None);
+            done.push(rx);
+            pending
+        });
+        assert_eq!(first.ok(), Some(u64::from(u32::MAX)));
+        assert_eq!(second.ok(), Some(1), "0 is never handed out");
+    }
+
+    #[test]
+    fn a_stale_deadline_does_not_expire_a_call_that_reuses_its_number() {
+        let calls = Calls::new();
+        let at = Instant::now() + Duration::from_secs(3600);
+        let (stale, new) = (Key::new(at), Key::new(at));
+        let mut done = None;
+        let seq = calls
+            .register(|seq| {
+                let (pending, rx) = call(seq, Some(new));
+                done = Some(rx);
+                pending
+            })
+            .ok()
+            .unwrap();
+        // The deadline of an earlier call with this number fires: nothing happens.
+        calls.expire(seq, stale);
+        let done = done.unwrap();
+        assert!(done.try_recv().is_err());
+        // Its own deadline expires it.
+        calls.expire(seq, new);
+        assert!(matches!(
+            done.try_recv().unwrap().result,
+            Err(Error::Timeout)
+        ));
     }
 }

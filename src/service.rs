@@ -96,9 +96,21 @@ impl<T: Send + Sync + 'static> Service<T> {
     }
 
     /// The name [`Server::register`](crate::Server::register) gives the service: the name of
-    /// `T` without its module path or generic parameters.
+    /// `T` without its module path or generic parameters. A service in one of the usual
+    /// wrappers for shared state (`Arc`, `Box`, `Mutex`, `RwLock`) is named after the type
+    /// inside, as Go names a service after the type its pointer points to.
     pub fn name(&self) -> &'static str {
         short_type_name(type_name::<T>())
+    }
+}
+
+impl<T> std::fmt::Debug for Service<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let methods: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
+        f.debug_struct("Service")
+            .field("type", &type_name::<T>())
+            .field("methods", &methods)
+            .finish()
     }
 }
 
@@ -108,10 +120,39 @@ fn decode_arg<A: DeserializeOwned + Send + 'static>(
     Ok(Box::new(erased_serde::deserialize::<A>(de)?))
 }
 
-/// `a::b::Arith<c::D>` → `Arith`.
+/// Wrappers that name a service after the type inside.
+const WRAPPERS: [&str; 4] = ["Arc", "Box", "Mutex", "RwLock"];
+
+/// `a::b::Arith<c::D>` → `Arith`; `alloc::sync::Arc<a::Arith>` → `Arith`.
 fn short_type_name(full: &'static str) -> &'static str {
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
+    let mut name = full;
+    loop {
+        let (base, generics) = match name.split_once('<') {
+            Some((base, rest)) => (base, rest.strip_suffix('>')),
+            None => (name, None),
+        };
+        let base = base.rsplit("::").next().unwrap_or(base);
+        match generics {
+            // `parking_lot`'s `Mutex<RawMutex, T>` has the value last.
+            Some(generics) if WRAPPERS.contains(&base) => name = last_argument(generics),
+            _ => return base,
+        }
+    }
+}
+
+/// The last of a list of generic arguments, which may have generics of their own.
+fn last_argument(arguments: &str) -> &str {
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in arguments.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => start = i + 1,
+            _ => {}
+        }
+    }
+    arguments[start..].trim()
 }
 
 /// The services a server has registered, by name.
@@ -272,5 +313,14 @@ mod tests {
         assert_eq!(short_type_name("a::b::Arith"), "Arith");
         assert_eq!(short_type_name("a::Wrapper<b::Inner>"), "Wrapper");
         assert_eq!(short_type_name("i32"), "i32");
+        assert_eq!(short_type_name("alloc::sync::Arc<a::Arith>"), "Arith");
+        assert_eq!(
+            short_type_name("alloc::boxed::Box<std::sync::mutex::Mutex<a::Arith<b::C>>>"),
+            "Arith"
+        );
+        assert_eq!(
+            short_type_name("lock_api::mutex::Mutex<parking_lot::raw_mutex::RawMutex, a::Arith>"),
+            "Arith"
+        );
     }
 }

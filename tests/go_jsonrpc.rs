@@ -8,14 +8,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::OnceLock;
 use std::thread;
 
 use common::{assert_has_lines, output_of, spawn_announcing, Args, Quotient, WAIT};
-use netrpc::{Error, Server};
+use netrpc::Error;
 use serde::{Deserialize, Serialize};
 
 /// Builds the Go peer once per test run.
@@ -71,12 +71,7 @@ impl Drop for GoServer {
 }
 
 fn netrpc_json_server() -> SocketAddr {
-    let server = Server::new();
-    common::register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || netrpc::jsonrpc::accept(&server, &listener));
-    addr
+    common::start_json().addr
 }
 
 #[test]

@@ -5,18 +5,13 @@
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread;
+use std::net::{SocketAddr, TcpStream};
 
 use common::{expect_closed, Args, WAIT};
 use netrpc::Server;
 
 fn json_server(server: Server) -> SocketAddr {
-    common::register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || netrpc::jsonrpc::accept(&server, &listener));
-    addr
+    common::start_json_with(server).addr
 }
 
 fn raw(addr: SocketAddr) -> TcpStream {

@@ -121,6 +121,12 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
         Ok(())
     }
 
+    /// The bytes received and not yet returned as a frame: the front of the message being
+    /// received.
+    pub(crate) fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// The bytes of a frame returned by [`FrameReader::next_frame`].
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
         &self.buf[range]

@@ -50,6 +50,12 @@ struct ServerRequest<'a> {
     id: Option<&'a RawValue>,
 }
 
+impl<C> std::fmt::Debug for JsonServerCodec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonServerCodec").finish_non_exhaustive()
+    }
+}
+
 impl<C: Conn> JsonServerCodec<C> {
     /// A codec on `conn` with the default message size limit (64 MiB).
     pub fn new(conn: C) -> Self {
@@ -217,6 +223,12 @@ struct ClientResponse<'a> {
     result: Option<&'a RawValue>,
     #[serde(default)]
     error: serde_json::Value,
+}
+
+impl<C> std::fmt::Debug for JsonClientCodec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonClientCodec").finish_non_exhaustive()
+    }
 }
 
 impl<C: Conn> JsonClientCodec<C> {

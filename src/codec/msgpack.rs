@@ -76,7 +76,15 @@ impl<C: Conn> MessageReader<C> {
     /// end of stream.
     fn next(&mut self) -> Result<Option<Envelope<'_>>, CodecError> {
         self.body = Body::None;
-        let Some(frame) = self.frames.next_frame()? else {
+        let frame = self.frames.next_frame().map_err(|e| match e {
+            // A request's msgid comes before its bulk: its caller can be told why.
+            CodecError::TooLarge { size, limit } => match request_seq(self.frames.unread()) {
+                Some(seq) => CodecError::RequestTooLarge { seq, size, limit },
+                None => e,
+            },
+            e => e,
+        });
+        let Some(frame) = frame? else {
             return Ok(None);
         };
         let mut rd = self.frames.bytes(frame.clone());
@@ -108,8 +116,34 @@ impl<C: Conn> MessageReader<C> {
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         de.set_max_depth(MAX_DEPTH);
         decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
-            .map_err(|e| CodecError::Decode(format!("rpc: reading body: {e}")))
+            .map_err(|e| CodecError::Decode(format!("rpc: reading body: {}", in_serde_words(&e))))
     }
+}
+
+/// A decoding error as serde says it. `rmp_serde` reports a value that is not the number or
+/// boolean asked for by its marker (`wrong msgpack marker FixStr(8)`): say what came instead.
+fn in_serde_words(e: &erased_serde::Error) -> String {
+    let text = e.to_string();
+    let Some(marker) = text.strip_prefix("wrong msgpack marker ") else {
+        return text;
+    };
+    let came = [
+        ("FixStr", "a string"),
+        ("Str", "a string"),
+        ("Bin", "bytes"),
+        ("FixArray", "an array"),
+        ("Array", "an array"),
+        ("FixMap", "a map"),
+        ("Map", "a map"),
+        ("FixExt", "an extension value"),
+        ("Ext", "an extension value"),
+        ("Null", "nil"),
+        ("Reserved", "the unused byte 0xc1"),
+    ]
+    .iter()
+    .find(|(prefix, _)| marker.starts_with(prefix))
+    .map_or("a value of another kind", |(_, came)| came);
+    format!("invalid type: {came}, expected a number or a boolean")
 }
 
 /// The front of a message: `[kind, ...` with the array's length.
@@ -124,6 +158,12 @@ struct Envelope<'a> {
 
 /// The server side of the MessagePack-RPC codec: reads requests and notifications.
 pub struct MsgpackServerCodec<C>(MessageReader<C>);
+
+impl<C> std::fmt::Debug for MsgpackServerCodec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgpackServerCodec").finish_non_exhaustive()
+    }
+}
 
 impl<C: Conn> MsgpackServerCodec<C> {
     /// A codec on `conn` with the default message size limit.
@@ -181,6 +221,13 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     }
 }
 
+/// The msgid of the request that `front` begins, if it is one and the msgid has come.
+fn request_seq(mut front: &[u8]) -> Option<u64> {
+    let rd = &mut front;
+    (read_array_len(rd).ok()? == 4 && read_uint(rd).ok()? == REQUEST).then_some(())?;
+    read_uint(rd).ok()
+}
+
 /// Where the argument lies in `params`: its one element, nil for `[]`, or the whole value.
 fn argument(params: &[u8], range: Range<usize>) -> Body {
     let mut rd = params;
@@ -193,6 +240,12 @@ fn argument(params: &[u8], range: Range<usize>) -> Body {
 
 /// The client side of the MessagePack-RPC codec: reads responses.
 pub struct MsgpackClientCodec<C>(MessageReader<C>);
+
+impl<C> std::fmt::Debug for MsgpackClientCodec<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgpackClientCodec").finish_non_exhaustive()
+    }
+}
 
 impl<C: Conn> MsgpackClientCodec<C> {
     /// A codec on `conn` with the default message size limit.
@@ -514,6 +567,19 @@ mod tests {
             scan_all(&[0x92, 0x01, 0xc1], 100),
             Err(CodecError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_serde_words() {
+        let bytes = rmp_serde::to_vec("text").unwrap();
+        let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[..]);
+        let e =
+            erased_serde::deserialize::<i64>(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+                .unwrap_err();
+        assert_eq!(
+            in_serde_words(&e),
+            "invalid type: a string, expected a number or a boolean"
+        );
     }
 
     #[test]

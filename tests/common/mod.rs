@@ -99,12 +99,29 @@ pub fn start() -> Harness {
     start_with(Server::new())
 }
 
+/// `server` with every test service, accepting on an ephemeral port.
 pub fn start_with(server: Server) -> Harness {
+    serve_with(server, |server, listener| server.accept(listener))
+}
+
+/// A default server with every test service, speaking Go's JSON-RPC on an ephemeral port.
+pub fn start_json() -> Harness {
+    start_json_with(Server::new())
+}
+
+/// `server` with every test service, speaking Go's JSON-RPC on an ephemeral port.
+pub fn start_json_with(server: Server) -> Harness {
+    serve_with(server, |server, listener| {
+        netrpc::jsonrpc::accept(server, listener)
+    })
+}
+
+fn serve_with(server: Server, accept: fn(&Server, &TcpListener) -> std::io::Result<()>) -> Harness {
     let notified = register_all(&server);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
     let accepting = server.clone();
-    thread::spawn(move || accepting.accept(&listener));
+    thread::spawn(move || accept(&accepting, &listener));
     Harness {
         addr,
         server,

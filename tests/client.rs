@@ -1,0 +1,483 @@
+//! The client never hangs, never leaks, never crosses a reply, and says what went wrong.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{start, Args, WAIT};
+use netrpc::codec::msgpack::{MsgpackClientCodec, MsgpackEncoder};
+use netrpc::codec::{ClientCodec, DecodeBody, Output, Response};
+use netrpc::{Client, CodecError, Error, Ignore, Server, Service};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A server that accepts connections and never reads from them; keeps them open.
+fn deaf_server() -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = thread::spawn(move || {
+        let mut conns = Vec::new();
+        listener.set_nonblocking(true).unwrap();
+        let until = Instant::now() + WAIT;
+        while Instant::now() < until {
+            if let Ok((conn, _)) = listener.accept() {
+                conns.push(conn);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    });
+    (addr, held)
+}
+
+/// More than the kernel's buffers on both sides hold.
+fn big_argument() -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![1u8; 32 << 20])
+}
+
+#[test]
+fn a_server_that_stops_reading_times_calls_out_and_close_returns_at_once() {
+    let (addr, _held) = deaf_server();
+    let client = Client::dial(addr).unwrap();
+    let started = Instant::now();
+    let result =
+        client.call_timeout::<_, Ignore>("Echo.Echo", &big_argument(), Duration::from_millis(200));
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "call_timeout took {took:?}");
+    // The request is still being written, to a server that takes nothing.
+    let stuck = client.go::<_, Ignore>("Echo.Echo", &big_argument());
+    let started = Instant::now();
+    client.close().unwrap();
+    assert!(started.elapsed() < Duration::from_millis(200));
+    let done = stuck.done.recv_timeout(WAIT).expect("a pending call hung");
+    assert!(
+        matches!(done.result, Err(Error::Shutdown)),
+        "{:?}",
+        done.result
+    );
+}
+
+#[test]
+fn the_write_timeout_fails_a_call_to_a_server_that_stops_reading() {
+    let (addr, _held) = deaf_server();
+    let client = Client::builder()
+        .write_timeout(Some(Duration::from_millis(200)))
+        .dial(addr)
+        .unwrap();
+    let started = Instant::now();
+    let call = client.go::<_, Ignore>("Echo.Echo", &big_argument());
+    let done = call.done.recv_timeout(WAIT).expect("the call hung");
+    match done.result {
+        Err(Error::Io(e)) => assert!(
+            e.to_string().contains("write timeout") || e.kind() == std::io::ErrorKind::WouldBlock,
+            "{e}"
+        ),
+        other => panic!("expected the write to time out, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // And the client is done for.
+    assert!(matches!(
+        client.call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 }),
+        Err(Error::Shutdown)
+    ));
+}
+
+/// A reply type whose `Deserialize` panics.
+#[derive(Debug)]
+struct Explosive;
+
+impl<'de> Deserialize<'de> for Explosive {
+    fn deserialize<D: Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("this reply cannot be deserialized")
+    }
+}
+
+/// An argument whose `Serialize` panics.
+struct Unserializable;
+
+impl Serialize for Unserializable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("this argument cannot be serialized")
+    }
+}
+
+#[test]
+fn a_reply_whose_deserialize_panics_fails_that_call_and_the_connection_goes_on() {
+    let h = start();
+    let client = h.client();
+    for _ in 0..10 {
+        match client.call::<_, Explosive>("Arith.Multiply", &Args { a: 2, b: 3 }) {
+            Err(Error::Codec(e)) => {
+                assert!(e.to_string().contains("panicked"), "{e}")
+            }
+            other => panic!("expected the panic as an error, got {other:?}"),
+        }
+        let product: i64 = client.call("Arith.Multiply", &Args { a: 2, b: 3 }).unwrap();
+        assert_eq!(product, 6);
+    }
+}
+
+#[test]
+fn an_argument_whose_serialize_panics_fails_that_call_only() {
+    let h = start();
+    let client = h.client();
+    for _ in 0..10 {
+        match client.call::<_, i64>("Arith.Multiply", &Unserializable) {
+            Err(Error::Codec(CodecError::Encode(text))) => {
+                assert!(
+                    text.contains("this argument cannot be serialized"),
+                    "{text}"
+                )
+            }
+            other => panic!("expected an encode error, got {other:?}"),
+        }
+        let product: i64 = client.call("Arith.Multiply", &Args { a: 4, b: 5 }).unwrap();
+        assert_eq!(product, 20);
+    }
+}
+
+/// The MessagePack client codec, made to panic once armed.
+struct PanickyCodec {
+    inner: MsgpackClientCodec<netrpc::Shared<TcpStream>>,
+    armed: Arc<AtomicBool>,
+}
+
+impl ClientCodec for PanickyCodec {
+    type Encoder = MsgpackEncoder;
+
+    fn writer(&mut self) -> Result<(MsgpackEncoder, Output), CodecError> {
+        self.inner.writer()
+    }
+
+    fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
+        assert!(!self.armed.load(Ordering::SeqCst), "a bug in the codec");
+        self.inner.read_response_header()
+    }
+
+    fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        self.inner.read_response_body(body)
+    }
+}
+
+#[test]
+fn a_panicking_codec_fails_every_pending_and_later_call() {
+    let h = start();
+    let armed = Arc::new(AtomicBool::new(false));
+    let codec = PanickyCodec {
+        inner: MsgpackClientCodec::new(netrpc::Shared::new(TcpStream::connect(h.addr).unwrap())),
+        armed: Arc::clone(&armed),
+    };
+    let client = Client::with_codec(codec).unwrap();
+    thread::sleep(Duration::from_millis(50)); // The reader waits inside the codec, unarmed.
+    armed.store(true, Ordering::SeqCst);
+    let quick = client.go::<_, u64>("Test.Sleep", &10u64);
+    let slow = client.go::<_, u64>("Test.Sleep", &300u64);
+    // The quick reply completes its call; the codec panics on the next header.
+    assert_eq!(quick.done.recv_timeout(WAIT).unwrap().result.unwrap(), 10);
+    let done = slow.done.recv_timeout(WAIT).expect("a pending call hung");
+    match done.result {
+        Err(Error::Codec(e)) => assert!(e.to_string().contains("a bug in the codec"), "{e}"),
+        other => panic!("expected the codec's panic, got {other:?}"),
+    }
+    let later = client.call_timeout::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 }, WAIT);
+    assert!(matches!(later, Err(Error::Shutdown)), "{later:?}");
+}
+
+/// A server that answers every connection's first read with bytes that are no response.
+fn garbling_server() -> (SocketAddr, crossbeam_channel::Receiver<Duration>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        let mut buf = [0u8; 1024];
+        let _ = conn.read(&mut buf);
+        conn.write_all(&[0x93, 0x07, 0x07, 0x07]).unwrap();
+        // The client must hang up.
+        let started = Instant::now();
+        while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = tx.send(started.elapsed());
+    });
+    (addr, rx)
+}
+
+#[test]
+fn a_protocol_error_shuts_the_connection_down() {
+    let (addr, hung_up) = garbling_server();
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let result = client.call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 });
+    assert!(matches!(result, Err(Error::Codec(_))), "{result:?}");
+    let took = hung_up
+        .recv_timeout(WAIT)
+        .expect("the client kept the connection open");
+    assert!(took < Duration::from_secs(1));
+}
+
+#[test]
+fn close_after_the_server_hung_up_succeeds_as_in_go() {
+    let h = start();
+    let client = h.client();
+    assert_eq!(
+        client
+            .call::<_, i64>("Arith.Multiply", &Args { a: 2, b: 2 })
+            .unwrap(),
+        4
+    );
+    h.server.shutdown(Duration::from_millis(10));
+    let result = client.call::<_, i64>("Arith.Multiply", &Args { a: 2, b: 2 });
+    assert!(result.is_err());
+    assert!(client.close().is_ok(), "cleanup code's close() failed");
+    assert!(matches!(client.close(), Err(Error::Shutdown)));
+}
+
+#[test]
+fn a_json_notification_is_refused_and_no_reply_crosses() {
+    let h = common::start_json();
+    let client = netrpc::jsonrpc::dial(h.addr).unwrap();
+    match client.notify("Test.Bump", &1u64) {
+        Err(Error::Codec(CodecError::Encode(text))) => {
+            assert!(text.contains("no notifications"), "{text}")
+        }
+        other => panic!("expected the notification to be refused, got {other:?}"),
+    }
+    let calls: Vec<_> = (0..50i64)
+        .map(|i| client.go::<_, i64>("Arith.Multiply", &Args { a: i, b: 3 }))
+        .collect();
+    for (i, call) in (0..).zip(calls) {
+        let done = call.done.recv_timeout(WAIT).unwrap();
+        assert_eq!(done.result.unwrap(), i * 3);
+    }
+    assert_eq!(h.notified.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn duration_max_is_no_deadline() {
+    let h = start();
+    let forever = Duration::MAX;
+    let client = Client::builder()
+        .timeout(Some(forever))
+        .dial(h.addr)
+        .unwrap();
+    let args = Args { a: 3, b: 3 };
+    assert_eq!(client.call::<_, i64>("Arith.Multiply", &args).unwrap(), 9);
+    assert_eq!(
+        client
+            .call_timeout::<_, i64>("Arith.Multiply", &args, forever)
+            .unwrap(),
+        9
+    );
+    let call = client.go_timeout::<_, i64>("Arith.Multiply", &args, forever);
+    assert_eq!(call.done.recv_timeout(WAIT).unwrap().result.unwrap(), 9);
+    let call = client.go::<_, i64>("Arith.Multiply", &args);
+    assert_eq!(call.done.recv_timeout(WAIT).unwrap().result.unwrap(), 9);
+
+    // An HTTP server whose heads may take forever, and a shutdown with all the time there is.
+    let server = Server::new();
+    common::register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = server
+        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
+        .head_timeout(forever);
+    thread::spawn(move || handler.serve(&listener));
+    let over_http = Client::dial_http(addr).unwrap();
+    assert_eq!(
+        over_http.call::<_, i64>("Arith.Multiply", &args).unwrap(),
+        9
+    );
+    let started = Instant::now();
+    server.shutdown(forever); // Nothing in flight: returns at once.
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn the_builder_timeout_bounds_go_and_go_with() {
+    let h = start();
+    let client = Client::builder()
+        .timeout(Some(Duration::from_millis(100)))
+        .dial(h.addr)
+        .unwrap();
+    let started = Instant::now();
+    let call = client.go::<_, u64>("Test.Sleep", &2000u64);
+    let done = call.done.recv_timeout(WAIT).unwrap();
+    assert!(
+        matches!(done.result, Err(Error::Timeout)),
+        "{:?}",
+        done.result
+    );
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    client
+        .go_with::<_, u64>("Test.Sleep", &2000u64, &tx)
+        .unwrap();
+    let done = rx.recv_timeout(WAIT).unwrap();
+    assert!(
+        matches!(done.result, Err(Error::Timeout)),
+        "{:?}",
+        done.result
+    );
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+#[test]
+fn the_connect_timeout_gives_up_on_a_server_that_never_answers() {
+    // A listener that never accepts, its backlog full: further SYNs go unanswered.
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(conn) => fillers.push(conn),
+            Err(_) => break,
+        }
+        assert!(fillers.len() < 64, "the backlog never filled");
+    }
+    let started = Instant::now();
+    let result = Client::builder()
+        .connect_timeout(Some(Duration::from_millis(300)))
+        .dial(addr);
+    let err = result.expect_err("connected to a full backlog");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn the_http_handshake_timeout_says_with_whom() {
+    let (addr, _held) = deaf_server();
+    let started = Instant::now();
+    let err = Client::builder()
+        .connect_timeout(Some(Duration::from_millis(300)))
+        .dial_http(addr, netrpc::DEFAULT_RPC_PATH)
+        .expect_err("a handshake nobody answered");
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP handshake") && text.contains(&addr.to_string()),
+        "{text}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_reply_can_be_ignored() {
+    let h = start();
+    let client = h.client();
+    let Ignore = client.call("Arith.Multiply", &Args { a: 7, b: 8 }).unwrap();
+    let Ignore = client.call("Echo.Echo", &vec!["any", "value"]).unwrap();
+    let Ignore = client.call("Test.Nothing", &()).unwrap();
+}
+
+#[test]
+fn a_wrong_reply_type_says_what_was_expected_and_what_came() {
+    let h = start();
+    let client = h.client();
+    let err = client
+        .call::<_, i64>("Echo.Echo", &"a string")
+        .expect_err("a string decoded as an integer");
+    let text = err.to_string();
+    assert!(text.contains("a string, expected a number"), "{text}");
+    assert!(!text.contains("marker"), "rmp internals in {text}");
+}
+
+#[test]
+fn services_in_the_usual_wrappers_are_named_after_the_type_inside() {
+    struct Counter(parking_lot::Mutex<u64>);
+
+    impl Counter {
+        fn add(&self, n: u64) -> Result<u64, String> {
+            let mut count = self.0.lock();
+            *count += n;
+            Ok(*count)
+        }
+    }
+
+    let shared = Arc::new(Counter(parking_lot::Mutex::new(0)));
+    let service = Service::new(Arc::clone(&shared)).method("Add", |c: &Arc<Counter>, n| c.add(n));
+    assert_eq!(service.name(), "Counter");
+    assert_eq!(
+        Service::new(Box::new(std::sync::Mutex::new(0u8)))
+            .method("Get", |_, (): ()| Ok::<_, String>(0))
+            .name(),
+        "u8"
+    );
+    let server = Server::new();
+    server.register(service).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || server.accept(&listener));
+    let client = Client::dial(addr).unwrap();
+    assert_eq!(client.call::<_, u64>("Counter.Add", &5u64).unwrap(), 5);
+    assert_eq!(*shared.0.lock(), 5);
+}
+
+#[test]
+fn clients_services_servers_and_codecs_show_what_they_are() {
+    let h = start();
+    let client = h.client();
+    let shown = format!("{client:?}");
+    assert!(
+        shown.starts_with("Client") && shown.contains(&h.addr.to_string()),
+        "{shown}"
+    );
+    let shown = format!("{:?}", h.server);
+    assert!(shown.contains("Arith") && shown.contains("Echo"), "{shown}");
+    let service = Service::new(common::Test {
+        notified: Arc::default(),
+    });
+    assert!(format!("{service:?}").contains("Test"));
+    let codec = MsgpackClientCodec::new(TcpStream::connect(h.addr).unwrap());
+    assert!(format!("{codec:?}").contains("MsgpackClientCodec"));
+    // The done channel's crate comes with netrpc.
+    let (tx, rx) = netrpc::channel::bounded::<netrpc::Completed<i64>>(1);
+    client
+        .go_with("Arith.Multiply", &Args { a: 2, b: 5 }, &tx)
+        .unwrap();
+    netrpc::channel::select! {
+        recv(rx) -> done => assert_eq!(done.unwrap().result.unwrap(), 10),
+        default(WAIT) => panic!("no reply"),
+    }
+}
+
+#[test]
+fn a_json_client_dials_with_the_builders_timeouts() {
+    let h = common::start_json();
+    let client = netrpc::jsonrpc::dial_with(
+        &Client::builder().timeout(Some(Duration::from_millis(100))),
+        h.addr,
+    )
+    .unwrap();
+    assert_eq!(
+        client
+            .call::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 })
+            .unwrap(),
+        42
+    );
+    let slow = client.call::<_, u64>("Test.Sleep", &2000u64);
+    assert!(matches!(slow, Err(Error::Timeout)), "{slow:?}");
+}
+
+#[test]
+fn a_request_over_the_servers_limit_is_answered_with_why() {
+    let h = common::start_with(Server::builder().max_message_size(1024).build());
+    let client = h.client();
+    let err = client
+        .call::<_, Ignore>("Echo.Echo", &"x".repeat(4096))
+        .expect_err("a request over the limit");
+    match err {
+        Error::Server(text) => assert!(
+            text.starts_with("rpc: request of ")
+                && text.ends_with("exceeds the server's limit of 1024 bytes"),
+            "{text}"
+        ),
+        other => panic!("expected the server's reason, got {other:?}"),
+    }
+}
