@@ -55,6 +55,8 @@
 mod client;
 pub mod codec;
 mod error;
+#[cfg(feature = "gob")]
+pub mod gob;
 mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
