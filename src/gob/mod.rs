@@ -179,7 +179,9 @@ impl Encoder {
         out: &mut Vec<u8>,
         value: &T,
     ) -> Result<(), GobError> {
-        let shape = infer::infer(value)?.finalize(&mut String::new())?;
+        let shape = infer::infer(value)?
+            .unify_structs()
+            .finalize(&mut String::new())?;
         self.encode_shape(out, &shape, value)
     }
 

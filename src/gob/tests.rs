@@ -646,3 +646,38 @@ fn hostile_bytes_never_panic() {
         let _ = message_len(&noise, 1 << 20);
     }
 }
+
+#[test]
+fn one_struct_has_one_wire_type_within_a_value() {
+    // Go's decoder compiles one wire type per Go type within a value: `Inner` in a field and
+    // in a slice must share a definition even when the values show different fields.
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Inner {
+        name: String,
+        tags: Vec<String>,
+        p: Option<Point>,
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Outer {
+        inner: Inner,
+        kids: Vec<Inner>,
+    }
+    let value = Outer {
+        inner: Inner {
+            name: "n".into(),
+            tags: vec!["x".into()],
+            p: None,
+        },
+        kids: vec![Inner {
+            p: Some(Point { x: 1, y: 1 }),
+            ..Inner::default()
+        }],
+    };
+    let mut dec = Decoder::new();
+    let back: Vec<Outer> = decode_all(&mut dec, &encode(&value)).unwrap();
+    assert_eq!(back, [value]);
+    // Outer, Inner, []string, Point, []Inner.
+    assert_eq!(dec.type_count(), 5);
+}

@@ -48,9 +48,11 @@ pub(crate) enum Shape {
     Array(Box<Shape>, usize),
     Map(Box<Shape>, Box<Shape>),
     Struct(&'static str, Vec<(&'static str, Shape)>),
-    /// The struct this many struct levels out from here (0: the innermost enclosing struct);
-    /// only tracing makes these, for recursive types.
+    /// The struct this many struct levels out from here (0: the innermost enclosing struct),
+    /// in recursive types.
     Recurse(usize),
+    /// A struct in the table [`Shape::unify_structs`] builds (entry, variant); never outside it.
+    Ref(usize, usize),
 }
 
 impl Shape {
@@ -97,6 +99,85 @@ impl Shape {
                 a.describe(),
                 b.describe()
             ))),
+        }
+    }
+
+    /// Gives every occurrence of one struct (by name and field names) one shape, merged from
+    /// all of them, and folds a struct found inside itself into a recursive type: Go's decoder
+    /// assumes one wire type per Go type within a value's type, so `Inner` in a field and in
+    /// a `Vec<Inner>`, or a tree and its subtrees, must not become several types. Occurrences
+    /// that conflict (a generic struct with different parameters) stay apart.
+    pub(crate) fn unify_structs(self) -> Shape {
+        let mut table = StructTable::default();
+        let flat = self.flatten(&mut table);
+        if table.is_empty() {
+            return flat;
+        }
+        flat.unflatten(&table, &mut Vec::new())
+    }
+
+    /// Replaces every struct by a reference into `table`, merging it there with the other
+    /// occurrences it agrees with.
+    fn flatten(self, table: &mut StructTable) -> Shape {
+        match self {
+            Shape::Slice(e) => Shape::Slice(Box::new(e.flatten(table))),
+            Shape::Array(e, n) => Shape::Array(Box::new(e.flatten(table)), n),
+            Shape::Map(k, v) => Shape::Map(Box::new(k.flatten(table)), Box::new(v.flatten(table))),
+            Shape::Struct(name, fields) => {
+                let names: Vec<&'static str> = fields.iter().map(|(f, _)| *f).collect();
+                let flat = Shape::Struct(
+                    name,
+                    fields
+                        .into_iter()
+                        .map(|(f, s)| (f, s.flatten(table)))
+                        .collect(),
+                );
+                let next = table.entries.len();
+                let entry = *table.index.entry((name, names)).or_insert(next);
+                if entry == next {
+                    table.entries.push(Vec::new());
+                }
+                let variants = &mut table.entries[entry];
+                for (i, merged) in variants.iter_mut().enumerate() {
+                    let mut candidate = merged.clone();
+                    if candidate.merge(flat.clone()).is_ok() {
+                        *merged = candidate;
+                        return Shape::Ref(entry, i);
+                    }
+                }
+                variants.push(flat);
+                Shape::Ref(entry, variants.len() - 1)
+            }
+            other => other,
+        }
+    }
+
+    /// Expands the references `flatten` made, a struct inside itself becoming a `Recurse`.
+    fn unflatten(&self, table: &StructTable, stack: &mut Vec<(usize, usize)>) -> Shape {
+        match self {
+            Shape::Slice(e) => Shape::Slice(Box::new(e.unflatten(table, stack))),
+            Shape::Array(e, n) => Shape::Array(Box::new(e.unflatten(table, stack)), *n),
+            Shape::Map(k, v) => Shape::Map(
+                Box::new(k.unflatten(table, stack)),
+                Box::new(v.unflatten(table, stack)),
+            ),
+            Shape::Ref(entry, variant) => {
+                let me = (*entry, *variant);
+                if let Some(pos) = stack.iter().rposition(|s| *s == me) {
+                    return Shape::Recurse(stack.len() - 1 - pos);
+                }
+                let Shape::Struct(name, fields) = &table.entries[*entry][*variant] else {
+                    unreachable!("the table holds structs only");
+                };
+                stack.push(me);
+                let fields = fields
+                    .iter()
+                    .map(|(f, s)| (*f, s.unflatten(table, stack)))
+                    .collect();
+                stack.pop();
+                Shape::Struct(name, fields)
+            }
+            other => other.clone(),
         }
     }
 
@@ -181,7 +262,7 @@ impl Shape {
             Shape::Map(k, v) => format!("map[{}]{}", k.describe(), v.describe()),
             Shape::Struct(name, _) if name.is_empty() => "struct".into(),
             Shape::Struct(name, _) => format!("struct {name}"),
-            Shape::Recurse(_) => "a recursive struct".into(),
+            Shape::Recurse(_) | Shape::Ref(..) => "a recursive struct".into(),
         }
     }
 
@@ -194,6 +275,20 @@ impl Shape {
             Shape::Struct(_, fields) => fields.iter().all(|(_, s)| s.is_closed(depth + 1)),
             _ => true,
         }
+    }
+}
+
+/// The shapes of the structs in one value, while [`Shape::unify_structs`] runs: by name and
+/// field names, the variants that do not agree with each other.
+#[derive(Default)]
+struct StructTable {
+    index: HashMap<(&'static str, Vec<&'static str>), usize>,
+    entries: Vec<Vec<Shape>>,
+}
+
+impl StructTable {
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -276,7 +371,7 @@ impl SentTypes {
             Shape::Float => return Ok(FLOAT),
             Shape::String => return Ok(STRING),
             Shape::Bytes => return Ok(BYTES),
-            Shape::Unknown(_) => {
+            Shape::Unknown(_) | Shape::Ref(..) => {
                 return Err(GobError::unsupported(
                     "part of the type is unknown".to_string(),
                 ))
@@ -360,7 +455,7 @@ fn go_name(shape: &Shape) -> String {
         Shape::Map(k, v) => format!("map[{}]{}", go_name(k), go_name(v)),
         Shape::Struct(name, _) if name.is_empty() => "struct {}".into(),
         Shape::Struct(name, _) => (*name).into(),
-        Shape::Unknown(_) | Shape::Recurse(_) => String::new(),
+        Shape::Unknown(_) | Shape::Recurse(_) | Shape::Ref(..) => String::new(),
     }
 }
 
