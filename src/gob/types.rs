@@ -260,7 +260,7 @@ impl Shape {
             Shape::Slice(e) => format!("[]{}", e.describe()),
             Shape::Array(e, n) => format!("[{n}]{}", e.describe()),
             Shape::Map(k, v) => format!("map[{}]{}", k.describe(), v.describe()),
-            Shape::Struct(name, _) if name.is_empty() => "struct".into(),
+            Shape::Struct("", _) => "struct".into(),
             Shape::Struct(name, _) => format!("struct {name}"),
             Shape::Recurse(_) | Shape::Ref(..) => "a recursive struct".into(),
         }
@@ -453,7 +453,7 @@ fn go_name(shape: &Shape) -> String {
         Shape::Slice(e) => format!("[]{}", go_name(e)),
         Shape::Array(e, n) => format!("[{n}]{}", go_name(e)),
         Shape::Map(k, v) => format!("map[{}]{}", go_name(k), go_name(v)),
-        Shape::Struct(name, _) if name.is_empty() => "struct {}".into(),
+        Shape::Struct("", _) => "struct {}".into(),
         Shape::Struct(name, _) => (*name).into(),
         Shape::Unknown(_) | Shape::Recurse(_) | Shape::Ref(..) => String::new(),
     }

@@ -92,7 +92,7 @@ func corpus() []testCase {
 		{"int", -123456789},
 		{"int_min", int64(math.MinInt64)},
 		{"uint_max", uint64(math.MaxUint64)},
-		{"float", 3.14159},
+		{"float", 1234.5678},
 		{"float_inf", math.Inf(-1)},
 		{"bool", true},
 		{"string", "héllo, 世界 ✓"},
