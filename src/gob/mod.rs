@@ -73,8 +73,11 @@
 //! type, including fields a value leaves out. [`Encoder::encode`] learns the type from the
 //! value itself: that cannot tell what an empty `Vec` or a `None` would hold, so struct
 //! fields whose type the value does not show are left out of the type definition (the value
-//! has nothing to send for them; Go keeps its zero value); a different value of the same Rust
-//! type may then define a second, fuller type, which is legal gob. An unknown type anywhere
+//! has nothing to send for them; Go keeps its zero value); a later, fuller value of the same
+//! Rust type then defines a second type, which is legal gob, and the encoder remembers each
+//! struct's fullest shape so later values reuse it rather than define more. Within one value
+//! every occurrence of a struct (by name and field names) gets one type, and a struct found
+//! inside itself makes a recursive type, as Go's decoder requires. An unknown type anywhere
 //! else (an empty `Vec` at the top level, `vec![vec![]]`) is an error.
 //! [`Encoder::encode_typed`] and [`Schema`] instead trace the type through its
 //! `Deserialize` implementation, so the full type is sent whatever the value; this needs
@@ -161,6 +164,7 @@ impl Schema {
 #[derive(Debug, Default)]
 pub struct Encoder {
     sent: SentTypes,
+    memory: types::StructMemory,
     schemas: HashMap<TypeId, Schema>,
 }
 
@@ -181,6 +185,7 @@ impl Encoder {
     ) -> Result<(), GobError> {
         let shape = infer::infer(value)?
             .unify_structs()
+            .recall(&mut self.memory)
             .finalize(&mut String::new())?;
         self.encode_shape(out, &shape, value)
     }

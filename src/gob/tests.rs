@@ -169,8 +169,12 @@ fn an_untraced_value_leaves_unknown_fields_out_of_its_type() {
     enc.encode(&mut out, &Opt::default()).unwrap();
     let values: Vec<Opt> = decode_all(&mut dec, &out).unwrap();
     assert_eq!(values, [Opt::default(), full, Opt::default()]);
-    // Opt without N and Tags, then the full Opt and []string; the third reuses the first.
+    // Opt without N and Tags, then the full Opt and []string; the third value reuses the
+    // full type, which the encoder remembers.
     assert_eq!(dec.type_count(), 3);
+    let mut again = Vec::new();
+    enc.encode(&mut again, &Opt::default()).unwrap();
+    assert_eq!(again, hex("03ff8400"), "{}", to_hex(&again));
 }
 
 #[test]

@@ -116,6 +116,49 @@ impl Shape {
         flat.unflatten(&table, &mut Vec::new())
     }
 
+    /// Fills in what this shape does not show from the structs of earlier values on the
+    /// stream (`memory`, by name and field names), and remembers what it does show: so a
+    /// value with an empty `Vec` reuses the type an earlier, fuller value defined, rather
+    /// than defining one more type. Only shapes with no reference outside themselves are
+    /// remembered; one that conflicts (another struct of the same name) is left as it is.
+    pub(crate) fn recall(self, memory: &mut StructMemory) -> Shape {
+        match self {
+            Shape::Slice(e) => Shape::Slice(Box::new(e.recall(memory))),
+            Shape::Array(e, n) => Shape::Array(Box::new(e.recall(memory)), n),
+            Shape::Map(k, v) => Shape::Map(Box::new(k.recall(memory)), Box::new(v.recall(memory))),
+            Shape::Struct(name, fields) => {
+                let fields: Vec<_> = fields
+                    .into_iter()
+                    .map(|(f, s)| (f, s.recall(memory)))
+                    .collect();
+                let key = (name, fields.iter().map(|(f, _)| *f).collect::<Vec<_>>());
+                let current = Shape::Struct(name, fields);
+                if !current.is_closed(0) {
+                    return current;
+                }
+                match memory.get(&key) {
+                    Some(known) => {
+                        let mut merged = known.clone();
+                        if merged.merge(current.clone()).is_err() {
+                            return current;
+                        }
+                        if merged != *known {
+                            memory.insert(key, merged.clone());
+                        }
+                        merged
+                    }
+                    None => {
+                        if memory.len() < MEMORY_LIMIT {
+                            memory.insert(key, current.clone());
+                        }
+                        current
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Replaces every struct by a reference into `table`, merging it there with the other
     /// occurrences it agrees with.
     fn flatten(self, table: &mut StructTable) -> Shape {
@@ -277,6 +320,12 @@ impl Shape {
         }
     }
 }
+
+/// The struct shapes an encoder has seen on its stream, by name and field names.
+pub(crate) type StructMemory = HashMap<(&'static str, Vec<&'static str>), Shape>;
+
+/// How many structs an encoder remembers.
+const MEMORY_LIMIT: usize = 4096;
 
 /// The shapes of the structs in one value, while [`Shape::unify_structs`] runs: by name and
 /// field names, the variants that do not agree with each other.

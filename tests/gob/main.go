@@ -117,6 +117,7 @@ func corpus() []testCase {
 		{"interface_struct", Holder{Name: "h", Any: Point{7, 8}}},
 		{"interface_nil", Holder{Name: "nil"}},
 		{"interface_slice", []interface{}{1, "x", 2.5}},
+		{"complex", complex(1.5, -2)},
 	}
 }
 
