@@ -685,3 +685,68 @@ fn one_struct_has_one_wire_type_within_a_value() {
     // Outer, Inner, []string, Point, []Inner.
     assert_eq!(dec.type_count(), 5);
 }
+
+fn message(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_message_len(&mut out, body.len());
+    out.extend_from_slice(body);
+    out
+}
+
+#[test]
+fn recursive_wire_types_are_bounded_by_depth() {
+    // type T []T, and a value nested 300 deep.
+    let mut stream = message(&[0xff, 0x81, 2, 1, 2, 0xff, 0x82, 0, 1, 0xff, 0x82, 0, 0]);
+    let mut value = vec![0xff, 0x82, 0];
+    value.extend(std::iter::repeat(1).take(300));
+    value.push(0);
+    stream.extend(message(&value));
+    let err = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+    let err = decode_all::<serde::de::IgnoredAny>(&mut Decoder::new(), &stream).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+
+    // type T struct { A T }: an empty value has a zero A, whose zero A... bounded too.
+    let mut stream = message(&[
+        0xff, 0x81, 3, 1, 1, 1, b'T', 1, 0xff, 0x82, 0, 1, 1, 1, 1, b'A', 1, 0xff, 0x82, 0, 0, 0,
+    ]);
+    stream.extend(message(&[0xff, 0x82, 0]));
+    let err = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+    // Skipping it reads one byte.
+    decode_all::<serde::de::IgnoredAny>(&mut Decoder::new(), &stream).unwrap();
+}
+
+#[test]
+fn malformed_streams_are_refused() {
+    let mut dec = Decoder::new();
+    // A value of a type never defined.
+    assert_eq!(
+        dec.decode(&[0xff, 0x82, 0]).unwrap_err().kind(),
+        GobErrorKind::Malformed
+    );
+    // A definition of a predefined id.
+    assert!(dec.decode(&[0x03, 2, 1, 2, 0x04, 0, 1, 4, 0, 0]).is_err());
+    // Trailing bytes after a value.
+    let v = dec.decode(&[0x04, 0, 0x02, 0x09]).unwrap().unwrap();
+    assert!(v.deserialize::<i64>().is_err());
+    // A defined type defined again.
+    let def = [0xff, 0x81, 2, 1, 2, 0xff, 0x82, 0, 1, 4, 0, 0];
+    assert!(dec.decode(&def).unwrap().is_none());
+    assert!(dec.decode(&def).is_err());
+    // A struct field number past the type's fields.
+    let mut dec = Decoder::new();
+    let stream =
+        hex("1fff8103010105506f696e7401ff82000102010158010400010159010400000007ff82012c034200");
+    let err = decode_all::<Point>(&mut dec, &stream).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Malformed, "{err}");
+}
+
+#[test]
+fn encoders_and_decoders_move_between_threads() {
+    fn send<T: Send + 'static>() {}
+    send::<Encoder>();
+    send::<Decoder>();
+    send::<Schema>();
+    send::<GobError>();
+}
