@@ -55,6 +55,12 @@
 //! | newtypes, `Box<T>` | `T` |
 //! | `()`, unit structs | `struct{}` |
 //!
+//! Go fills only exported fields, matched by name: give Rust fields Go's names
+//! (`#[serde(rename_all = "PascalCase")]` or `rename`). Rust fields the wire type lacks
+//! decode as their zero value, as Go leaves them, so `#[serde(alias)]` on a struct decoded
+//! from gob does not work (an alias looks like one more missing field), nor does
+//! `#[serde(flatten)]` (it turns the struct into a map of mixed values).
+//!
 //! Enum variants with data, `i128`/`u128` and tuples of mixed types have no gob form and fail
 //! to encode with an [`Unsupported`](GobErrorKind::Unsupported) error. Go's `complex` values
 //! decode as a pair `(f64, f64)`; Go interface values decode as their concrete value (into a
