@@ -698,7 +698,7 @@ fn recursive_wire_types_are_bounded_by_depth() {
     // type T []T, and a value nested 300 deep.
     let mut stream = message(&[0xff, 0x81, 2, 1, 2, 0xff, 0x82, 0, 1, 0xff, 0x82, 0, 0]);
     let mut value = vec![0xff, 0x82, 0];
-    value.extend(std::iter::repeat(1).take(300));
+    value.extend_from_slice(&[1; 300]);
     value.push(0);
     stream.extend(message(&value));
     let err = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap_err();
