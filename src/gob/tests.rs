@@ -628,14 +628,21 @@ fn hostile_bytes_never_panic() {
             }
         }
         // Random corruption.
-        for _ in 0..2000 {
+        let rounds: usize = std::env::var("GOB_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        for _ in 0..rounds {
+            // Corrupt one message (so the others, type definitions included, stay valid).
+            let target = (rng.next() as usize) % messages.len();
             let mut dec = Decoder::new();
-            for m in &messages {
+            for (k, m) in messages.iter().enumerate() {
                 let mut m = m.to_vec();
-                let flips = rng.next() % 4;
-                for _ in 0..flips {
-                    let i = (rng.next() as usize) % m.len();
-                    m[i] = rng.next() as u8;
+                if k == target {
+                    for _ in 0..1 + rng.next() % 3 {
+                        let i = (rng.next() as usize) % m.len();
+                        m[i] = rng.next() as u8;
+                    }
                 }
                 feed(&mut dec, &m);
             }
