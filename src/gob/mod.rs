@@ -66,12 +66,14 @@
 //! decode as a pair `(f64, f64)`; Go interface values decode as their concrete value (into a
 //! [`Value`] or any self-describing type, or a matching Rust type), but cannot be encoded.
 //!
-//! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences and maps, `None`)
-//! are left out of a message; when decoding, fields left out take the zero value of their
-//! wire type, so no `#[serde(default)]` is needed, and an absent `Option` field is `None`.
-//! A `Some(0)` field therefore arrives as `None`, just as Go loses a pointer to a zero value.
-//! Struct fields the Rust type lacks are skipped. A top-level `None` cannot be sent (Go
-//! refuses a nil pointer), nor can a `None` inside a sequence or map.
+//! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences, `None`) are left
+//! out of a message, and so are empty maps (Go sends an empty but non-nil map; a Rust map
+//! cannot tell it from nil). When decoding, fields left out take the zero value of their wire
+//! type, so no `#[serde(default)]` is needed, and an absent `Option` field is `None`. A
+//! `Some(0)` field therefore arrives as `None`, just as Go loses a pointer to a zero value.
+//! Fields of the wire type that the Rust struct lacks are skipped. A top-level `None` cannot
+//! be sent (Go refuses a nil pointer), nor can a `None` inside a sequence or map; a top-level
+//! `Some(x)` is sent as `x`, and decodes into an `Option` as `Some`.
 //!
 //! ## Where the type definitions come from
 //!
@@ -341,7 +343,8 @@ impl Decoder {
     }
 }
 
-/// A value message, ready to be deserialized once (as any type, or through erased-serde).
+/// A value message, ready to be deserialized (as any type, or through erased-serde); being
+/// `Copy`, it can be tried as more than one type.
 #[derive(Clone, Copy)]
 pub struct ValueMessage<'a> {
     types: &'a ReceivedTypes,
