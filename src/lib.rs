@@ -57,6 +57,8 @@ mod client;
 pub mod codec;
 mod conn;
 mod error;
+#[cfg(feature = "gob")]
+pub mod gob;
 mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;

@@ -1,0 +1,404 @@
+//! # Go's `encoding/gob` as a serde data format
+//!
+//! A gob stream is a sequence of messages, each preceded by its length: type definitions,
+//! sent once per stream before a type is first used, and values. The [`Encoder`] and
+//! [`Decoder`] keep that per-stream state, one of each per direction of a connection; the
+//! caller does the framing with the bytes it already has ([`message_len`]).
+//!
+//! ```
+//! use netrpc::gob::{message_len, Decoder, Encoder};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Point {
+//!     #[serde(rename = "X")]
+//!     x: i64,
+//!     #[serde(rename = "Y")]
+//!     y: i64,
+//! }
+//!
+//! let mut enc = Encoder::new();
+//! let mut stream = Vec::new();
+//! enc.encode(&mut stream, &Point { x: 22, y: 33 })?;
+//! // The bytes of Go's documentation: Point's definition, then the value.
+//! assert_eq!(stream.len(), 32 + 8);
+//!
+//! let mut dec = Decoder::new();
+//! let mut rest = &stream[..];
+//! let mut points = Vec::new();
+//! while let Some((header, len)) = message_len(rest, 1 << 20)? {
+//!     let msg = &rest[header..header + len];
+//!     if let Some(value) = dec.decode(msg)? {
+//!         points.push(value.deserialize::<Point>()?);
+//!     }
+//!     rest = &rest[header + len..];
+//! }
+//! assert_eq!(points, [Point { x: 22, y: 33 }]);
+//! # Ok::<(), netrpc::gob::GobError>(())
+//! ```
+//!
+//! ## Types
+//!
+//! | Rust | gob (Go) |
+//! |---|---|
+//! | `bool` | `bool` |
+//! | `i8`…`i64`, `char` | `int` |
+//! | `u8`…`u64` | `uint` |
+//! | `f32`, `f64` | `float` |
+//! | `String`, `&str`, enum unit variants (by name) | `string` |
+//! | `Vec<u8>`, `serde_bytes` | `[]byte` |
+//! | `Vec<T>`, sets, sequences | `[]T` |
+//! | `[T; N]`, tuples and tuple structs of one element type | `[N]T` |
+//! | maps | `map[K]V` |
+//! | structs (fields by name: use `#[serde(rename = "GoName")]`) | `struct` |
+//! | `Option<T>` | `*T`: a `None` field is left out, like a nil pointer |
+//! | newtypes, `Box<T>` | `T` |
+//! | `()`, unit structs | `struct{}` |
+//!
+//! Go fills only exported fields, matched by name: give Rust fields Go's names
+//! (`#[serde(rename_all = "PascalCase")]` or `rename`). Rust fields the wire type lacks
+//! decode as their zero value, as Go leaves them, so `#[serde(alias)]` on a struct decoded
+//! from gob does not work (an alias looks like one more missing field), nor does
+//! `#[serde(flatten)]` (it turns the struct into a map of mixed values).
+//!
+//! Enum variants with data, `i128`/`u128` and tuples of mixed types have no gob form and fail
+//! to encode with an [`Unsupported`](GobErrorKind::Unsupported) error. Go's `complex` values
+//! decode as a pair `(f64, f64)`; Go interface values decode as their concrete value (into a
+//! [`Value`] or any self-describing type, or a matching Rust type), but cannot be encoded.
+//!
+//! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences, `None`) are left
+//! out of a message, and so are empty maps (Go sends an empty but non-nil map; a Rust map
+//! cannot tell it from nil). When decoding, fields left out take the zero value of their wire
+//! type, so no `#[serde(default)]` is needed, and an absent `Option` field is `None`. A
+//! `Some(0)` field therefore arrives as `None`, just as Go loses a pointer to a zero value.
+//! Fields of the wire type that the Rust struct lacks are skipped. A top-level `None` cannot
+//! be sent (Go refuses a nil pointer), nor can a `None` inside a sequence or map; a top-level
+//! `Some(x)` is sent as `x`, and decodes into an `Option` as `Some`.
+//!
+//! ## Where the type definitions come from
+//!
+//! Gob sends each type once, complete, and Go checks every field of it against the receiving
+//! type, including fields a value leaves out. [`Encoder::encode`] learns the type from the
+//! value itself: that cannot tell what an empty `Vec` or a `None` would hold, so struct
+//! fields whose type the value does not show are left out of the type definition (the value
+//! has nothing to send for them; Go keeps its zero value); a later, fuller value of the same
+//! Rust type then defines a second type, which is legal gob, and the encoder remembers each
+//! struct's fullest shape so later values reuse it rather than define more. Within one value
+//! every occurrence of a struct (by name and field names) gets one type, and a struct found
+//! inside itself makes a recursive type, as Go's decoder requires. An unknown type anywhere
+//! else (an empty `Vec` at the top level, `vec![vec![]]`) is an error.
+//! [`Encoder::encode_typed`] and [`Schema`] instead trace the type through its
+//! `Deserialize` implementation, so the full type is sent whatever the value; this needs
+//! `T: DeserializeOwned` and does not work for types that deserialize with
+//! `deserialize_any` (untagged enums, `#[serde(flatten)]`).
+
+mod de;
+mod error;
+mod infer;
+mod ser;
+mod trace;
+mod types;
+mod value;
+mod wire;
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, DeserializeOwned};
+use serde::Serialize;
+
+pub use error::{GobError, GobErrorKind};
+pub use value::Value;
+
+use types::{ReceivedTypes, SentTypes, Shape};
+
+/// The default bound on the nesting of a decoded value.
+pub const DEFAULT_MAX_DEPTH: usize = 100;
+/// The default bound on the type definitions one stream may make.
+pub const DEFAULT_MAX_TYPES: usize = 1024;
+
+/// Reads a gob message length prefix from the front of `buf`.
+///
+/// Returns `Ok(Some((header_len, body_len)))` once the prefix is complete (the message is
+/// then `buf[header_len..header_len + body_len]`, which may not have arrived yet), `Ok(None)`
+/// while it is incomplete, and an error for a malformed prefix or a body longer than `limit`,
+/// checked before anything is allocated.
+pub fn message_len(buf: &[u8], limit: usize) -> Result<Option<(usize, usize)>, GobError> {
+    let Some((len, header)) = wire::parse_uint(buf)? else {
+        return Ok(None);
+    };
+    if len > limit as u64 {
+        return Err(GobError::limit(format!(
+            "a message of {len} bytes exceeds the limit of {limit}"
+        )));
+    }
+    if len == 0 {
+        return Err(GobError::malformed("an empty message"));
+    }
+    Ok(Some((header, len as usize)))
+}
+
+/// Appends the length prefix for a message of `len` bytes to `out`.
+pub fn write_message_len(out: &mut Vec<u8>, len: usize) {
+    wire::put_uint(out, len as u64);
+}
+
+/// The gob type of a Rust type, traced from its `Deserialize` implementation.
+///
+/// Unlike a type learnt from a value, it is complete whatever the value holds (an empty
+/// `Vec`, a `None`), so it can be given to [`Encoder::encode_with`] for every value of the
+/// type.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    shape: Arc<Shape>,
+}
+
+impl Schema {
+    /// Traces the gob type of `T`.
+    ///
+    /// Fails for types whose `Deserialize` decides its shape from the data
+    /// (`deserialize_any`: untagged enums, `#[serde(flatten)]`, `serde_json::Value`), for
+    /// enums with data, and for types gob cannot express.
+    pub fn of<T: DeserializeOwned>() -> Result<Schema, GobError> {
+        let shape = trace::trace::<T>()?.finalize(&mut String::new())?;
+        Ok(Schema {
+            shape: Arc::new(shape),
+        })
+    }
+}
+
+/// The sending half of a gob stream: remembers which types it has defined.
+#[derive(Debug, Default)]
+pub struct Encoder {
+    sent: SentTypes,
+    memory: types::StructMemory,
+    schemas: HashMap<TypeId, Schema>,
+}
+
+impl Encoder {
+    /// An encoder for a new stream (no types sent yet).
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    /// Appends to `out` the gob messages for one value: any type definitions not yet sent on
+    /// this stream, then the value message, each with its length prefix. The type is learnt
+    /// from the value (see the [module documentation](self)). On error nothing is appended
+    /// and the stream's state is unchanged.
+    pub fn encode<T: Serialize + ?Sized>(
+        &mut self,
+        out: &mut Vec<u8>,
+        value: &T,
+    ) -> Result<(), GobError> {
+        let shape = infer::infer(value)?
+            .unify_structs()
+            .recall(&mut self.memory)
+            .finalize(&mut String::new())?;
+        self.encode_shape(out, &shape, value)
+    }
+
+    /// [`encode`](Self::encode) for a type-erased value.
+    pub fn encode_erased(
+        &mut self,
+        out: &mut Vec<u8>,
+        value: &dyn erased_serde::Serialize,
+    ) -> Result<(), GobError> {
+        self.encode(out, value)
+    }
+
+    /// Like [`encode`](Self::encode), but the type sent is traced from `T`'s `Deserialize`
+    /// (once per encoder), so it is complete whatever the value holds.
+    pub fn encode_typed<T: Serialize + DeserializeOwned + 'static>(
+        &mut self,
+        out: &mut Vec<u8>,
+        value: &T,
+    ) -> Result<(), GobError> {
+        let schema = match self.schemas.get(&TypeId::of::<T>()) {
+            Some(schema) => schema.clone(),
+            None => {
+                let schema = Schema::of::<T>()?;
+                self.schemas.insert(TypeId::of::<T>(), schema.clone());
+                schema
+            }
+        };
+        self.encode_shape(out, &schema.shape, value)
+    }
+
+    /// Like [`encode`](Self::encode), with the type given by `schema`; the value must fit it.
+    pub fn encode_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        schema: &Schema,
+        value: &dyn erased_serde::Serialize,
+    ) -> Result<(), GobError> {
+        self.encode_shape(out, &schema.shape, value)
+    }
+
+    fn encode_shape<T: Serialize + ?Sized>(
+        &mut self,
+        out: &mut Vec<u8>,
+        shape: &Shape,
+        value: &T,
+    ) -> Result<(), GobError> {
+        let start = out.len();
+        let mut mark = self.sent.mark();
+        let result = self.sent.id_of(shape, out, &mut mark).and_then(|id| {
+            // The value message: its length is not known until it is written, so it is
+            // written after room for the longest prefix, then moved down.
+            let at = out.len();
+            out.extend_from_slice(&[0; 9]);
+            ser::write_value(out, &self.sent, id, value)?;
+            let len = out.len() - at - 9;
+            let header = wire::uint_len(len as u64);
+            let mut prefix = Vec::with_capacity(9);
+            wire::put_uint(&mut prefix, len as u64);
+            out[at + 9 - header..at + 9].copy_from_slice(&prefix);
+            out.drain(at..at + 9 - header);
+            Ok(())
+        });
+        if result.is_err() {
+            out.truncate(start);
+            self.sent.rollback(mark);
+        }
+        result
+    }
+}
+
+/// Limits on what a [`Decoder`] accepts from its peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// How deeply values may nest (structs, sequences, maps, interfaces).
+    pub max_depth: usize,
+    /// How many type definitions the stream may make.
+    pub max_types: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_types: DEFAULT_MAX_TYPES,
+        }
+    }
+}
+
+/// The receiving half of a gob stream: remembers the types defined on it.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    types: ReceivedTypes,
+    limits: Limits,
+}
+
+impl Decoder {
+    /// A decoder for a new stream, with the default [`Limits`].
+    pub fn new() -> Decoder {
+        Decoder::default()
+    }
+
+    /// A decoder for a new stream, with `limits`.
+    pub fn with_limits(limits: Limits) -> Decoder {
+        Decoder {
+            types: ReceivedTypes::default(),
+            limits,
+        }
+    }
+
+    /// Feeds one complete message (the bytes after its length prefix).
+    ///
+    /// A type definition is stored and gives `Ok(None)`; a value gives a [`ValueMessage`] to
+    /// deserialize. A value may refer to types defined in earlier messages only.
+    pub fn decode<'a>(&'a mut self, msg: &'a [u8]) -> Result<Option<ValueMessage<'a>>, GobError> {
+        let mut r = wire::Reader::new(msg);
+        let id = r.int()?;
+        if id < 0 {
+            self.types
+                .define(id.wrapping_neg(), &mut r, self.limits.max_types)?;
+            return Ok(None);
+        }
+        if id == 0 {
+            return Err(GobError::malformed("a value message of type id 0"));
+        }
+        self.types.kind(id)?;
+        let body = &msg[msg.len() - r.remaining()..];
+        Ok(Some(ValueMessage {
+            types: &self.types,
+            id,
+            body,
+            max_depth: self.limits.max_depth,
+        }))
+    }
+
+    /// Feeds one message and, if it is a value, deserializes it as `T`.
+    pub fn decode_value<T: DeserializeOwned>(&mut self, msg: &[u8]) -> Result<Option<T>, GobError> {
+        match self.decode(msg)? {
+            Some(value) => value.deserialize().map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// How many types the peer has defined on this stream.
+    pub fn type_count(&self) -> usize {
+        self.types.len()
+    }
+}
+
+/// A value message, ready to be deserialized (as any type, or through erased-serde); being
+/// `Copy`, it can be tried as more than one type.
+#[derive(Clone, Copy)]
+pub struct ValueMessage<'a> {
+    types: &'a ReceivedTypes,
+    id: i64,
+    body: &'a [u8],
+    max_depth: usize,
+}
+
+impl std::fmt::Debug for ValueMessage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValueMessage")
+            .field("type_id", &self.id)
+            .field("len", &self.body.len())
+            .finish()
+    }
+}
+
+impl<'a> ValueMessage<'a> {
+    /// The gob type id of the value.
+    pub fn type_id(&self) -> i64 {
+        self.id
+    }
+
+    /// Deserializes the value as `T`; the whole message must be used.
+    pub fn deserialize<T: Deserialize<'a>>(self) -> Result<T, GobError> {
+        let mut st = de::State::new(self.body, self.types, self.max_depth);
+        let value = T::deserialize(st.top(self.id)?)?;
+        st.finish()?;
+        Ok(value)
+    }
+
+    /// Hands the value to `f` as an erased-serde deserializer (for callers that only know
+    /// the target type behind a `dyn`); the whole message must be used.
+    pub fn deserialize_erased<R>(
+        self,
+        f: impl FnOnce(&mut dyn erased_serde::Deserializer<'a>) -> Result<R, erased_serde::Error>,
+    ) -> Result<R, GobError> {
+        let mut st = de::State::new(self.body, self.types, self.max_depth);
+        let result = {
+            let mut erased = <dyn erased_serde::Deserializer>::erase(st.top(self.id)?);
+            f(&mut erased)?
+        };
+        st.finish()?;
+        Ok(result)
+    }
+
+    /// Reads past the value, checking that it is well formed.
+    pub fn skip(self) -> Result<(), GobError> {
+        let mut st = de::State::new(self.body, self.types, self.max_depth);
+        st.top(self.id)?;
+        st.skip(self.id)?;
+        st.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests;
