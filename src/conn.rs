@@ -277,7 +277,11 @@ enum Incoming {
 fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<Reply, String>) {
     let sent = match result {
         Ok(reply) => outbox.send(|encoder, buf| {
-            encoder.encode_response(buf, &Response { seq, error: None }, Some(&*reply))
+            let response = Response {
+                seq,
+                ..Response::default()
+            };
+            encoder.encode_response(buf, &response, Some(&*reply))
         }),
         Err(error) => send_error(outbox, seq, error),
     };
@@ -296,6 +300,7 @@ fn send_error<E: ResponseEncoder>(
     let response = Response {
         seq,
         error: Some(error),
+        error_value: None,
     };
     outbox.send(|encoder, buf| encoder.encode_response(buf, &response, None))
 }

@@ -63,6 +63,7 @@ mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
 mod outbox;
+mod peer;
 mod pending;
 mod pool;
 mod server;
@@ -73,13 +74,16 @@ mod transport;
 use std::io;
 use std::sync::OnceLock;
 
-pub use call::{Call, Completed, Ignore};
+pub use call::{Call, Completed, Ignore, Params};
 pub use client::{Client, ClientBuilder};
 /// The channels [`Call::done`] and [`Client::go_with`] use, re-exported so that `select!`,
 /// `Sender`s and timeouts need no dependency of a matching version.
 pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
 pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
+pub use peer::Notification;
+/// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
+pub use rmpv;
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
 pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};

@@ -100,7 +100,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         Ok(Some(Request {
             seq: self.seq,
             service_method: request.method,
-            notification: false,
+            ..Request::default()
         }))
     }
 
@@ -274,6 +274,7 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
         Ok(Some(Response {
             seq: response.id,
             error,
+            error_value: None,
         }))
     }
 
@@ -308,9 +309,20 @@ impl RequestEncoder for JsonRequestEncoder {
         }
         buf.extend_from_slice(b"{\"method\":");
         encode_json(buf, &request.service_method)?;
-        buf.extend_from_slice(b",\"params\":[");
-        encode_json(buf, body)?;
-        buf.extend_from_slice(b"],\"id\":");
+        if request.argument_list {
+            buf.extend_from_slice(b",\"params\":");
+            let start = buf.len();
+            encode_json(buf, body)?;
+            if &buf[start..] == b"null" {
+                buf.truncate(start);
+                buf.extend_from_slice(b"[]"); // `Params(())`: no arguments.
+            }
+        } else {
+            buf.extend_from_slice(b",\"params\":[");
+            encode_json(buf, body)?;
+            buf.push(b']');
+        }
+        buf.extend_from_slice(b",\"id\":");
         buf.extend_from_slice(request.seq.to_string().as_bytes());
         buf.extend_from_slice(b"}\n");
         Ok(())
