@@ -206,3 +206,19 @@ fn neovims_error_values_stay_readable() {
         other => panic!("expected Neovim's [code, message], got {other:?}"),
     }
 }
+
+#[test]
+fn the_example_talks_to_neovim() {
+    let Some(nvim) = Nvim::start() else { return };
+    let stdout = common::output_of(
+        Command::new(common::example("nvim")).args(["--addr", &nvim.addr.to_string()]),
+    );
+    common::assert_has_lines(
+        &stdout,
+        &[
+            "buffer line 1: \"hello from netrpc\"",
+            "event netrpc_event: [\"it works\"]",
+            "Neovim asked us for Add(2, 3) and got 5",
+        ],
+    );
+}
