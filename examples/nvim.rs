@@ -39,7 +39,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // No arguments: params [].
     let info: Vec<Value> = nvim.call("nvim_get_api_info", &Params(()))?;
-    let chan = info[0].as_i64().ok_or("no channel id in nvim_get_api_info")?;
+    let chan = info[0]
+        .as_i64()
+        .ok_or("no channel id in nvim_get_api_info")?;
     println!("connected to Neovim as channel {chan}");
 
     // Several arguments: params [0, 0, -1, false, [...]].
