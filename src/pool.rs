@@ -199,7 +199,10 @@ impl Pool {
         };
         if hint.blocks() {
             queue.ready.push_back(job);
-            shared.wake_worker(&mut queue);
+            // Workers already woken take it as well as a new one would.
+            if queue.ready.len() > queue.woken {
+                shared.wake_worker(&mut queue);
+            }
         } else {
             queue.waiting.push_back(job);
             if queue.occupied + queue.woken < queue.slots.len() {
