@@ -69,6 +69,29 @@ struct Encoder {
     header: Request,
 }
 
+/// A handle to a [`Client`] that does not keep its connection open: for a service the client
+/// serves to its peer that calls the peer back ([`Client::register`]), which would otherwise
+/// hold the client, and so the connection, open forever.
+#[derive(Clone)]
+pub struct WeakClient {
+    inner: Weak<ClientInner>,
+}
+
+impl WeakClient {
+    /// The client, if any of its [`Client`] handles is still alive.
+    pub fn upgrade(&self) -> Option<Client> {
+        self.inner.upgrade().map(|inner| Client { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakClient")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -275,7 +298,11 @@ impl Client {
     /// type (see [`Service::name`]): MessagePack-RPC is symmetric, so a server such as Neovim
     /// may call the client. Its methods run on a worker pool of the client's own, never on
     /// the reader thread, and their replies go out through the client's writer. An unknown
-    /// method gets Go's error text back.
+    /// method gets Go's error text back; a request that finds 1,024 of the peer's calls
+    /// waiting for a worker is answered `rpc: the client is busy: ...`.
+    ///
+    /// A service that calls the peer back holds a [`WeakClient`] ([`Client::downgrade`]): a
+    /// `Client` it held would keep the connection open after every other handle is dropped.
     pub fn register<T: Send + Sync + 'static>(
         &self,
         service: Service<T>,
@@ -314,6 +341,13 @@ impl Client {
         service: Service<T>,
     ) -> Result<(), RegisterError> {
         self.inner.peer.register_root(service)
+    }
+
+    /// A handle that does not keep the connection open (see [`WeakClient`]).
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// The notifications the peer sends that no registered method takes, such as Neovim's
@@ -498,8 +532,11 @@ impl ClientBuilder {
     }
 
     /// A client on a connection already open, speaking MessagePack-RPC.
+    /// The builder's write timeout, if set, replaces the connection's own.
     pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
-        conn.set_write_timeout(self.write_timeout)?;
+        if self.write_timeout.is_some() {
+            conn.set_write_timeout(self.write_timeout)?;
+        }
         let codec = MsgpackClientCodec::with_max_message_size(conn, self.max_message_size);
         self.codec(codec)
     }

@@ -75,7 +75,7 @@ use std::io;
 use std::sync::OnceLock;
 
 pub use call::{Call, Completed, Ignore, Params};
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, WeakClient};
 /// The channels [`Call::done`] and [`Client::go_with`] use, re-exported so that `select!`,
 /// `Sender`s and timeouts need no dependency of a matching version.
 pub use crossbeam_channel as channel;

@@ -128,15 +128,27 @@ impl Peer {
             }
         };
         let hint = Arc::clone(&method.hint);
-        self.pool.execute(&hint, move || {
+        let name = method.name.clone();
+        let answering = Arc::clone(&answer);
+        // The reader must never wait for the pool: behind it wait the replies to the
+        // client's own calls.
+        let queued = self.pool.try_execute(&hint, move || {
             let result = method.invoke(arg);
             if !notification {
                 match result {
-                    Ok(reply) => answer.answer(seq, Ok(&*reply)),
-                    Err(error) => answer.answer(seq, Err(error)),
+                    Ok(reply) => answering.answer(seq, Ok(&*reply)),
+                    Err(error) => answering.answer(seq, Err(error)),
                 }
             }
         });
+        if !queued {
+            let busy =
+                format!("rpc: the client is busy: too many of its peer's calls wait to run {name}");
+            log::warn!("{busy}");
+            if !notification {
+                answer.answer(seq, Err(busy));
+            }
+        }
         Ok(())
     }
 

@@ -232,7 +232,8 @@ impl Server {
     /// arrive from now on are answered with `rpc: server is shutting down`, calls in flight
     /// get up to `grace` to finish and answer, and then every connection is closed, including
     /// those still sending their HTTP head. Connections that arrive later are closed at once.
-    /// Returns once the connections are closed.
+    /// Returns once the connections are closed. A method may call it: the call running it is
+    /// not waited for.
     pub fn shutdown(&self, grace: Duration) {
         let shared = &self.inner.shared;
         shared.begin_shutdown();
@@ -241,7 +242,7 @@ impl Server {
             wake();
         }
         let deadline = Instant::now().checked_add(grace);
-        while shared.in_flight() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+        while shared.in_flight_but_ours() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             thread::sleep(Duration::from_millis(5));
         }
         shared.close_all();

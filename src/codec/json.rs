@@ -316,6 +316,8 @@ impl RequestEncoder for JsonRequestEncoder {
             if &buf[start..] == b"null" {
                 buf.truncate(start);
                 buf.extend_from_slice(b"[]"); // `Params(())`: no arguments.
+            } else if buf[start] != b'[' {
+                return Err(super::msgpack::not_a_list());
             }
         } else {
             buf.extend_from_slice(b",\"params\":[");

@@ -398,8 +398,10 @@ impl RequestEncoder for MsgpackEncoder {
         }
         let start = buf.len();
         encode_body(buf, Some(body))?;
-        if buf[start..] == [NIL] {
-            buf[start] = 0x90; // `Params(())`: no arguments.
+        match buf[start] {
+            NIL if buf.len() == start + 1 => buf[start] = 0x90, // `Params(())`: no arguments.
+            0x90..=0x9f | 0xdc | 0xdd => {}
+            _ => return Err(not_a_list()),
         }
         Ok(())
     }
@@ -412,6 +414,13 @@ impl RequestEncoder for MsgpackEncoder {
     ) -> Result<(), CodecError> {
         self.encode_response(buf, response, body)
     }
+}
+
+/// What a [`Params`](crate::Params) that is no list is told.
+pub(crate) fn not_a_list() -> CodecError {
+    CodecError::Encode(
+        "rpc: Params must hold a tuple, an array, a Vec or (): an argument list".to_owned(),
+    )
 }
 
 fn encode_body(
