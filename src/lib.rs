@@ -12,6 +12,9 @@
 //!   once and completes through a crossbeam channel. When the connection dies, every pending
 //!   call completes with an error.
 //! * Codecs are pluggable ([`codec`]); no async runtime is involved anywhere.
+//! * MessagePack-RPC works both ways: [`Params`] sends an argument list as it is, and a client
+//!   serves methods its peer calls ([`Client::register_methods`]) and takes its notifications
+//!   ([`Client::notifications`]): enough to drive Neovim.
 //!
 //! ```
 //! use std::net::TcpListener;
