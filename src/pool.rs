@@ -11,7 +11,9 @@
 //! of a tick neither on a CPU nor waiting for one (Linux: `/proc/self/task/<tid>/schedstat`;
 //! elsewhere, any job that has run that long) gives up its slot, and the slot goes to a
 //! waiting job on another thread, woken or started, up to the pool's maximum. A thread that is
-//! only preempted keeps its slot: more threads would not help. A thread waiting for a lock
+//! only preempted keeps its slot: more threads would not help, except that no job keeps a
+//! slot longer than [`TIME_SLICE`] while others wait, so that a long CPU-bound call holds up a
+//! quick one at most that long, as Go preempts a goroutine. A thread waiting for a lock
 //! longer than that blocks like any other, as a goroutine waiting on a mutex gives its thread
 //! up in Go.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
@@ -41,6 +43,10 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// ...and how soon it looks again at a job it is measuring.
 const RECHECK: Duration = Duration::from_micros(250);
+
+/// How long a job keeps its slot while others wait, even if it is busy all along: then the
+/// operating system shares the cores among them, as Go preempts a goroutine after 10 ms.
+const TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -454,13 +460,16 @@ impl Shared {
                 slots, occupied, ..
             } = &mut *queue;
             for slot in slots.iter_mut() {
-                let blocked = slot.as_mut().is_some_and(|running| {
-                    now.duration_since(running.since) >= BLOCKED_AFTER && running.is_blocked(now)
-                });
-                if blocked {
-                    if let Some(running) = slot.take() {
+                let Some(running) = slot.as_mut() else {
+                    continue;
+                };
+                let ran = now.duration_since(running.since);
+                let blocked = ran >= BLOCKED_AFTER && running.is_blocked(now);
+                if blocked || ran >= TIME_SLICE {
+                    if blocked {
                         running.hint.saw_blocking();
                     }
+                    *slot = None;
                     *occupied -= 1;
                     freed = true;
                 } else if slot.as_ref().is_some_and(|running| running.seen.is_some()) {

@@ -417,7 +417,8 @@ impl ServerBuilder {
 
     /// The most bytes of replies that may wait for a peer that does not read, per connection
     /// (default 64 MiB, and never less than the message size limit). Past it the connection
-    /// is closed and a warning logged.
+    /// is closed and a warning logged. Set it above the replies a client may have in flight
+    /// at once, or a client that pipelines large replies faster than it reads is cut off.
     pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_unsent = bytes;
         self

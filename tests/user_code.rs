@@ -457,3 +457,178 @@ fn client_new_keeps_the_write_timeout_set_on_the_connection() {
         "the connection's write timeout was reset"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 10. Calls that keep a core busy for long held their slots for as long as they ran: an
+//     unrelated client's trivial call waited behind them (Go preempts after ~10 ms).
+
+struct Spinner;
+
+impl Spinner {
+    fn spin(&self, ms: u64) -> Result<u64, String> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(ms) {
+            std::hint::spin_loop();
+        }
+        Ok(ms)
+    }
+
+    fn ping(&self, (): ()) -> Result<u64, String> {
+        Ok(0)
+    }
+}
+
+#[test]
+fn a_trivial_call_does_not_wait_for_long_cpu_bound_calls_to_finish() {
+    let server = Server::new();
+    server
+        .register(
+            Service::new(Spinner)
+                .method("Spin", Spinner::spin)
+                .method("Ping", Spinner::ping),
+        )
+        .unwrap();
+    let addr = serve(&server);
+    let busy = Client::dial(addr).unwrap();
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let spins: Vec<_> = (0..cores)
+        .map(|_| busy.go::<_, u64>("Spinner.Spin", &3000u64))
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let other = Client::dial(addr).unwrap();
+    let started = Instant::now();
+    let r: Result<u64, Error> = other.call_timeout("Spinner.Ping", &(), Duration::from_secs(6));
+    let took = started.elapsed();
+    for call in spins {
+        let _ = call.done.recv_timeout(Duration::from_secs(10));
+    }
+    assert!(r.is_ok(), "{r:?}");
+    assert!(
+        took < Duration::from_millis(500),
+        "a trivial call took {took:?} behind {cores} CPU-bound calls of 3 s"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 12. The README gave one text for every panic in user code; it now gives the texts a caller
+//     gets for a reply whose Serialize panics and an argument whose Deserialize panics.
+
+struct BadReply;
+
+impl serde::Serialize for BadReply {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        panic!("reply boom")
+    }
+}
+
+struct BadArg;
+
+impl<'de> serde::Deserialize<'de> for BadArg {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        panic!("arg boom")
+    }
+}
+
+struct Panicky;
+
+impl Panicky {
+    fn bad_reply(&self, (): ()) -> Result<BadReply, String> {
+        Ok(BadReply)
+    }
+
+    fn bad_arg(&self, _: BadArg) -> Result<u64, String> {
+        Ok(1)
+    }
+}
+
+#[test]
+fn panics_in_serde_are_reported_as_the_readme_says() {
+    let server = Server::new();
+    server
+        .register(
+            Service::new(Panicky)
+                .method("BadReply", Panicky::bad_reply)
+                .method("BadArg", Panicky::bad_arg),
+        )
+        .unwrap();
+    let addr = serve(&server);
+    let client = Client::dial(addr).unwrap();
+    let reply: Result<netrpc::Ignore, Error> =
+        client.call_timeout("Panicky.BadReply", &(), Duration::from_secs(3));
+    let arg: Result<u64, Error> =
+        client.call_timeout("Panicky.BadArg", &1u64, Duration::from_secs(3));
+    let texts: Vec<String> = [reply.map(|_| ()), arg.map(|_| ())]
+        .into_iter()
+        .map(|r| match r {
+            Err(Error::Server(text)) => text,
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        texts[0] == "rpc: encoding panicked: reply boom"
+            && texts[1] == "rpc: reading body: the argument's Deserialize panicked: arg boom",
+        "error texts: {texts:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// 13. The same stalled reader (see 1) kept pending calls from completing when the client
+//     was closed: "when a connection breaks, every pending call completes with an error".
+
+#[test]
+fn closing_a_client_whose_peer_flooded_it_with_calls_completes_pending_calls() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peer = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let _request = read_value(&mut stream);
+        let mut flood = Vec::new();
+        for i in 0..3000u64 {
+            let request = Value::Array(vec![
+                Value::from(0),
+                Value::from(i + 1),
+                Value::from("Block"),
+                Value::Array(vec![]),
+            ]);
+            netrpc::rmpv::encode::write_value(&mut flood, &request).unwrap();
+        }
+        stream.write_all(&flood).unwrap();
+        let mut sink = [0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    });
+    let (release_tx, release_rx) = unbounded::<()>();
+    let client = Client::dial(addr).unwrap();
+    client
+        .register_methods(
+            Service::new(Blocker {
+                release: release_rx,
+                entered: Arc::new(AtomicUsize::new(0)),
+            })
+            .method("Block", Blocker::block),
+        )
+        .unwrap();
+    let call = client.go::<_, u64>("Peer.Never", &());
+    // Let the flood arrive and stall the reader.
+    thread::sleep(Duration::from_millis(1500));
+    let _ = client.close();
+    drop(client);
+    let started = Instant::now();
+    let done = call.done.recv_timeout(Duration::from_secs(3));
+    let took = started.elapsed();
+    eprintln!("done {done:?} after {took:?}");
+    drop(release_tx);
+    let _ = peer.join();
+    assert!(
+        done.is_ok(),
+        "the pending call had not completed {took:?} after close(): {done:?}"
+    );
+}
