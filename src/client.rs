@@ -379,6 +379,10 @@ impl Client {
             // Before the request leaves, so that no reply can beat it and leave it behind.
             let expire: Weak<dyn Expire> = Arc::downgrade(calls) as Weak<dyn Expire>;
             timer::schedule(key, seq, expire);
+            // The connection may have ended, and failed the call, before it was scheduled.
+            if !calls.contains(seq) {
+                timer::cancel(key);
+            }
         }
         if let Err(e) = self.write(seq, service_method, false, args) {
             // The reader may have failed the call already if the connection died.

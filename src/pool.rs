@@ -481,9 +481,14 @@ impl Shared {
                 let (ready, waiting): (VecDeque<Job>, VecDeque<Job>) =
                     queue.waiting.drain(..).partition(|job| job.hint.blocks());
                 queue.waiting = waiting;
-                for job in ready {
-                    queue.ready.push_back(job);
-                    self.wake_worker(&mut queue);
+                // Queued before any wake-up lets go of the lock, so that they count against
+                // the queue's bound all along.
+                let moved = ready.len();
+                queue.ready.extend(ready);
+                for _ in 0..moved {
+                    if queue.ready.len() > queue.woken && !self.wake_worker(&mut queue) {
+                        break;
+                    }
                 }
             }
             // Free slots go to waiting jobs. (Workers woken for jobs that need no slot may

@@ -132,10 +132,14 @@ impl Server {
             let conn = match listener.accept_conn() {
                 Ok(conn) => conn,
                 Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
+                    io::ErrorKind::TimedOut
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => {
+                        // A listener set non-blocking: poll it rather than spin.
+                        thread::sleep(NONBLOCKING_POLL);
+                        continue;
+                    }
                     _ if is_fd_exhaustion(&e) => {
                         // Out of file descriptors: wait for connections to close, then go on.
                         log::error!("rpc.Serve: accept: {e}; retrying");
@@ -201,11 +205,12 @@ impl Server {
     /// Sets the configured read and write timeouts on `conn`.
     pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
         let limits = &self.inner.shared.limits;
-        let set = conn
-            .set_read_timeout(limits.read_timeout)
-            .and_then(|()| conn.set_write_timeout(limits.write_timeout));
-        if let Err(e) = set {
-            log::warn!("rpc: setting timeouts on {}: {e}", conn.peer());
+        // Each on its own: one the socket refuses (a zero timeout) leaves the other set.
+        if let Err(e) = conn.set_read_timeout(limits.read_timeout) {
+            log::warn!("rpc: setting the read timeout on {}: {e}", conn.peer());
+        }
+        if let Err(e) = conn.set_write_timeout(limits.write_timeout) {
+            log::warn!("rpc: setting the write timeout on {}: {e}", conn.peer());
         }
     }
 
@@ -327,6 +332,9 @@ impl Drop for AcceptedGuard {
         self.0.inner.accepted.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+/// How often the accept loop polls a listener set non-blocking.
+const NONBLOCKING_POLL: Duration = Duration::from_millis(10);
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     // EMFILE and ENFILE on Linux and the BSDs.
