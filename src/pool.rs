@@ -157,6 +157,8 @@ struct Queue {
     occupied: usize,
     /// Workers woken or started that have not looked at the queue yet.
     woken: usize,
+    /// Of those, workers started whose threads have not run yet.
+    starting: usize,
     /// Worker threads alive.
     threads: usize,
     /// Workers parked on `has_job`.
@@ -204,6 +206,7 @@ impl Pool {
                     slots: (0..core).map(|_| None).collect(),
                     occupied: 0,
                     woken: 0,
+                    starting: 0,
                     threads: 0,
                     idle: 0,
                     next_ticket: 0,
@@ -249,8 +252,10 @@ impl Pool {
         };
         if hint.blocks() {
             queue.ready.push_back(job);
-            // Workers already woken take it as well as a new one would.
-            if queue.ready.len() > queue.woken {
+            // Workers already woken take it as well as a new one would; and a thread still
+            // starting starts the next ones itself, so that a burst of blocking calls does
+            // not hold their connection's reader to one thread start each.
+            if queue.ready.len() > queue.woken && (queue.idle > 0 || queue.starting == 0) {
                 shared.wake_worker(&mut queue);
             }
         } else {
@@ -302,6 +307,7 @@ impl Shared {
         }
         queue.threads += 1;
         queue.woken += 1;
+        queue.starting += 1;
         let worker = Arc::clone(self);
         let spawned = MutexGuard::unlocked(queue, || {
             thread::Builder::new()
@@ -314,6 +320,7 @@ impl Shared {
             Err(e) => {
                 queue.threads -= 1;
                 queue.woken -= 1;
+                queue.starting -= 1;
                 log::error!("rpc: cannot start a worker thread: {e}");
                 false
             }
@@ -351,6 +358,14 @@ impl Shared {
         let tid = current_tid();
         let mut queue = self.queue.lock();
         queue.woken -= 1;
+        queue.starting -= 1;
+        // More calls wait for threads than are on their way: start two more, so that threads
+        // start on every core at once.
+        for _ in 0..2 {
+            if queue.ready.len() <= queue.woken || !self.wake_worker(&mut queue) {
+                break;
+            }
+        }
         loop {
             if let Some(job) = queue.ready.pop_front() {
                 if !job.hint.blocks() {
