@@ -67,6 +67,7 @@ mod pending;
 mod pool;
 mod server;
 mod service;
+mod sniff;
 mod timer;
 mod transport;
 
@@ -82,6 +83,7 @@ pub use error::{CodecError, Error, RegisterError};
 pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
+pub use sniff::Wire;
 pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.
