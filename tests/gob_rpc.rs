@@ -57,12 +57,18 @@ fn go_peer() -> PathBuf {
 
 /// Runs the Go peer with `args` to its end, killing it after [`GO_WAIT`]; its stdout.
 fn run_go(args: &[&str]) -> String {
-    let mut child = Command::new(go_peer())
-        .args(args)
+    run_bounded(Command::new(go_peer()).args(args))
+}
+
+/// Runs `command` to its end, killing it after [`GO_WAIT`]; its stdout. Fails unless it
+/// succeeds.
+fn run_bounded(command: &mut Command) -> String {
+    let args = format!("{command:?}");
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting the Go peer");
+        .unwrap_or_else(|e| panic!("cannot start {args}: {e}"));
     let mut stdout = child.stdout.take().unwrap();
     let reader = thread::spawn(move || {
         let mut out = String::new();
@@ -77,7 +83,7 @@ fn run_go(args: &[&str]) -> String {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("the Go peer {args:?} ran past {GO_WAIT:?}");
+            panic!("{args} ran past {GO_WAIT:?}");
         }
         thread::sleep(Duration::from_millis(20));
     };
@@ -385,4 +391,130 @@ fn netrpc_gob_client_and_server_agree() {
     check(&netrpc::gob::dial(addr).unwrap());
     let addr = serve(|s, l| s.serve_http(l));
     check(&netrpc::gob::dial_http(addr).unwrap());
+}
+
+/// `arith_server`, started once with only `--addr`, killed when dropped.
+struct ArithServer(Child, SocketAddr);
+
+impl Drop for ArithServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn arith_server() -> ArithServer {
+    let (child, addr) = spawn_announcing(
+        Command::new(common::example("arith_server")).args(["--addr", "127.0.0.1:0"]),
+    );
+    ArithServer(child, addr)
+}
+
+#[test]
+fn one_arith_server_answers_every_kind_of_client() {
+    use std::io::Write;
+    let server = arith_server();
+    let addr = server.1;
+
+    // Go: rpc.Dial (gob), rpc.DialHTTP (gob after CONNECT), jsonrpc.Dial.
+    let out = run_go(&["-mode", "wires", "-addr", &addr.to_string()]);
+    assert_has_lines(&out, &["ok: gob", "ok: http", "ok: json"]);
+
+    // MessagePack-RPC: netrpc's own client...
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
+    assert_eq!(product, 42);
+    // ...and a foreign one's bytes: [0, 1, "Arith.Multiply", [{"A": 6, "B": 7}]].
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = vec![0x94, 0x00, 0x01, 0xae];
+    request.extend_from_slice(b"Arith.Multiply");
+    request.extend_from_slice(&[0x91, 0x82, 0xa1, b'A', 0x06, 0xa1, b'B', 0x07]);
+    assert_eq!(
+        common::exchange(&mut raw, &request, 5),
+        [0x94, 0x01, 0x01, 0xc0, 42]
+    );
+    // ...and Python's msgpack, where it is installed.
+    let python = Command::new("python3")
+        .args(["-c", PYTHON_MSGPACK, &addr.port().to_string()])
+        .output();
+    match python {
+        Ok(out) if out.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "42")
+        }
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("No module named") => {
+            eprintln!("notice: python3 has no msgpack module; skipping the Python client")
+        }
+        other => panic!("the Python MessagePack-RPC client failed: {other:?}"),
+    }
+
+    // HTTP: the debug page.
+    let mut http = std::net::TcpStream::connect(addr).unwrap();
+    http.set_read_timeout(Some(WAIT)).unwrap();
+    http.write_all(b"GET /debug/rpc HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    http.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+    assert!(page.contains("Service Arith"), "{page}");
+    assert!(page.contains("Multiply"), "{page}");
+}
+
+const PYTHON_MSGPACK: &str = r#"
+import socket, sys, msgpack
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(msgpack.packb([0, 7, "Arith.Multiply", [{"A": 6, "B": 7}]]))
+u = msgpack.Unpacker()
+while True:
+    data = s.recv(4096)
+    if not data:
+        sys.exit("closed")
+    u.feed(data)
+    for msg in u:
+        assert msg[0] == 1 and msg[1] == 7 and msg[2] is None, msg
+        print(msg[3])
+        sys.exit(0)
+"#;
+
+/// What `arith_client` prints against a server with the example services.
+fn expect_arith_client_lines(out: &str, addr: SocketAddr) {
+    assert_has_lines(
+        out,
+        &[
+            &format!("connected to {addr}"),
+            "Arith.Multiply 7*8 = 56",
+            "Arith.Divide 15/4 = 3 remainder 3",
+            "Arith.Divide 1/0 error: divide by zero",
+            "Echo.Echo \"hello, netrpc\"",
+        ],
+    );
+}
+
+fn arith_client(args: &[&str]) -> String {
+    run_bounded(Command::new(common::example("arith_client")).args(args))
+}
+
+#[test]
+fn arith_client_calls_go_gob_servers_and_the_one_port_server() {
+    let go = GoServer::start("server");
+    let addr = go.addr.to_string();
+    expect_arith_client_lines(&arith_client(&["--addr", &addr, "--codec", "gob"]), go.addr);
+    let go = GoServer::start("httpserver");
+    let addr = go.addr.to_string();
+    let out = arith_client(&["--addr", &addr, "--codec", "gob", "--http"]);
+    expect_arith_client_lines(&out, go.addr);
+
+    let server = arith_server();
+    let addr = server.1.to_string();
+    for args in [
+        &[][..],
+        &["--http"],
+        &["--codec", "gob"],
+        &["--codec", "gob", "--http"],
+        &["--codec", "json"],
+    ] {
+        let mut all = vec!["--addr", &addr];
+        all.extend_from_slice(args);
+        expect_arith_client_lines(&arith_client(&all), server.1);
+    }
 }
