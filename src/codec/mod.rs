@@ -39,6 +39,8 @@ pub(crate) mod framed;
 pub mod gob;
 #[cfg(feature = "json")]
 pub mod json;
+#[cfg(feature = "json")]
+mod json_go;
 pub mod msgpack;
 
 pub use erased_serde;
