@@ -1,24 +1,5 @@
-//! One port for every kind of client: which wire a connection speaks, from its first bytes.
-//!
-//! [`Server::accept`](crate::Server::accept) and [`Server::serve_conn`](crate::Server::serve_conn)
-//! read the first bytes of a connection (one read; a second only when the first brought a
-//! single uppercase letter), put them back in front of the stream, and serve it in the wire
-//! they show. Every client speaks first, and each wire's first byte is distinct:
-//!
-//! | first bytes | wire | why |
-//! |---|---|---|
-//! | `0x90`–`0x9f`, `0xdc`, `0xdd` | MessagePack-RPC | every message is an array: a fixarray (`0x94` request, `0x93` notification) or an `array 16/32` |
-//! | `{`, `[`, space, tab, CR, LF | Go's JSON-RPC | a JSON object, perhaps after whitespace |
-//! | two uppercase ASCII letters (`CONNECT `, `GET `, `HEAD `, …) | HTTP | a request line; `CONNECT` to the RPC path then detects again among the RPC wires, `GET` of the debug page shows it |
-//! | `0x01`–`0x7f` otherwise, or `0xf8`–`0xff` | Go's gob | a message length (a byte under 128, or a byte count `0xf8`–`0xff` for a longer one); Go's first message defines the `Request` type, id -65, so the byte after a one-byte length is `0xff` |
-//! | anything else (`0x00`, `0x80`–`0x8f`, `0xa0`–`0xf7` but `0xdc`/`0xdd`) | MessagePack-RPC | whose codec then says what is wrong |
-//!
-//! A gob length that happens to be an uppercase letter (65–90) is followed by `0xff` (the
-//! type id's byte count), never by a letter, so the second byte tells gob from HTTP.
-//!
-//! Detection waits no longer than the server's read timeout (in all, across both reads); with
-//! none, it waits for the first byte as any read does. A server pinned to one wire
-//! ([`ServerBuilder::wire`](crate::ServerBuilder::wire)) does not look.
+//! One port for every kind of client: which wire a connection speaks, from its first bytes
+//! (documented on [`Wire`]).
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -26,12 +7,34 @@ use std::time::{Duration, Instant};
 use crate::http::Rewind;
 use crate::transport::Conn;
 
-/// The wire a server speaks on its connections.
+/// The wire a server speaks on its connections, or [`Wire::Detect`]: one port for every kind
+/// of client, each connection's wire told from its first bytes.
+///
+/// [`Server::accept`](crate::Server::accept) and [`Server::serve_conn`](crate::Server::serve_conn)
+/// read the first bytes of a connection (one read; a second only when the first brought a
+/// single byte that needs the next), put them back in front of the stream, and serve it in the wire
+/// they show. Every client speaks first, and each wire's first byte is distinct:
+///
+/// | first bytes | wire | why |
+/// |---|---|---|
+/// | `0x90`–`0x9f`, `0xdc`, `0xdd` | MessagePack-RPC | every message is an array: a fixarray (`0x94` request, `0x93` notification) or an `array 16/32` |
+/// | `{`, `[`, space, tab, CR, LF, then a byte under `0x80` | Go's JSON-RPC | a JSON object, perhaps after whitespace (JSON text is ASCII outside strings) |
+/// | two uppercase ASCII letters (`CONNECT `, `GET `, `HEAD `, …) | HTTP | a request line; `CONNECT` to the RPC path then detects again among the RPC wires, `GET` of the debug page shows it |
+/// | `0x01`–`0x7f` otherwise, or `0xf8`–`0xff` | Go's gob | a message length (a byte under 128, or a byte count `0xf8`–`0xff` for a longer one); Go's first message defines the `Request` type, id -65, so the byte after a one-byte length is `0xff` |
+/// | anything else (`0x00`, `0x80`–`0x8f`, `0xa0`–`0xf7` but `0xdc`/`0xdd`) | MessagePack-RPC | whose codec then says what is wrong |
+///
+/// A gob length that happens to be an uppercase letter (65–90) or one of JSON's first bytes
+/// is followed by `0xff` (the byte count of the type id -65 or beyond), never by a letter or
+/// other ASCII, so the second byte tells gob from HTTP and JSON. (Go's own first byte is
+/// `0x2f`, the length of its `Request` definition.)
+///
+/// Detection waits no longer than the server's read timeout (in all, across both reads); with
+/// none, it waits for the first byte as any read does. A server pinned to one wire
+/// ([`ServerBuilder::wire`](crate::ServerBuilder::wire)) does not look.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Wire {
-    /// Tell each connection's wire from its first bytes (the default; see the table in
-    /// [`Wire`]'s module documentation, `netrpc::Wire`).
+    /// Tell each connection's wire from its first bytes (the default; see the table above).
     #[default]
     Detect,
     /// MessagePack-RPC only.
@@ -52,7 +55,12 @@ fn classify(bytes: &[u8]) -> Option<Wire> {
     Some(match first {
         0x90..=0x9f | 0xdc | 0xdd => Wire::Msgpack,
         #[cfg(feature = "json")]
-        b'{' | b'[' | b' ' | b'\t' | b'\r' | b'\n' => Wire::Json,
+        b'{' | b'[' | b' ' | b'\t' | b'\r' | b'\n' => match bytes.get(1) {
+            None => return None,
+            #[cfg(feature = "gob")]
+            Some(0x80..=0xff) => Wire::Gob,
+            Some(_) => Wire::Json,
+        },
         b'A'..=b'Z' => match bytes.get(1) {
             None => return None,
             Some(b'A'..=b'Z') => Wire::Http,
@@ -129,6 +137,7 @@ mod tests {
         {
             assert_eq!(classify(b"{\"method\""), Some(Wire::Json));
             assert_eq!(classify(b"\n{"), Some(Wire::Json));
+            assert_eq!(classify(b"{"), None);
         }
         #[cfg(feature = "gob")]
         {
@@ -136,6 +145,8 @@ mod tests {
             assert_eq!(classify(&[0x2f, 0xff, 0x81]), Some(Wire::Gob));
             assert_eq!(classify(&[b'C', 0xff, 0x81]), Some(Wire::Gob));
             assert_eq!(classify(&[0xfe, 0x01, 0x00]), Some(Wire::Gob));
+            assert_eq!(classify(&[b'{', 0xff, 0x81]), Some(Wire::Gob));
+            assert_eq!(classify(&[b' ', 0xff, 0x81]), Some(Wire::Gob));
         }
     }
 }

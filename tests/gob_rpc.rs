@@ -270,7 +270,7 @@ const GO_CLIENT_LINES: &[&str] = &[
 
 #[test]
 fn a_go_gob_client_calls_a_netrpc_gob_server() {
-    let addr = serve(|s, l| netrpc::gob::accept(s, l)).to_string();
+    let addr = serve(netrpc::gob::accept).to_string();
     let out = run_go(&["-mode", "client", "-addr", &addr]);
     assert_has_lines(&out, GO_CLIENT_LINES);
 }
@@ -517,4 +517,42 @@ fn arith_client_calls_go_gob_servers_and_the_one_port_server() {
         all.extend_from_slice(args);
         expect_arith_client_lines(&arith_client(&all), server.1);
     }
+}
+
+#[test]
+fn detection_waits_no_longer_than_the_read_timeout() {
+    let server = Server::builder()
+        .read_timeout(Some(Duration::from_millis(200)))
+        .build();
+    common::register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || server.accept(&listener));
+    // Nothing at all, and one byte that needs a second (`G` of `GET`, or a gob length).
+    for sent in [&b""[..], b"G", b"{"] {
+        let mut conn = std::net::TcpStream::connect(addr).unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        std::io::Write::write_all(&mut conn, sent).unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        assert_eq!(n, 0, "after {sent:?}: {:?}", &buf[..n]);
+        assert!(started.elapsed() < Duration::from_secs(3), "after {sent:?}");
+    }
+}
+
+#[test]
+fn a_server_pinned_to_one_wire_serves_only_it() {
+    let server = Server::builder().wire(netrpc::Wire::Msgpack).build();
+    common::register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || server.accept(&listener));
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
+    assert_eq!(product, 42);
+    let gob = netrpc::gob::dial(addr).unwrap();
+    assert!(gob
+        .call_timeout::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 }, WAIT)
+        .is_err());
 }

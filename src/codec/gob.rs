@@ -313,6 +313,8 @@ impl<C: Conn> ClientCodec for GobClientCodec<C> {
                 .deserialize::<ResponseHeader>()
                 .map_err(|e| CodecError::Malformed(format!("gob: reading response header: {e}")))
         })?;
+        // Fields added to `Response` later keep their defaults.
+        #[allow(clippy::needless_update)]
         Ok(header.map(|header| Response {
             seq: header.seq,
             error: (!header.error.is_empty()).then_some(header.error),
