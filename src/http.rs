@@ -301,6 +301,11 @@ impl<C: Read> Read for Rewind<C> {
         if self.pos < self.prefix.len() {
             let n = (&self.prefix[self.pos..]).read(buf)?;
             self.pos += n;
+            if self.pos == self.prefix.len() {
+                // Given back: a connection lives long after its first bytes.
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
             return Ok(n);
         }
         self.inner.read(buf)
