@@ -1,4 +1,10 @@
-//! # Go's `encoding/gob` as a serde data format
+//! # Go's `encoding/gob` as a serde data format, and Go's `net/rpc` over it
+//!
+//! [`serve_conn`], [`accept`], [`dial`], [`dial_with`], [`dial_http`] and [`new_client`] serve
+//! and call Go's `net/rpc` with its default gob codec ([`crate::codec::gob`]), as
+//! [`crate::jsonrpc`] does for JSON-RPC; [`Server::accept`](crate::Server::accept) also serves
+//! gob clients, telling them from the others by their first bytes. The rest of this page is
+//! the format.
 //!
 //! A gob stream is a sequence of messages, each preceded by its length: type definitions,
 //! sent once per stream before a type is first used, and values. The [`Encoder`] and
