@@ -13,7 +13,9 @@
 //! Bodies are encoded with [`crate::gob::Encoder`]'s types learnt from the value; where a
 //! value cannot show its type (an empty `Vec` or map as the whole argument or reply), its
 //! element is sent as `struct{}` and a map's key as `string`, which Go decodes into a slice
-//! of any struct (or a `map[string]` of any struct). See [`crate::gob`] for the type mapping.
+//! of any struct (or a `map[string]` of any struct), but not into `[]int`, `map[int]T` or, for
+//! a `Vec<u8>` not marked `serde_bytes`, `[]byte`: send those inside a struct, where a field the
+//! value cannot show is left out of the type instead. See [`crate::gob`] for the type mapping.
 //!
 //! Every message is length-prefixed; a length over the size limit is refused before anything
 //! is allocated for it. Go's gob has no notifications: [`Client::notify`](crate::Client::notify)
