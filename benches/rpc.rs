@@ -83,7 +83,7 @@ fn request_header() -> Request {
     Request {
         seq: 42,
         service_method: "Arith.Multiply".to_owned(),
-        notification: false,
+        ..Request::default()
     }
 }
 
@@ -130,7 +130,7 @@ fn codec(c: &mut Criterion) {
         .unwrap();
     let response = Response {
         seq: 42,
-        error: None,
+        ..Response::default()
     };
     group.bench_function("encode_response", |b| {
         b.iter(|| {

@@ -1,8 +1,9 @@
-//! What a caller holds while a call is out: [`Call`], the [`Completed`] call its channel
-//! yields, and [`Ignore`] for replies nobody wants.
+//! What a caller hands over and gets back: [`Params`] for argument lists, [`Call`], the
+//! [`Completed`] call its channel yields, and [`Ignore`] for replies nobody wants.
 
 use crossbeam_channel::Receiver;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
+use serde::ser::{self, Impossible, Serialize, Serializer};
 
 use crate::error::Error;
 
@@ -51,5 +52,145 @@ pub struct Ignore;
 impl<'de> Deserialize<'de> for Ignore {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         IgnoredAny::deserialize(deserializer).map(|_| Ignore)
+    }
+}
+
+/// An argument list, sent as MessagePack-RPC's `params` as it is, for peers whose methods take
+/// no argument or several: `Params(())` sends `[]`, `Params(("abs", [-5]))` sends
+/// `["abs", [-5]]`, `Params(vec![1, 2, 3])` sends `[1, 2, 3]`. `T` must serialize as a
+/// sequence (a tuple, an array, a `Vec`) or be `()`.
+///
+/// Any other argument `a` is sent as the one-element list `[a]`, which netrpc's and Go's
+/// servers expect. Go's JSON-RPC takes only the first element of `params`.
+///
+/// ```no_run
+/// use netrpc::Params;
+///
+/// let nvim = netrpc::Client::dial("127.0.0.1:6666")?;
+/// let abs: i64 = nvim.call("nvim_call_function", &Params(("abs", [-5])))?;
+/// let info: netrpc::rmpv::Value = nvim.call("nvim_get_api_info", &Params(()))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params<T>(pub T);
+
+/// The newtype name [`Params`] serializes under, for codecs to recognise it.
+pub(crate) const PARAMS: &str = "netrpc::Params";
+
+impl<T: Serialize> Serialize for Params<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_newtype_struct(PARAMS, &self.0)
+    }
+}
+
+/// Whether `args` is a [`Params`]: asks it to serialize into a serializer that stops at the
+/// first thing it is given.
+pub(crate) fn is_argument_list(args: &dyn erased_serde::Serialize) -> bool {
+    erased_serde::serialize(args, Probe).unwrap_or(false)
+}
+
+/// Says whether the value it is given is a [`Params`], and takes nothing else.
+struct Probe;
+
+/// What [`Probe`] answers for anything but a newtype.
+#[derive(Debug)]
+struct NotParams;
+
+impl std::fmt::Display for NotParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not an argument list")
+    }
+}
+
+impl std::error::Error for NotParams {}
+
+impl ser::Error for NotParams {
+    fn custom<M: std::fmt::Display>(_: M) -> Self {
+        NotParams
+    }
+}
+
+/// `fn $name(self, ...) -> Result<bool, NotParams> { Err(NotParams) }` for each method.
+macro_rules! not_params {
+    ($($name:ident($($arg:ty),*) -> $ok:ty;)*) => {
+        $(fn $name(self, $(_: $arg),*) -> Result<$ok, NotParams> {
+            Err(NotParams)
+        })*
+    };
+}
+
+impl Serializer for Probe {
+    type Ok = bool;
+    type Error = NotParams;
+    type SerializeSeq = Impossible<bool, NotParams>;
+    type SerializeTuple = Impossible<bool, NotParams>;
+    type SerializeTupleStruct = Impossible<bool, NotParams>;
+    type SerializeTupleVariant = Impossible<bool, NotParams>;
+    type SerializeMap = Impossible<bool, NotParams>;
+    type SerializeStruct = Impossible<bool, NotParams>;
+    type SerializeStructVariant = Impossible<bool, NotParams>;
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        _: &T,
+    ) -> Result<bool, NotParams> {
+        Ok(name == PARAMS)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<bool, NotParams> {
+        Err(NotParams)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<bool, NotParams> {
+        Err(NotParams)
+    }
+
+    not_params! {
+        serialize_bool(bool) -> bool;
+        serialize_i8(i8) -> bool;
+        serialize_i16(i16) -> bool;
+        serialize_i32(i32) -> bool;
+        serialize_i64(i64) -> bool;
+        serialize_u8(u8) -> bool;
+        serialize_u16(u16) -> bool;
+        serialize_u32(u32) -> bool;
+        serialize_u64(u64) -> bool;
+        serialize_f32(f32) -> bool;
+        serialize_f64(f64) -> bool;
+        serialize_char(char) -> bool;
+        serialize_str(&str) -> bool;
+        serialize_bytes(&[u8]) -> bool;
+        serialize_none() -> bool;
+        serialize_unit() -> bool;
+        serialize_unit_struct(&'static str) -> bool;
+        serialize_unit_variant(&'static str, u32, &'static str) -> bool;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_lists_are_told_from_arguments() {
+        assert!(is_argument_list(&Params(())));
+        assert!(is_argument_list(&Params(("abs", [-5]))));
+        assert!(!is_argument_list(&("abs", [-5])));
+        assert!(!is_argument_list(&42));
+        assert!(!is_argument_list(&()));
     }
 }

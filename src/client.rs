@@ -17,18 +17,20 @@ use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::call::{Call, Completed};
+use crate::call::{is_argument_list, Call, Completed};
 use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
-use crate::codec::{ClientCodec, Request, RequestEncoder};
-use crate::error::{CodecError, Error};
+use crate::codec::{ClientCodec, Message, Request, RequestEncoder, Response};
+use crate::error::{CodecError, Error, RegisterError};
 use crate::http::DEFAULT_RPC_PATH;
 use crate::outbox::{self, Outbox};
+use crate::peer::{Answer, Notification, Peer};
 use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
 use crate::service::panic_message;
+use crate::service::Service;
 use crate::timer::{self, Expire, Key};
 use crate::transport::{thread_name, Conn, Shared, SocketOptions};
 
@@ -52,6 +54,8 @@ pub struct Client {
 struct ClientInner {
     calls: Arc<Calls>,
     outbox: Arc<Outbox<Encoder>>,
+    /// What the client serves to its peer.
+    peer: Arc<Peer>,
     /// The deadline of every call that waits on a reply, unless the call names its own.
     timeout: Option<Duration>,
     /// Set by the first [`Client::close`]: a second one returns [`Error::Shutdown`].
@@ -63,6 +67,29 @@ struct ClientInner {
 struct Encoder {
     codec: Box<dyn RequestEncoder>,
     header: Request,
+}
+
+/// A handle to a [`Client`] that does not keep its connection open: for a service the client
+/// serves to its peer that calls the peer back ([`Client::register`]), which would otherwise
+/// hold the client, and so the connection, open forever.
+#[derive(Clone)]
+pub struct WeakClient {
+    inner: Weak<ClientInner>,
+}
+
+impl WeakClient {
+    /// The client, if any of its [`Client`] handles is still alive.
+    pub fn upgrade(&self) -> Option<Client> {
+        self.inner.upgrade().map(|inner| Client { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakClient")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -267,6 +294,70 @@ impl Client {
         Ok(())
     }
 
+    /// Registers `service` for the peer to call over this connection, under the name of its
+    /// type (see [`Service::name`]): MessagePack-RPC is symmetric, so a server such as Neovim
+    /// may call the client. Its methods run on a worker pool of the client's own, never on
+    /// the reader thread, and their replies go out through the client's writer. An unknown
+    /// method gets Go's error text back; a request that finds 1,024 of the peer's calls
+    /// waiting for a worker is answered `rpc: the client is busy: ...`.
+    ///
+    /// A service that calls the peer back holds a [`WeakClient`] ([`Client::downgrade`]): a
+    /// `Client` it held would keep the connection open after every other handle is dropped.
+    pub fn register<T: Send + Sync + 'static>(
+        &self,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        let name = service.name();
+        self.inner.peer.register(name, service)
+    }
+
+    /// Registers `service` for the peer to call as `"name.Method"` (see [`Client::register`]).
+    pub fn register_name<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        self.inner.peer.register(name, service)
+    }
+
+    /// Registers the methods of `service` for the peer to call by their bare names, as
+    /// Neovim's `rpcrequest(chan, "Add", 2, 3)` does (see [`Client::register`]). A
+    /// notification for one of them runs it.
+    ///
+    /// ```no_run
+    /// struct Handler;
+    /// impl Handler {
+    ///     fn add(&self, (a, b): (i64, i64)) -> Result<i64, String> {
+    ///         Ok(a + b)
+    ///     }
+    /// }
+    ///
+    /// let nvim = netrpc::Client::dial("127.0.0.1:6666")?;
+    /// nvim.register_methods(netrpc::Service::new(Handler).method("Add", Handler::add))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register_methods<T: Send + Sync + 'static>(
+        &self,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        self.inner.peer.register_root(service)
+    }
+
+    /// A handle that does not keep the connection open (see [`WeakClient`]).
+    pub fn downgrade(&self) -> WeakClient {
+        WeakClient {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
+    /// The notifications the peer sends that no registered method takes, such as Neovim's
+    /// `rpcnotify` events and its `nvim_error_event`. Notifications arriving before the first
+    /// call of this are dropped with a log line, as are those arriving while 1,024 wait
+    /// unread; the reader never waits for this channel. Every call returns the same channel.
+    pub fn notifications(&self) -> Receiver<Notification> {
+        self.inner.peer.notifications()
+    }
+
     /// Registers a call, schedules its deadline, writes its request, and returns its
     /// sequence number. A call that cannot be sent is completed with the reason at once.
     fn send(
@@ -288,6 +379,10 @@ impl Client {
             // Before the request leaves, so that no reply can beat it and leave it behind.
             let expire: Weak<dyn Expire> = Arc::downgrade(calls) as Weak<dyn Expire>;
             timer::schedule(key, seq, expire);
+            // The connection may have ended, and failed the call, before it was scheduled.
+            if !calls.contains(seq) {
+                timer::cancel(key);
+            }
         }
         if let Err(e) = self.write(seq, service_method, false, args) {
             // The reader may have failed the call already if the connection died.
@@ -313,6 +408,7 @@ impl Client {
             header.service_method.clear();
             header.service_method.push_str(service_method);
             header.notification = notification;
+            header.argument_list = is_argument_list(args);
             codec.encode_request(buf, header, args)
         });
         match sent {
@@ -440,8 +536,11 @@ impl ClientBuilder {
     }
 
     /// A client on a connection already open, speaking MessagePack-RPC.
+    /// The builder's write timeout, if set, replaces the connection's own.
     pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
-        conn.set_write_timeout(self.write_timeout)?;
+        if self.write_timeout.is_some() {
+            conn.set_write_timeout(self.write_timeout)?;
+        }
         let codec = MsgpackClientCodec::with_max_message_size(conn, self.max_message_size);
         self.codec(codec)
     }
@@ -451,7 +550,7 @@ impl ClientBuilder {
     /// [`dial_tcp`](Self::dial_tcp)).
     pub fn codec<C: ClientCodec>(&self, mut codec: C) -> io::Result<Client> {
         let (encoder, output) = codec.writer().map_err(into_io)?;
-        let peer = output.peer().to_owned();
+        let peer_name = output.peer().to_owned();
         let outbox = Outbox::new(
             Encoder {
                 codec: Box::new(encoder),
@@ -464,12 +563,14 @@ impl ClientBuilder {
             },
         );
         let calls = Arc::new(Calls::new());
+        let peer = Arc::new(Peer::new());
         let reader = Reader {
             calls: Arc::clone(&calls),
             outbox: Arc::downgrade(&outbox),
+            peer: Arc::clone(&peer),
         };
         let spawned = thread::Builder::new()
-            .name(thread_name("netrpc-client", &peer))
+            .name(thread_name("netrpc-client", &peer_name))
             .stack_size(self.reader_stack_size)
             .spawn(move || reader.run(codec));
         if let Err(e) = spawned {
@@ -480,6 +581,7 @@ impl ClientBuilder {
             inner: Arc::new(ClientInner {
                 calls,
                 outbox,
+                peer,
                 timeout: self.timeout,
                 closed: AtomicBool::new(false),
             }),
@@ -540,16 +642,24 @@ struct Reader {
     calls: Arc<Calls>,
     /// Weak, so that the last client handle still closes the connection.
     outbox: Weak<Outbox<Encoder>>,
+    peer: Arc<Peer>,
 }
 
 impl Reader {
     fn run<C: ClientCodec>(self, mut codec: C) {
         let calls = &self.calls;
+        let answer: Arc<dyn Answer> = Arc::new(Replies(self.outbox.clone()));
         let read = catch_unwind(AssertUnwindSafe(|| loop {
-            match read_response(&mut codec, calls) {
-                Ok(true) => {}
-                Ok(false) => break None,
-                Err(e) => break Some(e),
+            let read = match codec.read_message() {
+                Ok(Some(Message::Response(response))) => complete(&mut codec, calls, response),
+                Ok(Some(Message::Request(request))) => {
+                    self.peer.serve(&mut codec, request, Arc::clone(&answer))
+                }
+                Ok(None) => break None,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = read {
+                break Some(e);
             }
         }));
         let mut end = read.unwrap_or_else(|panic| {
@@ -569,20 +679,52 @@ impl Reader {
     }
 }
 
-/// Reads one response and completes its call; `Ok(false)` at a clean end of stream.
-fn read_response<C: ClientCodec>(codec: &mut C, calls: &Calls) -> Result<bool, CodecError> {
-    let Some(response) = codec.read_response_header()? else {
-        return Ok(false);
-    };
+/// Answers the peer's requests through the client's writer, while the client lives.
+struct Replies(Weak<Outbox<Encoder>>);
+
+impl Answer for Replies {
+    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, String>) {
+        let Some(outbox) = self.0.upgrade() else {
+            return;
+        };
+        let send = |error: Option<String>, body: Option<&dyn erased_serde::Serialize>| {
+            let response = Response {
+                seq,
+                error,
+                error_value: None,
+            };
+            outbox.send(|encoder, buf| encoder.codec.encode_reply(buf, &response, body))
+        };
+        let sent = match reply {
+            Ok(body) => send(None, Some(body)),
+            Err(error) => send(Some(error), None),
+        };
+        if let Err(e) = sent {
+            if e.is_recoverable() {
+                let _ = send(Some(e.to_string()), None);
+            }
+        }
+    }
+}
+
+/// Completes the call a response answers, with the body the codec holds.
+fn complete<C: ClientCodec>(
+    codec: &mut C,
+    calls: &Calls,
+    response: Response,
+) -> Result<(), CodecError> {
     let Some(mut pending) = calls.remove(response.seq) else {
         // No such call: it timed out, or its request failed halfway.
-        codec.read_response_body(None)?;
-        return Ok(true);
+        return codec.read_response_body(None);
     };
     if let Some(text) = response.error {
         codec.read_response_body(None)?;
-        pending.finish(Some(Error::Server(text)));
-        return Ok(true);
+        let error = match response.error_value {
+            Some(value) => Error::ServerValue { text, value },
+            None => Error::Server(text),
+        };
+        pending.finish(Some(error));
+        return Ok(());
     }
     match codec.read_response_body(Some(&mut |de| pending.decode(de))) {
         Ok(()) => pending.finish(None),
@@ -592,7 +734,7 @@ fn read_response<C: ClientCodec>(codec: &mut C, calls: &Calls) -> Result<bool, C
             return Err(e);
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! reader has stopped and the last call in flight has answered (the last handle to the outbox
 //! is dropped), or at once when the server shuts down.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,6 +22,11 @@ use crate::error::CodecError;
 use crate::outbox::{self, Outbox};
 use crate::pool::Pool;
 use crate::service::{Arg, Method, Registry, Reply};
+
+thread_local! {
+    /// The server (its `Shared`, by address) whose method this thread is running, or 0.
+    static RUNNING_FOR: Cell<usize> = const { Cell::new(0) };
+}
 
 /// How often a reader waiting for a free call slot looks whether its connection was closed.
 const CLOSED_POLL: Duration = Duration::from_millis(100);
@@ -82,6 +88,14 @@ impl Shared {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// The calls in flight that [`Server::shutdown`](crate::Server::shutdown) waits for when
+    /// the calling thread calls it: all but the one this thread may be running, which cannot
+    /// finish while it waits.
+    pub(crate) fn in_flight_but_ours(&self) -> usize {
+        let ours = RUNNING_FOR.with(|running| running.get()) == self as *const Shared as usize;
+        self.in_flight().saturating_sub(usize::from(ours))
+    }
+
     /// Registers `it` to be closed at shutdown, until the guard drops. `None` once shutdown
     /// has begun: the caller closes it at once. The check and the registration share the lock
     /// shutdown takes, so nothing registers unseen.
@@ -140,8 +154,14 @@ impl Shared {
                     };
                     let outbox = Arc::clone(&outbox);
                     let hint = Arc::clone(&method.hint);
+                    let server = Arc::as_ptr(self) as usize;
                     self.pool.execute(&hint, move || {
-                        let result = method.invoke(arg);
+                        let result = RUNNING_FOR.with(|running| {
+                            running.set(server);
+                            let result = method.invoke(arg);
+                            running.set(0);
+                            result
+                        });
                         if !request.notification {
                             reply(&outbox, request.seq, result);
                         }
@@ -277,7 +297,11 @@ enum Incoming {
 fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<Reply, String>) {
     let sent = match result {
         Ok(reply) => outbox.send(|encoder, buf| {
-            encoder.encode_response(buf, &Response { seq, error: None }, Some(&*reply))
+            let response = Response {
+                seq,
+                ..Response::default()
+            };
+            encoder.encode_response(buf, &response, Some(&*reply))
         }),
         Err(error) => send_error(outbox, seq, error),
     };
@@ -296,6 +320,7 @@ fn send_error<E: ResponseEncoder>(
     let response = Response {
         seq,
         error: Some(error),
+        error_value: None,
     };
     outbox.send(|encoder, buf| encoder.encode_response(buf, &response, None))
 }

@@ -13,6 +13,14 @@ pub enum Error {
     /// The remote method returned an error; this is its text (Go's `ServerError`).
     /// Server-side failures such as an unknown method arrive here too.
     Server(String),
+    /// The remote method failed with an error that is no string, as MessagePack-RPC allows
+    /// (Neovim sends `[code, message]`): `text` renders it readably, `value` is it as sent.
+    ServerValue {
+        /// The error rendered as text, as [`Error::Server`] would carry it.
+        text: String,
+        /// The error value as the peer sent it.
+        value: rmpv::Value,
+    },
     /// The client was closed, or its connection died before the call was sent
     /// (Go's `ErrShutdown`).
     Shutdown,
@@ -31,12 +39,22 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Server(text) => f.write_str(text),
+            Error::Server(text) | Error::ServerValue { text, .. } => f.write_str(text),
             Error::Shutdown => f.write_str("connection is shut down"),
             Error::Io(e) => write!(f, "rpc: connection failed: {e}"),
             Error::Codec(e) => e.fmt(f),
             Error::Timeout => f.write_str("rpc: call timed out"),
             Error::UnbufferedDone => f.write_str("rpc: done channel is unbuffered"),
+        }
+    }
+}
+
+impl Error {
+    /// The remote method's error text, for [`Error::Server`] and [`Error::ServerValue`].
+    pub fn server_text(&self) -> Option<&str> {
+        match self {
+            Error::Server(text) | Error::ServerValue { text, .. } => Some(text),
+            _ => None,
         }
     }
 }

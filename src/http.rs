@@ -83,13 +83,14 @@ impl HttpHandler {
     /// Reads one HTTP request from `conn` and answers it; a CONNECT to the RPC path goes on
     /// as an RPC session until the peer hangs up.
     pub fn serve_conn<C: Conn>(&self, mut conn: C) {
-        // Shutdown closes a connection still sending its head, too.
-        let Some(reading) = self.server.track_conn(&conn) else {
+        // Shutdown closes a connection still sending its head, or still taking the answer.
+        let Some(tracked) = self.server.track_conn(&conn) else {
             let _ = conn.shutdown();
             return;
         };
+        // The write timeout bounds the answer too: a peer that never reads it is let go.
+        self.server.apply_timeouts(&conn);
         let head = read_head(&mut conn, self.head_timeout);
-        drop(reading);
         let head = match head {
             Ok(head) => head,
             Err(e) => {
@@ -133,13 +134,13 @@ impl HttpHandler {
                 );
                 return;
             }
-            let connected = conn
-                .write_all(format!("HTTP/1.0 {CONNECTED}\n\n").as_bytes())
+            let connected = write_within(&mut conn, format!("HTTP/1.0 {CONNECTED}\n\n").as_bytes())
                 .and_then(|()| conn.set_read_timeout(None));
             if let Err(e) = connected {
                 log::warn!("rpc hijacking {}: {e}", conn.peer());
                 return;
             }
+            drop(tracked); // The RPC session is tracked as any other connection.
             self.server.serve_rpc_conn(Rewind::new(conn, head.rest));
         } else if path == &*self.debug_path {
             if method != "GET" && method != "HEAD" {
@@ -163,17 +164,43 @@ impl HttpHandler {
 
 const TEXT: &str = "text/plain; charset=utf-8";
 
-/// Writes a complete response and closes the connection.
+/// Writes a complete response, within the connection's write timeout in all, and closes the
+/// connection.
 fn respond<C: Conn>(conn: &mut C, status: &str, content_type: &str, body: &[u8]) -> io::Result<()> {
-    let head = format!(
+    let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n",
         body.len()
-    );
-    conn.write_all(head.as_bytes())?;
-    conn.write_all(body)?;
-    conn.flush()?;
-    conn.shutdown()
+    )
+    .into_bytes();
+    response.extend_from_slice(body);
+    let written = write_within(conn, &response);
+    let _ = conn.shutdown();
+    written
+}
+
+/// Writes all of `bytes`, giving up once the connection's write timeout has passed: each
+/// write is bounded by it, and a peer that reads a trickle must not stretch the whole.
+fn write_within<C: Conn>(conn: &mut C, bytes: &[u8]) -> io::Result<()> {
+    let deadline = conn
+        .write_timeout()?
+        .and_then(|timeout| Instant::now().checked_add(timeout));
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match conn.write(&bytes[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if sent < bytes.len() && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer took too long to read the answer",
+            ));
+        }
+    }
+    conn.flush()
 }
 
 /// Sends Go's CONNECT and checks the answer exactly as Go's `DialHTTPPath` does; the
@@ -184,6 +211,7 @@ pub(crate) fn connect<C: Conn>(
     timeout: Duration,
 ) -> io::Result<Rewind<C>> {
     let peer = conn.peer();
+    let write_timeout = conn.write_timeout()?;
     conn.set_write_timeout(Some(timeout))?;
     let head = conn
         .write_all(format!("CONNECT {path} HTTP/1.0\n\n").as_bytes())
@@ -196,7 +224,7 @@ pub(crate) fn connect<C: Conn>(
             _ => io::Error::new(e.kind(), format!("the HTTP handshake with {peer}: {e}")),
         })?;
     conn.set_read_timeout(None)?;
-    conn.set_write_timeout(None)?;
+    conn.set_write_timeout(write_timeout)?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(&head.bytes) {

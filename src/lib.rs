@@ -14,6 +14,9 @@
 //!   once and completes through a crossbeam channel. When the connection dies, every pending
 //!   call completes with an error.
 //! * Codecs are pluggable ([`codec`]); no async runtime is involved anywhere.
+//! * MessagePack-RPC works both ways: [`Params`] sends an argument list as it is, and a client
+//!   serves methods its peer calls ([`Client::register_methods`]) and takes its notifications
+//!   ([`Client::notifications`]): enough to drive Neovim.
 //!
 //! ```
 //! use std::net::TcpListener;
@@ -65,6 +68,7 @@ mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
 mod outbox;
+mod peer;
 mod pending;
 mod pool;
 mod server;
@@ -76,13 +80,16 @@ mod transport;
 use std::io;
 use std::sync::OnceLock;
 
-pub use call::{Call, Completed, Ignore};
-pub use client::{Client, ClientBuilder};
+pub use call::{Call, Completed, Ignore, Params};
+pub use client::{Client, ClientBuilder, WeakClient};
 /// The channels [`Call::done`] and [`Client::go_with`] use, re-exported so that `select!`,
 /// `Sender`s and timeouts need no dependency of a matching version.
 pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
 pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
+pub use peer::Notification;
+/// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
+pub use rmpv;
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
 pub use sniff::Wire;

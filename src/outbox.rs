@@ -3,8 +3,9 @@
 //! A sender (a worker answering a call, a caller sending a request) encodes its message into
 //! the connection's queue under a short lock. If no write is in progress it becomes the writer
 //! and writes until the queue is empty; otherwise it returns at once and the writer in progress
-//! carries its bytes too. Nobody waits for another's write, and what was ready together leaves
-//! in one syscall.
+//! carries its bytes too. Senders already in line for the lock leave the writing to the last
+//! of them, who finds their messages queued. Nobody waits for another's write, nothing is held
+//! back for messages not yet ready, and what was ready together leaves in one syscall.
 //!
 //! The writer writes without blocking where the transport allows it. When the peer stops
 //! taking bytes, the rest is handed to a `netrpc-writer` thread of the connection's own, which
@@ -16,6 +17,7 @@
 use std::io;
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -102,6 +104,8 @@ pub(crate) struct Limits {
 /// A connection's queue of encoded messages and its one writer.
 pub(crate) struct Outbox<E> {
     state: Mutex<State<E>>,
+    /// Senders between wanting the state lock and having queued their message.
+    in_line: AtomicUsize,
     /// Held by the one writer only, so never contended.
     sink: Mutex<Box<dyn Sink>>,
     /// Held only to shut the connection down.
@@ -136,6 +140,7 @@ enum Waiting {
 impl<E: Send + 'static> Outbox<E> {
     pub(crate) fn new(encoder: E, output: Output, limits: Limits) -> Arc<Self> {
         Arc::new(Outbox {
+            in_line: AtomicUsize::new(0),
             state: Mutex::new(State {
                 encoder,
                 queue: Vec::new(),
@@ -165,11 +170,44 @@ impl<E: Send + 'static> Outbox<E> {
         self: &Arc<Self>,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
+        self.in_line.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock();
+        let queued = self.queue(&mut state, encode);
+        // Senders already in line for the lock have their messages ready: the last of them
+        // writes for all, so that messages ready together leave together. Decided under the
+        // lock, so the last one finds every message of those before it queued.
+        let last = self.in_line.fetch_sub(1, Ordering::AcqRel) == 1;
+        if state.queue.len() > self.limits.max_unsent {
+            let unsent = state.queue.len();
+            drop(state);
+            log::warn!(
+                "rpc: {unsent} bytes wait for {} to read, more than the limit of {}; closing the connection",
+                self.peer,
+                self.limits.max_unsent
+            );
+            self.close();
+            return Err(closed());
+        }
+        if !last || state.writing || state.closed || state.queue.is_empty() {
+            return queued;
+        }
+        state.writing = true;
+        let batch = take_queue(&mut state);
+        drop(state);
+        self.write_out(batch, 0, Waiting::HandOff);
+        queued
+    }
+
+    /// Appends one message, which `encode` writes, to the queue; see [`Outbox::send`].
+    fn queue(
+        &self,
+        state: &mut State<E>,
+        encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
         if state.closed {
             return Err(closed());
         }
-        let State { encoder, queue, .. } = &mut *state;
+        let State { encoder, queue, .. } = state;
         let mark = queue.len();
         let encoded = catch_unwind(AssertUnwindSafe(|| encode(encoder, queue)))
             .unwrap_or_else(|panic| {
@@ -188,29 +226,10 @@ impl<E: Send + 'static> Outbox<E> {
                 }
                 Ok(())
             });
-        if let Err(e) = encoded {
+        if encoded.is_err() {
             queue.truncate(mark);
-            return Err(e);
         }
-        if queue.len() > self.limits.max_unsent {
-            let unsent = queue.len();
-            drop(state);
-            log::warn!(
-                "rpc: {unsent} bytes wait for {} to read, more than the limit of {}; closing the connection",
-                self.peer,
-                self.limits.max_unsent
-            );
-            self.close();
-            return Err(closed());
-        }
-        if state.writing {
-            return Ok(());
-        }
-        state.writing = true;
-        let batch = take_queue(&mut state);
-        drop(state);
-        self.write_out(batch, 0, Waiting::HandOff);
-        Ok(())
+        encoded
     }
 
     /// Shuts the connection down in both directions; what is queued is dropped. A thread

@@ -259,6 +259,10 @@ impl Calls {
         }
     }
 
+    pub(crate) fn contains(&self, seq: u64) -> bool {
+        self.shard(seq).lock().contains_key(&seq)
+    }
+
     pub(crate) fn remove(&self, seq: u64) -> Option<Box<dyn Pending>> {
         self.shard(seq).lock().remove(&seq)
     }

@@ -11,21 +11,29 @@
 //! of a tick neither on a CPU nor waiting for one (Linux: `/proc/self/task/<tid>/schedstat`;
 //! elsewhere, any job that has run that long) gives up its slot, and the slot goes to a
 //! waiting job on another thread, woken or started, up to the pool's maximum. A thread that is
-//! only preempted keeps its slot: more threads would not help.
+//! only preempted keeps its slot: more threads would not help, except that no job keeps a
+//! slot longer than [`TIME_SLICE`] while others wait, so that a long CPU-bound call holds up a
+//! quick one at most that long, as Go preempts a goroutine. A thread waiting for a lock
+//! longer than that blocks like any other, as a goroutine waiting on a mutex gives its thread
+//! up in Go.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
-//! their own at once, as goroutines would, until a run of quick calls says otherwise.
+//! their own at once, as goroutines would, until a run of quick calls, or a long call that
+//! never slept (one in eight is asked: `voluntary_ctxt_switches`), says otherwise.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
 
 use std::collections::VecDeque;
 use std::fs;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use crate::service::panic_message;
 
 /// How long a job runs in a slot before the monitor asks whether its thread is blocked.
 pub(crate) const BLOCKED_AFTER: Duration = Duration::from_micros(200);
@@ -35,6 +43,10 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// ...and how soon it looks again at a job it is measuring.
 const RECHECK: Duration = Duration::from_micros(250);
+
+/// How long a job keeps its slot while others wait, even if it is busy all along: then the
+/// operating system shares the cores among them, as Go preempts a goroutine after 10 ms.
+const TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -64,7 +76,12 @@ pub(crate) struct Hint {
     blocking: AtomicBool,
     /// Quick calls in a row since the method was last seen blocking.
     quick: AtomicU32,
+    /// Calls run while the method was taken to block, to sample one in [`SAMPLE_EVERY`].
+    runs: AtomicU32,
 }
+
+/// One call in this many of a method taken to block is asked whether it slept.
+const SAMPLE_EVERY: u32 = 8;
 
 impl Hint {
     /// Whether calls of the method are taken to block, and so get a thread at once.
@@ -77,14 +94,30 @@ impl Hint {
         self.blocking.store(true, Ordering::Relaxed);
     }
 
-    fn saw_run(&self, took: Duration) {
+    /// Whether to ask the call about to run whether it slept.
+    fn sample(&self) -> bool {
+        self.blocks()
+            && self
+                .runs
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(SAMPLE_EVERY)
+    }
+
+    /// A call of the method took `took`, and `slept` says whether its thread went to sleep
+    /// meanwhile, where that was asked and could be told. A long call that never slept is
+    /// CPU-bound: the method no longer counts as blocking, and its calls keep to the slots.
+    fn saw_run(&self, took: Duration, slept: Option<bool>) {
         if !self.blocks() {
             return;
         }
-        if took >= BLOCKED_AFTER {
-            self.quick.store(0, Ordering::Relaxed);
-        } else if self.quick.fetch_add(1, Ordering::Relaxed) + 1 >= FADE {
+        if took < BLOCKED_AFTER {
+            if self.quick.fetch_add(1, Ordering::Relaxed) + 1 >= FADE {
+                self.blocking.store(false, Ordering::Relaxed);
+            }
+        } else if slept == Some(false) {
             self.blocking.store(false, Ordering::Relaxed);
+        } else {
+            self.quick.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -188,18 +221,38 @@ impl Pool {
     /// Runs `task`, a call of the method `hint` describes, on a worker; waits for room in the
     /// queue if it is full.
     pub(crate) fn execute(&self, hint: &Arc<Hint>, task: impl FnOnce() + Send + 'static) {
+        self.submit(hint, Box::new(task), true);
+    }
+
+    /// Runs `task` like [`Pool::execute`] if there is room in the queue; false (and `task`
+    /// dropped) if there is none. For a thread that must not wait, as a client's reader.
+    pub(crate) fn try_execute(
+        &self,
+        hint: &Arc<Hint>,
+        task: impl FnOnce() + Send + 'static,
+    ) -> bool {
+        self.submit(hint, Box::new(task), false)
+    }
+
+    fn submit(&self, hint: &Arc<Hint>, task: Task, wait: bool) -> bool {
         let shared = &self.shared;
         let mut queue = shared.queue.lock();
         while queue.waiting.len() + queue.ready.len() >= shared.config.queue.max(1) {
+            if !wait {
+                return false;
+            }
             shared.has_room.wait(&mut queue);
         }
         let job = Job {
-            task: Box::new(task),
+            task,
             hint: Arc::clone(hint),
         };
         if hint.blocks() {
             queue.ready.push_back(job);
-            shared.wake_worker(&mut queue);
+            // Workers already woken take it as well as a new one would.
+            if queue.ready.len() > queue.woken {
+                shared.wake_worker(&mut queue);
+            }
         } else {
             queue.waiting.push_back(job);
             if queue.occupied + queue.woken < queue.slots.len() {
@@ -219,6 +272,7 @@ impl Pool {
                 (job.task)();
             }
         }
+        true
     }
 }
 
@@ -299,6 +353,11 @@ impl Shared {
         queue.woken -= 1;
         loop {
             if let Some(job) = queue.ready.pop_front() {
+                if !job.hint.blocks() {
+                    // Its method turned out not to block after all: it waits for a slot.
+                    queue.waiting.push_front(job);
+                    continue;
+                }
                 drop(queue);
                 self.run(job);
                 queue = self.queue.lock();
@@ -341,9 +400,19 @@ impl Shared {
 
     fn run(&self, job: Job) {
         self.has_room.notify_one();
+        // Now and then, a call of a method taken to block is asked whether it really did.
+        let sleeps_before = job.hint.sample().then(sleeps_so_far).flatten();
         let started = Instant::now();
-        (job.task)();
-        job.hint.saw_run(started.elapsed());
+        // A task that panics (a reply whose `Drop` panics, say) must not take the worker,
+        // and its place in the pool's books, with it.
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(job.task)) {
+            log::error!(
+                "rpc: a call panicked outside its method: {}",
+                panic_message(&*panic)
+            );
+        }
+        let slept = sleeps_before.and_then(|before| Some(sleeps_so_far()? > before));
+        job.hint.saw_run(started.elapsed(), slept);
     }
 
     /// Parks a worker until it is woken for a job; false if it should leave instead.
@@ -391,13 +460,16 @@ impl Shared {
                 slots, occupied, ..
             } = &mut *queue;
             for slot in slots.iter_mut() {
-                let blocked = slot.as_mut().is_some_and(|running| {
-                    now.duration_since(running.since) >= BLOCKED_AFTER && running.is_blocked(now)
-                });
-                if blocked {
-                    if let Some(running) = slot.take() {
+                let Some(running) = slot.as_mut() else {
+                    continue;
+                };
+                let ran = now.duration_since(running.since);
+                let blocked = ran >= BLOCKED_AFTER && running.is_blocked(now);
+                if blocked || ran >= TIME_SLICE {
+                    if blocked {
                         running.hint.saw_blocking();
                     }
+                    *slot = None;
                     *occupied -= 1;
                     freed = true;
                 } else if slot.as_ref().is_some_and(|running| running.seen.is_some()) {
@@ -409,9 +481,14 @@ impl Shared {
                 let (ready, waiting): (VecDeque<Job>, VecDeque<Job>) =
                     queue.waiting.drain(..).partition(|job| job.hint.blocks());
                 queue.waiting = waiting;
-                for job in ready {
-                    queue.ready.push_back(job);
-                    self.wake_worker(&mut queue);
+                // Queued before any wake-up lets go of the lock, so that they count against
+                // the queue's bound all along.
+                let moved = ready.len();
+                queue.ready.extend(ready);
+                for _ in 0..moved {
+                    if queue.ready.len() > queue.woken && !self.wake_worker(&mut queue) {
+                        break;
+                    }
                 }
             }
             // Free slots go to waiting jobs. (Workers woken for jobs that need no slot may
@@ -461,6 +538,18 @@ impl Running {
             wall >= RECHECK / 2 && busy.saturating_sub(seen.busy) < wall / 2
         })
     }
+}
+
+/// How often the calling thread has gone to sleep (`voluntary_ctxt_switches`), where the
+/// platform tells it.
+fn sleeps_so_far() -> Option<u64> {
+    let status = fs::read_to_string("/proc/thread-self/status").ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// How long thread `tid` of this process has been on a CPU plus waiting for one.
@@ -586,13 +675,17 @@ mod tests {
         let hint = Hint::default();
         hint.saw_blocking();
         for _ in 0..FADE - 1 {
-            hint.saw_run(Duration::from_micros(1));
+            hint.saw_run(Duration::from_micros(1), None);
         }
-        hint.saw_run(BLOCKED_AFTER);
+        hint.saw_run(BLOCKED_AFTER, Some(true));
         assert!(hint.blocks(), "a slow call starts the count again");
         for _ in 0..FADE {
-            hint.saw_run(Duration::from_micros(1));
+            hint.saw_run(Duration::from_micros(1), None);
         }
+        assert!(!hint.blocks());
+        // A long call that never slept is CPU-bound.
+        hint.saw_blocking();
+        hint.saw_run(BLOCKED_AFTER * 10, Some(false));
         assert!(!hint.blocks());
     }
 

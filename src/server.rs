@@ -135,10 +135,14 @@ impl Server {
             let conn = match listener.accept_conn() {
                 Ok(conn) => conn,
                 Err(e) => match e.kind() {
-                    io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut
+                    io::ErrorKind::TimedOut
                     | io::ErrorKind::ConnectionAborted
                     | io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => {
+                        // A listener set non-blocking: poll it rather than spin.
+                        thread::sleep(NONBLOCKING_POLL);
+                        continue;
+                    }
                     _ if is_fd_exhaustion(&e) => {
                         // Out of file descriptors: wait for connections to close, then go on.
                         log::error!("rpc.Serve: accept: {e}; retrying");
@@ -274,11 +278,12 @@ impl Server {
     /// Sets the configured read and write timeouts on `conn`.
     pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
         let limits = &self.inner.shared.limits;
-        let set = conn
-            .set_read_timeout(limits.read_timeout)
-            .and_then(|()| conn.set_write_timeout(limits.write_timeout));
-        if let Err(e) = set {
-            log::warn!("rpc: setting timeouts on {}: {e}", conn.peer());
+        // Each on its own: one the socket refuses (a zero timeout) leaves the other set.
+        if let Err(e) = conn.set_read_timeout(limits.read_timeout) {
+            log::warn!("rpc: setting the read timeout on {}: {e}", conn.peer());
+        }
+        if let Err(e) = conn.set_write_timeout(limits.write_timeout) {
+            log::warn!("rpc: setting the write timeout on {}: {e}", conn.peer());
         }
     }
 
@@ -305,7 +310,8 @@ impl Server {
     /// arrive from now on are answered with `rpc: server is shutting down`, calls in flight
     /// get up to `grace` to finish and answer, and then every connection is closed, including
     /// those still sending their HTTP head. Connections that arrive later are closed at once.
-    /// Returns once the connections are closed.
+    /// Returns once the connections are closed. A method may call it: the call running it is
+    /// not waited for.
     pub fn shutdown(&self, grace: Duration) {
         let shared = &self.inner.shared;
         shared.begin_shutdown();
@@ -314,7 +320,7 @@ impl Server {
             wake();
         }
         let deadline = Instant::now().checked_add(grace);
-        while shared.in_flight() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+        while shared.in_flight_but_ours() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             thread::sleep(Duration::from_millis(5));
         }
         shared.close_all();
@@ -399,6 +405,9 @@ impl Drop for AcceptedGuard {
         self.0.inner.accepted.fetch_sub(1, Ordering::AcqRel);
     }
 }
+
+/// How often the accept loop polls a listener set non-blocking.
+const NONBLOCKING_POLL: Duration = Duration::from_millis(10);
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     // EMFILE and ENFILE on Linux and the BSDs.
@@ -491,7 +500,8 @@ impl ServerBuilder {
 
     /// The most bytes of replies that may wait for a peer that does not read, per connection
     /// (default 64 MiB, and never less than the message size limit). Past it the connection
-    /// is closed and a warning logged.
+    /// is closed and a warning logged. Set it above the replies a client may have in flight
+    /// at once, or a client that pipelines large replies faster than it reads is cut off.
     pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_unsent = bytes;
         self

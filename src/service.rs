@@ -168,10 +168,21 @@ impl Registry {
         name: &str,
         service: Service<T>,
     ) -> Result<(), RegisterError> {
-        let entry = ServiceEntry::new(name, service)?;
+        self.insert(ServiceEntry::new(name, service)?)
+    }
+
+    /// Registers the methods of `service` under their bare names (see [`ServiceEntry::root`]).
+    pub(crate) fn register_root<T: Send + Sync + 'static>(
+        &self,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        self.insert(ServiceEntry::root(service)?)
+    }
+
+    fn insert(&self, entry: ServiceEntry) -> Result<(), RegisterError> {
         let mut services = self.services.write();
-        if services.contains_key(name) {
-            return Err(RegisterError::Duplicate(name.to_owned()));
+        if services.contains_key(&entry.name) {
+            return Err(RegisterError::Duplicate(entry.name));
         }
         services.insert(entry.name.clone(), Arc::new(entry));
         Ok(())
@@ -179,12 +190,16 @@ impl Registry {
 
     /// Finds the method for `"Service.Method"`, or the error text Go sends.
     pub(crate) fn lookup(&self, service_method: &str) -> Result<Arc<Method>, String> {
-        let Some((service, method)) = service_method.rsplit_once('.') else {
-            return Err(format!(
-                "rpc: service/method request ill-formed: {service_method}"
-            ));
-        };
         let services = self.services.read();
+        let Some((service, method)) = service_method.rsplit_once('.') else {
+            // A bare name: a method registered with `register_root`, or Go's complaint.
+            return services
+                .get("")
+                .and_then(|root| root.methods.get(service_method).cloned())
+                .ok_or_else(|| {
+                    format!("rpc: service/method request ill-formed: {service_method}")
+                });
+        };
         let Some(service) = services.get(service) else {
             return Err(format!("rpc: can't find service {service_method}"));
         };
@@ -195,7 +210,7 @@ impl Registry {
             .ok_or_else(|| format!("rpc: can't find method {service_method}"))
     }
 
-    /// The registered services, sorted by name.
+    /// The registered services, sorted by name (the bare-named methods first).
     pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
         let mut services: Vec<_> = self.services.read().values().cloned().collect();
         services.sort_by(|a, b| a.name.cmp(&b.name));
@@ -218,12 +233,35 @@ impl ServiceEntry {
         if name.is_empty() {
             return Err(RegisterError::NoName(type_name::<T>().to_owned()));
         }
+        Self::named(name, service)
+    }
+
+    /// A service whose methods are called by their bare names (`"Add"`), as MessagePack-RPC
+    /// peers such as Neovim call them.
+    pub(crate) fn root<T: Send + Sync + 'static>(
+        service: Service<T>,
+    ) -> Result<ServiceEntry, RegisterError> {
+        Self::named("", service)
+    }
+
+    fn named<T: Send + Sync + 'static>(
+        name: &str,
+        service: Service<T>,
+    ) -> Result<ServiceEntry, RegisterError> {
         if service.methods.is_empty() {
+            let name = if name.is_empty() {
+                service.name()
+            } else {
+                name
+            };
             return Err(RegisterError::NoMethods(name.to_owned()));
         }
         let mut methods = HashMap::with_capacity(service.methods.len());
         for spec in service.methods {
-            let full_name = format!("{name}.{}", spec.name);
+            let full_name = match name {
+                "" => spec.name.clone(),
+                name => format!("{name}.{}", spec.name),
+            };
             if spec.name.is_empty() || spec.name.contains('.') {
                 return Err(RegisterError::InvalidMethod(full_name));
             }

@@ -556,3 +556,21 @@ fn a_server_pinned_to_one_wire_serves_only_it() {
         .call_timeout::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 }, WAIT)
         .is_err());
 }
+
+#[test]
+fn argument_lists_and_notifications_are_refused_on_gob() {
+    let addr = serve(netrpc::gob::accept);
+    let client = netrpc::gob::dial(addr).unwrap();
+    let err = client
+        .call_timeout::<_, i64>("Arith.Multiply", &netrpc::Params((1, 2)), WAIT)
+        .unwrap_err();
+    assert!(err.to_string().contains("one argument"), "{err}");
+    assert!(client
+        .notify("Arith.Multiply", &Args { a: 1, b: 2 })
+        .is_err());
+    // The connection goes on.
+    let product: i64 = client
+        .call_timeout("Arith.Multiply", &Args { a: 6, b: 7 }, WAIT)
+        .unwrap();
+    assert_eq!(product, 42);
+}

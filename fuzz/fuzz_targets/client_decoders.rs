@@ -1,5 +1,6 @@
-//! Arbitrary bytes from a server, read by both client codecs: every response header and body
-//! must decode or fail cleanly — no panic, no allocation past the 64 KiB limit, no endless loop.
+//! Arbitrary bytes from a server, read by both client codecs: every message (a response, or
+//! the peer's request or notification) and its body must decode or fail cleanly — no panic,
+//! no allocation past the 64 KiB limit, no endless loop.
 #![no_main]
 
 mod common;
@@ -10,7 +11,7 @@ use netrpc::codec::msgpack::MsgpackClientCodec;
 use netrpc::codec::{erased_serde, ClientCodec};
 
 fn drain<C: ClientCodec>(mut codec: C) {
-    while let Ok(Some(_header)) = codec.read_response_header() {
+    while let Ok(Some(_message)) = codec.read_message() {
         let mut decode = |de: &mut dyn erased_serde::Deserializer<'_>| {
             erased_serde::deserialize::<rmpv::Value>(de).map(drop)
         };

@@ -349,6 +349,13 @@ impl RequestEncoder for GobRequestEncoder {
                 "gob: Go's net/rpc has no notifications; make a call instead".to_owned(),
             ));
         }
+        if request.argument_list {
+            return Err(CodecError::Encode(
+                "gob: Go's net/rpc methods take one argument, not an argument list (Params); \
+                 pass the argument itself"
+                    .to_owned(),
+            ));
+        }
         let header = RequestHeader {
             service_method: request.service_method.clone(),
             seq: request.seq,

@@ -108,7 +108,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         Ok(Some(Request {
             seq: self.seq,
             service_method: request.method,
-            notification: false,
+            ..Request::default()
         }))
     }
 
@@ -294,6 +294,7 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
         Ok(Some(Response {
             seq: response.id,
             error,
+            error_value: None,
         }))
     }
 
@@ -328,9 +329,22 @@ impl RequestEncoder for JsonRequestEncoder {
         }
         buf.extend_from_slice(b"{\"method\":");
         encode_json(buf, &request.service_method)?;
-        buf.extend_from_slice(b",\"params\":[");
-        encode_json(buf, body)?;
-        buf.extend_from_slice(b"],\"id\":");
+        if request.argument_list {
+            buf.extend_from_slice(b",\"params\":");
+            let start = buf.len();
+            encode_json(buf, body)?;
+            if &buf[start..] == b"null" {
+                buf.truncate(start);
+                buf.extend_from_slice(b"[]"); // `Params(())`: no arguments.
+            } else if buf[start] != b'[' {
+                return Err(super::msgpack::not_a_list());
+            }
+        } else {
+            buf.extend_from_slice(b",\"params\":[");
+            encode_json(buf, body)?;
+            buf.push(b']');
+        }
+        buf.extend_from_slice(b",\"id\":");
         buf.extend_from_slice(request.seq.to_string().as_bytes());
         buf.extend_from_slice(b"}\n");
         Ok(())

@@ -57,15 +57,33 @@ pub struct Request {
     pub service_method: String,
     /// A notification is executed but never answered.
     pub notification: bool,
+    /// The body is the whole argument list (MessagePack-RPC's `params`), to be sent as it is:
+    /// the caller passed a [`Params`](crate::Params). Otherwise the body is the one argument.
+    /// A client codec reading a request from its peer sets it too: the body it keeps is the
+    /// whole `params`.
+    pub argument_list: bool,
 }
 
 /// The header of a response: what a server sends before the reply.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Response {
     /// The sequence number of the request this answers.
     pub seq: u64,
     /// The error text, if the call failed; then no reply body is sent.
     pub error: Option<String>,
+    /// The error as the peer sent it, when that was no string (MessagePack-RPC allows any
+    /// value: Neovim sends `[code, message]`); `error` then renders it.
+    pub error_value: Option<rmpv::Value>,
+}
+
+/// A message on a client's connection: the answer to a call, or, on a wire where either end
+/// may call the other (MessagePack-RPC), a request or notification from the peer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// A response to one of the client's calls.
+    Response(Response),
+    /// A request or notification from the peer; its body is the whole argument list.
+    Request(Request),
 }
 
 /// A callback that deserializes a message body into the type the caller expects.
@@ -111,7 +129,13 @@ pub trait ClientCodec: Send + 'static {
     /// Reads the next response header; `Ok(None)` when the peer closed the connection cleanly.
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError>;
 
-    /// Decodes the body of the response just read into `body`, or discards it when `None`.
+    /// Reads the next message: a response, or a request from the peer where the wire allows
+    /// one. The default reads responses only.
+    fn read_message(&mut self) -> Result<Option<Message>, CodecError> {
+        Ok(self.read_response_header()?.map(Message::Response))
+    }
+
+    /// Decodes the body of the message just read into `body`, or discards it when `None`.
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError>;
 }
 
@@ -124,4 +148,17 @@ pub trait RequestEncoder: Send + 'static {
         request: &Request,
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError>;
+
+    /// Appends the client's answer to a request its peer sent, on a wire where the peer may
+    /// call the client (see [`ClientCodec::read_message`]). The default refuses.
+    fn encode_reply(
+        &mut self,
+        _buf: &mut Vec<u8>,
+        _response: &Response,
+        _body: Option<&dyn erased_serde::Serialize>,
+    ) -> Result<(), CodecError> {
+        Err(CodecError::Encode(
+            "rpc: this codec cannot answer its peer's requests".to_owned(),
+        ))
+    }
 }

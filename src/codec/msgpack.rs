@@ -8,11 +8,17 @@
 //! | response     | `[1, msgid, error, result]`          |
 //! | notification | `[2, "Service.Method", params]`      |
 //!
-//! netrpc's client sends `params` as `[argument]`. The server takes a one-element `params` as the
-//! argument, an empty one as nil, and any other array whole, so a foreign client calling with
-//! positional params `[7, 8]` reaches a method whose argument is the tuple `(i64, i64)`.
-//! `error` is nil on success, otherwise the error text; `result` is nil on error. Structs are
+//! netrpc's client sends `params` as `[argument]`, or, for a [`Params`](crate::Params), the
+//! argument list as given. The server takes a one-element `params` as the argument, an empty
+//! one as nil, and any other array whole, so a foreign client calling with positional params
+//! `[7, 8]` reaches a method whose argument is the tuple `(i64, i64)`. `error` is nil on
+//! success, otherwise the error text (a foreign peer's error that is no string is rendered
+//! readably, and kept in [`Response::error_value`]); `result` is nil on error. Structs are
 //! encoded as maps keyed by field name; decoding accepts maps and arrays.
+//!
+//! The spec is symmetric, and so is the client codec: it reads requests and notifications
+//! from its peer too ([`ClientCodec::read_message`]), keeping their whole `params` as the body,
+//! and answers them ([`RequestEncoder::encode_reply`]).
 //!
 //! The stream has no framing beyond MessagePack itself, so every message is scanned to its end,
 //! with each length checked against the size limit, before it is parsed.
@@ -25,7 +31,7 @@ use serde::Serialize;
 
 use super::framed::{FrameReader, Scanner};
 use super::{
-    ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
+    ClientCodec, DecodeBody, Message, Output, Request, RequestEncoder, Response, ResponseEncoder,
     ServerCodec,
 };
 use crate::error::CodecError;
@@ -96,6 +102,67 @@ impl<C: Conn> MessageReader<C> {
             rest_start: frame.end - rd.len(),
             rest: rd,
         }))
+    }
+
+    /// Reads the next message whole and keeps its body: a response's result, or a request's
+    /// argument (the one-argument reading of `params`) or, with `whole_params`, all of
+    /// `params`.
+    fn next_message(&mut self, whole_params: bool) -> Result<Option<Message>, CodecError> {
+        let Some(Envelope {
+            kind,
+            len,
+            rest: mut rd,
+            rest_start,
+        }) = self.next()?
+        else {
+            return Ok(None);
+        };
+        let before = rd.len();
+        let (message, body) = match (len, kind) {
+            (4, RESPONSE) => {
+                let seq = read_uint(&mut rd)?;
+                let error_len = value_len(rd)?;
+                let (error, error_value) = error_of(&rd[..error_len])?;
+                let start = rest_start + (before - rd.len()) + error_len;
+                let response = Response {
+                    seq,
+                    error,
+                    error_value,
+                };
+                (
+                    Message::Response(response),
+                    Body::Frame(start..rest_start + before),
+                )
+            }
+            (4, REQUEST) | (3, NOTIFICATION) => {
+                let notification = kind == NOTIFICATION;
+                let seq = if notification { 0 } else { read_uint(&mut rd)? };
+                let service_method = read_str(&mut rd)?.to_owned();
+                let start = rest_start + (before - rd.len());
+                let params = start..start + rd.len();
+                let body = if whole_params {
+                    Body::Frame(params)
+                } else {
+                    argument(rd, params)
+                };
+                let request = Request {
+                    seq,
+                    service_method,
+                    notification,
+                    argument_list: whole_params,
+                };
+                (Message::Request(request), body)
+            }
+            _ => {
+                return Err(CodecError::Malformed(format!(
+                    "expected a request [0, msgid, method, params], a response \
+                     [1, msgid, error, result] or a notification [2, method, params], \
+                     got an array of {len} of type {kind}"
+                )))
+            }
+        };
+        self.body = body;
+        Ok(Some(message))
     }
 
     /// Decodes the kept body into `decode`, or discards it when `None`.
@@ -185,35 +252,15 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     }
 
     fn read_request_header(&mut self) -> Result<Option<Request>, CodecError> {
-        let Some(Envelope {
-            kind,
-            len,
-            rest: mut rd,
-            rest_start,
-        }) = self.0.next()?
-        else {
-            return Ok(None);
-        };
-        let rest_len = rd.len();
-        let (seq, notification) = match (len, kind) {
-            (4, REQUEST) => (read_uint(&mut rd)?, false),
-            (3, NOTIFICATION) => (0, true),
-            _ => {
-                return Err(CodecError::Malformed(format!(
-                    "expected a request [0, msgid, method, params] or a notification \
-                     [2, method, params], got an array of {len} of type {kind}"
-                )))
-            }
-        };
-        let service_method = read_str(&mut rd)?.to_owned();
-        let params_start = rest_start + (rest_len - rd.len());
-        let body = argument(rd, params_start..params_start + rd.len());
-        self.0.body = body;
-        Ok(Some(Request {
-            seq,
-            service_method,
-            notification,
-        }))
+        match self.0.next_message(false)? {
+            None => Ok(None),
+            Some(Message::Request(request)) => Ok(Some(request)),
+            Some(Message::Response(_)) => Err(CodecError::Malformed(
+                "expected a request [0, msgid, method, params] or a notification \
+                 [2, method, params], got a response"
+                    .to_owned(),
+            )),
+        }
     }
 
     fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
@@ -267,28 +314,17 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     }
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
-        let Some(Envelope {
-            kind,
-            len,
-            rest: mut rd,
-            rest_start,
-        }) = self.0.next()?
-        else {
-            return Ok(None);
-        };
-        if (len, kind) != (4, RESPONSE) {
-            return Err(CodecError::Malformed(format!(
-                "expected a response [1, msgid, error, result], got an array of {len} of type {kind}"
-            )));
+        match self.0.next_message(true)? {
+            None => Ok(None),
+            Some(Message::Response(response)) => Ok(Some(response)),
+            Some(Message::Request(_)) => Err(CodecError::Malformed(
+                "expected a response [1, msgid, error, result], got a request".to_owned(),
+            )),
         }
-        let before = rd.len();
-        let seq = read_uint(&mut rd)?;
-        let error_len = value_len(rd)?;
-        let error = error_text(&rd[..error_len])?;
-        let result_start = rest_start + (before - rd.len()) + error_len;
-        let result_end = rest_start + before;
-        self.0.body = Body::Frame(result_start..result_end);
-        Ok(Some(Response { seq, error }))
+    }
+
+    fn read_message(&mut self) -> Result<Option<Message>, CodecError> {
+        self.0.next_message(true)
     }
 
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
@@ -296,23 +332,23 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     }
 }
 
-/// The `error` of a response as text: nil is success, a string is itself, and anything else
-/// (some servers send `[code, message]`) is rendered readably.
-fn error_text(value: &[u8]) -> Result<Option<String>, CodecError> {
+/// The `error` of a response: nil is success, a string is itself, and anything else (Neovim
+/// sends `[code, message]`) is rendered readably and kept as it came.
+fn error_of(value: &[u8]) -> Result<(Option<String>, Option<rmpv::Value>), CodecError> {
     if value == [NIL] {
-        return Ok(None);
+        return Ok((None, None));
     }
     let mut rd = value;
     if let Ok(len) = rmp::decode::read_str_len(&mut rd) {
         if len as usize == rd.len() {
-            return Ok(Some(String::from_utf8_lossy(rd).into_owned()));
+            return Ok((Some(String::from_utf8_lossy(rd).into_owned()), None));
         }
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(value);
     de.set_max_depth(MAX_DEPTH);
     let value: rmpv::Value = serde::Deserialize::deserialize(&mut de)
         .map_err(|e| CodecError::Malformed(format!("undecodable error value: {e}")))?;
-    Ok(Some(value.to_string()))
+    Ok((Some(value.to_string()), Some(value)))
 }
 
 /// The encoder of both sides of the MessagePack-RPC codec.
@@ -356,9 +392,35 @@ impl RequestEncoder for MsgpackEncoder {
             write_uint(buf, request.seq)?;
         }
         write_str(buf, &request.service_method)?;
-        buf.push(0x91); // params: [argument]
-        encode_body(buf, Some(body))
+        if !request.argument_list {
+            buf.push(0x91); // params: [argument]
+            return encode_body(buf, Some(body));
+        }
+        let start = buf.len();
+        encode_body(buf, Some(body))?;
+        match buf[start] {
+            NIL if buf.len() == start + 1 => buf[start] = 0x90, // `Params(())`: no arguments.
+            0x90..=0x9f | 0xdc | 0xdd => {}
+            _ => return Err(not_a_list()),
+        }
+        Ok(())
     }
+
+    fn encode_reply(
+        &mut self,
+        buf: &mut Vec<u8>,
+        response: &Response,
+        body: Option<&dyn erased_serde::Serialize>,
+    ) -> Result<(), CodecError> {
+        self.encode_response(buf, response, body)
+    }
+}
+
+/// What a [`Params`](crate::Params) that is no list is told.
+pub(crate) fn not_a_list() -> CodecError {
+    CodecError::Encode(
+        "rpc: Params must hold a tuple, an array, a Vec or (): an argument list".to_owned(),
+    )
 }
 
 fn encode_body(
@@ -586,7 +648,7 @@ mod tests {
     fn error_values_render_readably() {
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::from("boom")).unwrap();
-        assert_eq!(error_text(&bytes).unwrap().as_deref(), Some("boom"));
+        assert_eq!(error_of(&bytes).unwrap(), (Some("boom".to_owned()), None));
         bytes.clear();
         let value = rmpv::Value::Array(vec![
             rmpv::Value::from(3),
@@ -594,9 +656,9 @@ mod tests {
         ]);
         rmpv::encode::write_value(&mut bytes, &value).unwrap();
         assert_eq!(
-            error_text(&bytes).unwrap().as_deref(),
-            Some("[3, \"no such method\"]")
+            error_of(&bytes).unwrap(),
+            (Some("[3, \"no such method\"]".to_owned()), Some(value))
         );
-        assert_eq!(error_text(&[NIL]).unwrap(), None);
+        assert_eq!(error_of(&[NIL]).unwrap(), (None, None));
     }
 }

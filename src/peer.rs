@@ -1,0 +1,236 @@
+//! What a client serves to its peer. MessagePack-RPC is symmetric: the server (Neovim, say)
+//! may call methods the client registered, and send it notifications, over the same
+//! connection. The reader thread reads them with the responses; the methods run on a worker
+//! pool of the client's own, never on the reader, and their replies leave through the client's
+//! writer.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use parking_lot::Mutex;
+use serde::de::{
+    self, value::SeqAccessDeserializer, value::UnitDeserializer, DeserializeSeed, Deserializer,
+    SeqAccess, Visitor,
+};
+
+use crate::codec::{ClientCodec, Request};
+use crate::error::{CodecError, RegisterError};
+use crate::pool::{Pool, PoolConfig};
+use crate::service::{Arg, Method, Registry, Service};
+
+/// Notifications kept for [`Client::notifications`](crate::Client::notifications) before
+/// more are dropped.
+const NOTIFICATIONS_KEPT: usize = 1024;
+
+/// A notification from the peer that no method the client registered takes: its method name
+/// and its `params` as they came.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// The method named, e.g. `"nvim_error_event"` or an `rpcnotify` event name.
+    pub method: String,
+    /// The argument list, usually an array.
+    pub params: rmpv::Value,
+}
+
+/// Sends the answer to one of the peer's requests.
+pub(crate) trait Answer: Send + Sync + 'static {
+    /// Answers request `seq` with `reply`, or with the error text.
+    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, String>);
+}
+
+/// The services a client offers its peer, the pool they run on, and where notifications go.
+pub(crate) struct Peer {
+    services: Registry,
+    pool: Pool,
+    notifications: Mutex<Option<(Sender<Notification>, Receiver<Notification>)>>,
+}
+
+impl Peer {
+    pub(crate) fn new() -> Peer {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Peer {
+            services: Registry::default(),
+            // No thread starts before the peer's first request.
+            pool: Pool::new(PoolConfig {
+                core: cores,
+                max: 256,
+                queue: 1024,
+                stack_size: 2 << 20,
+            }),
+            notifications: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn register<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        self.services.register(name, service)
+    }
+
+    pub(crate) fn register_root<T: Send + Sync + 'static>(
+        &self,
+        service: Service<T>,
+    ) -> Result<(), RegisterError> {
+        self.services.register_root(service)
+    }
+
+    /// The channel of notifications no registered method takes; made on first use.
+    pub(crate) fn notifications(&self) -> Receiver<Notification> {
+        let mut channel = self.notifications.lock();
+        let (_, rx) = channel.get_or_insert_with(|| bounded(NOTIFICATIONS_KEPT));
+        rx.clone()
+    }
+
+    /// Serves the request the codec has just read: decodes its argument for the method it
+    /// names and runs it on the pool, answering through `answer`; a notification no method
+    /// takes goes to the notification channel. Only an error that breaks the stream is
+    /// returned.
+    pub(crate) fn serve<C: ClientCodec>(
+        &self,
+        codec: &mut C,
+        request: Request,
+        answer: Arc<dyn Answer>,
+    ) -> Result<(), CodecError> {
+        let Request {
+            seq,
+            service_method,
+            notification,
+            ..
+        } = request;
+        let method = match self.services.lookup(&service_method) {
+            Ok(method) => method,
+            Err(_) if notification => return self.deliver(codec, service_method),
+            Err(error) => {
+                codec.read_response_body(None)?;
+                answer.answer(seq, Err(error));
+                return Ok(());
+            }
+        };
+        let mut arg = None;
+        let decoded = codec.read_response_body(Some(&mut |de| {
+            arg = Some(ArgumentOf(&method).deserialize(de)?);
+            Ok(())
+        }));
+        let arg = match (decoded, arg) {
+            (Ok(()), Some(arg)) => arg,
+            (Err(e), _) if !e.is_recoverable() => return Err(e),
+            (result, _) => {
+                let error = result.err().map_or_else(
+                    || "rpc: reading body: the codec produced no argument".to_owned(),
+                    |e| e.to_string(),
+                );
+                if !notification {
+                    answer.answer(seq, Err(error));
+                }
+                return Ok(());
+            }
+        };
+        let hint = Arc::clone(&method.hint);
+        let name = method.name.clone();
+        let answering = Arc::clone(&answer);
+        // The reader must never wait for the pool: behind it wait the replies to the
+        // client's own calls.
+        let queued = self.pool.try_execute(&hint, move || {
+            let result = method.invoke(arg);
+            if !notification {
+                match result {
+                    Ok(reply) => answering.answer(seq, Ok(&*reply)),
+                    Err(error) => answering.answer(seq, Err(error)),
+                }
+            }
+        });
+        if !queued {
+            let busy =
+                format!("rpc: the client is busy: too many of its peer's calls wait to run {name}");
+            log::warn!("{busy}");
+            if !notification {
+                answer.answer(seq, Err(busy));
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands a notification to the channel, if anyone took it; otherwise drops it with a log
+    /// line. The reader never waits for the channel.
+    fn deliver<C: ClientCodec>(&self, codec: &mut C, method: String) -> Result<(), CodecError> {
+        let sender = self.notifications.lock().as_ref().map(|(tx, _)| tx.clone());
+        let Some(sender) = sender else {
+            codec.read_response_body(None)?;
+            log::info!("rpc: dropping the peer's notification {method}: nothing takes it");
+            return Ok(());
+        };
+        let mut params = None;
+        let decoded = codec.read_response_body(Some(&mut |de| {
+            params = Some(erased_serde::deserialize::<rmpv::Value>(de)?);
+            Ok(())
+        }));
+        match (decoded, params) {
+            (Ok(()), Some(params)) => {
+                if let Err(TrySendError::Full(dropped)) =
+                    sender.try_send(Notification { method, params })
+                {
+                    log::warn!(
+                        "rpc: dropping the peer's notification {}: {NOTIFICATIONS_KEPT} wait unread",
+                        dropped.method
+                    );
+                }
+                Ok(())
+            }
+            (Err(e), _) if !e.is_recoverable() => Err(e),
+            (result, _) => {
+                log::warn!("rpc: dropping the peer's notification {method}: {result:?}");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Decodes a method's argument from the whole argument list, as the server does: the one
+/// element of a one-element list, nil for an empty one, and any other list whole.
+struct ArgumentOf<'m>(&'m Method);
+
+impl<'de> DeserializeSeed<'de> for ArgumentOf<'_> {
+    type Value = Arg;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Arg, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ArgumentOf<'_> {
+    type Value = Arg;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an argument list")
+    }
+
+    fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Arg, S::Error> {
+        let method = self.0;
+        match seq.size_hint() {
+            Some(0) => decode(method, UnitDeserializer::new()),
+            Some(1) => seq
+                .next_element_seed(Whole(method))?
+                .ok_or_else(|| de::Error::invalid_length(0, &"one argument")),
+            _ => decode(method, SeqAccessDeserializer::new(seq)),
+        }
+    }
+}
+
+/// Decodes a method's argument from a deserializer of exactly it.
+struct Whole<'m>(&'m Method);
+
+impl<'de> DeserializeSeed<'de> for Whole<'_> {
+    type Value = Arg;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Arg, D::Error> {
+        decode(self.0, deserializer)
+    }
+}
+
+fn decode<'de, D: Deserializer<'de>>(method: &Method, deserializer: D) -> Result<Arg, D::Error> {
+    method
+        .decode(&mut <dyn erased_serde::Deserializer>::erase(deserializer))
+        .map_err(de::Error::custom)
+}
