@@ -1,8 +1,9 @@
 //! Calls `Arith` and `Echo` on a running `arith_server`.
 //!
 //! Run: `cargo run --example arith_client -- --addr 127.0.0.1:1234`
-//! Against `arith_server --http`: add `--http`; against `--codec json` (or a Go jsonrpc
-//! server): add `--codec json`.
+//! Over HTTP (`CONNECT /_goRPC_`): add `--http`. In Go's JSON-RPC (a Go jsonrpc server): add
+//! `--codec json`. In Go's gob (a Go `net/rpc` server): add `--codec gob`, and `--http` for
+//! one behind Go's `rpc.HandleHTTP`. `arith_server` answers all of them on one port.
 
 mod common;
 
@@ -13,12 +14,16 @@ use netrpc::Client;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
-    let client = if common::switch("http") {
-        Client::dial_http(&addr)?
-    } else if common::flag("codec").as_deref() == Some("json") {
-        netrpc::jsonrpc::dial(&addr)?
-    } else {
-        Client::dial(&addr)?
+    let http = common::switch("http");
+    let client = match (common::flag("codec").as_deref(), http) {
+        (Some("gob"), true) => netrpc::gob::dial_http(&addr)?,
+        (Some("gob"), false) => netrpc::gob::dial(&addr)?,
+        (Some("json"), _) => netrpc::jsonrpc::dial(&addr)?,
+        (None | Some("msgpack"), true) => Client::dial_http(&addr)?,
+        (None | Some("msgpack"), false) => Client::dial(&addr)?,
+        (Some(other), _) => {
+            return Err(format!("--codec must be msgpack, json or gob, not {other}").into())
+        }
     };
     println!("connected to {addr}");
 

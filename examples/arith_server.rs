@@ -2,19 +2,31 @@
 //! until killed, for `arith_client`, foreign MessagePack-RPC clients and benchmarks.
 //!
 //! Run: `cargo run --example arith_server -- --addr 127.0.0.1:1234`
-//! Over HTTP (RPC on `/_goRPC_`, debug page on `/debug/rpc`): add `--http`.
-//! With Go's JSON-RPC codec (for Go's `jsonrpc.Dial`): add `--codec json`.
+//!
+//! With no flag but `--addr` one port answers every kind of client, each connection in the
+//! wire its first bytes show: MessagePack-RPC clients, Go's `rpc.Dial` (gob), Go's
+//! `rpc.DialHTTP` (`CONNECT /_goRPC_`, then gob), Go's `jsonrpc.Dial`, and `curl
+//! http://ADDR/debug/rpc`. To pin one wire: `--http` (HTTP only), `--codec json|gob|msgpack`.
 
 mod common;
 
 use std::error::Error;
 use std::net::TcpListener;
 
-use netrpc::{Server, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
+use netrpc::{Server, Wire, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
-    let server = Server::new();
+    let wire = match common::flag("codec").as_deref() {
+        None => Wire::Detect,
+        Some("msgpack") => Wire::Msgpack,
+        Some("json") => Wire::Json,
+        Some("gob") => Wire::Gob,
+        Some(other) => {
+            return Err(format!("--codec must be msgpack, json or gob, not {other}").into())
+        }
+    };
+    let server = Server::builder().wire(wire).build();
     common::register(&server)?;
     let listener = TcpListener::bind(&addr)?;
     let addr = listener.local_addr()?;
@@ -24,11 +36,14 @@ fn main() -> Result<(), Box<dyn Error>> {
              debug page at http://{addr}{DEFAULT_DEBUG_PATH}"
         );
         server.serve_http(&listener)?;
-    } else if common::flag("codec").as_deref() == Some("json") {
-        println!("serving Arith, Echo and Work on {addr} (JSON-RPC, as Go's net/rpc/jsonrpc)");
-        netrpc::jsonrpc::accept(&server, &listener)?;
+    } else if wire == Wire::Detect {
+        println!(
+            "serving Arith, Echo and Work on {addr} (MessagePack-RPC, Go's gob and JSON-RPC, \
+             HTTP: CONNECT {DEFAULT_RPC_PATH}, debug page at http://{addr}{DEFAULT_DEBUG_PATH})"
+        );
+        server.accept(&listener)?;
     } else {
-        println!("serving Arith, Echo and Work on {addr} (MessagePack-RPC)");
+        println!("serving Arith, Echo and Work on {addr} ({wire:?} only)");
         server.accept(&listener)?;
     }
     Ok(())

@@ -8,7 +8,7 @@
 //! `--callers M` blocking callers per connection (1), `--async K` outstanding `go` calls per
 //! connection instead of callers (0), `--duration SECS` (5), `--payload BYTES` (0: calls
 //! `Arith.Multiply`; otherwise `Echo.Echo` with that many bytes), `--sleep-us N` (calls
-//! `Work.Sleep`, a method that blocks N µs, instead), `--codec msgpack|json`,
+//! `Work.Sleep`, a method that blocks N µs, instead), `--codec msgpack|json|gob`,
 //! `--interval MS` (paced load instead: every connection makes one call per interval, started
 //! with `go` by a few pacer threads, so that 10,000 connections need no caller thread each; an
 //! interval longer than the duration leaves the connections idle).
@@ -50,6 +50,24 @@ struct EchoData {
     conn: usize,
 }
 
+/// The wire the load is sent in.
+#[derive(Clone, Copy, PartialEq)]
+enum Codec {
+    Msgpack,
+    Json,
+    Gob,
+}
+
+impl Codec {
+    fn name(self) -> &'static str {
+        match self {
+            Codec::Msgpack => "msgpack",
+            Codec::Json => "json",
+            Codec::Gob => "gob",
+        }
+    }
+}
+
 struct Opts {
     addr: Option<String>,
     conns: usize,
@@ -57,7 +75,7 @@ struct Opts {
     async_k: usize,
     duration: Duration,
     payload: usize,
-    json: bool,
+    codec: Codec,
     interval: Duration,
     sleep_us: u64,
 }
@@ -73,9 +91,12 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
     let secs: f64 =
         common::flag("duration").map_or(Ok(5.0), |v| v.trim_end_matches('s').parse())?;
     let codec = common::flag("codec").unwrap_or_else(|| "msgpack".to_owned());
-    if codec != "msgpack" && codec != "json" {
-        return Err(format!("--codec must be msgpack or json, not {codec}").into());
-    }
+    let codec = match codec.as_str() {
+        "msgpack" => Codec::Msgpack,
+        "json" => Codec::Json,
+        "gob" => Codec::Gob,
+        _ => return Err(format!("--codec must be msgpack, json or gob, not {codec}").into()),
+    };
     let sleep_us = number("sleep-us", 0)? as u64;
     let interval = Duration::from_millis(number("interval", 0)? as u64);
     if sleep_us > 0 && !interval.is_zero() {
@@ -92,7 +113,7 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
         async_k: number("async", 0)?,
         duration: Duration::from_secs_f64(secs),
         payload: number("payload", 0)?,
-        json: codec == "json",
+        codec,
         interval,
         sleep_us,
     })
@@ -361,14 +382,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             common::register(&server)?;
             let listener = TcpListener::bind("127.0.0.1:0")?;
             let addr = listener.local_addr()?.to_string();
-            let json = opts.json;
-            thread::spawn(move || {
-                if json {
-                    netrpc::jsonrpc::accept(&server, &listener)
-                } else {
-                    server.accept(&listener)
-                }
-            });
+            // The server tells each connection's wire from its first bytes.
+            thread::spawn(move || server.accept(&listener));
             addr
         }
     };
@@ -381,10 +396,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let clients = (0..opts.conns)
         .map(|conn| {
-            let client = if opts.json {
-                netrpc::jsonrpc::dial(&addr)?
-            } else {
-                Client::dial(&addr)?
+            let client = match opts.codec {
+                Codec::Json => netrpc::jsonrpc::dial(&addr)?,
+                Codec::Gob => netrpc::gob::dial(&addr)?,
+                Codec::Msgpack => Client::dial(&addr)?,
             };
             if !work.call(&client, conn) {
                 return Err(format!("the warm-up call to {addr} failed").into());
@@ -435,7 +450,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "{}",
         serde_json::json!({
             "impl": "netrpc",
-            "codec": if opts.json { "json" } else { "msgpack" },
+            "codec": opts.codec.name(),
             "method": work.method(),
             "conns": opts.conns,
             "callers": if opts.async_k > 0 { 0 } else { opts.callers },

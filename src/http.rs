@@ -1,7 +1,8 @@
 //! RPC over HTTP, compatible with Go's `HandleHTTP` / `DialHTTP`, and the debug page.
 //!
 //! The client sends `CONNECT /_goRPC_ HTTP/1.0`; the server answers
-//! `HTTP/1.0 200 Connected to Go RPC` and from then on the connection is a plain RPC stream.
+//! `HTTP/1.0 200 Connected to Go RPC` and from then on the connection is a plain RPC stream,
+//! in whichever RPC wire its first bytes show (gob from Go's `DialHTTP`; see `Wire`).
 //! The handshake bytes are Go's, byte for byte. `GET /debug/rpc` shows every service, its
 //! methods and how often each was called, as HTML or, with `?format=json` or
 //! `Accept: application/json`, as JSON.
@@ -140,7 +141,7 @@ impl HttpHandler {
                 return;
             }
             drop(tracked); // The RPC session is tracked as any other connection.
-            self.server.serve_conn(Rewind::new(conn, head.rest));
+            self.server.serve_rpc_conn(Rewind::new(conn, head.rest));
         } else if path == &*self.debug_path {
             if method != "GET" && method != "HEAD" {
                 let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
@@ -314,7 +315,7 @@ pub(crate) struct Rewind<C> {
 }
 
 impl<C> Rewind<C> {
-    fn new(inner: C, prefix: Vec<u8>) -> Self {
+    pub(crate) fn new(inner: C, prefix: Vec<u8>) -> Self {
         Rewind {
             prefix,
             pos: 0,
@@ -328,6 +329,11 @@ impl<C: Read> Read for Rewind<C> {
         if self.pos < self.prefix.len() {
             let n = (&self.prefix[self.pos..]).read(buf)?;
             self.pos += n;
+            if self.pos == self.prefix.len() {
+                // Given back: a connection lives long after its first bytes.
+                self.prefix = Vec::new();
+                self.pos = 0;
+            }
             return Ok(n);
         }
         self.inner.read(buf)

@@ -1,7 +1,9 @@
 //! # netrpc — Go's `net/rpc` for blocking Rust
 //!
 //! A synchronous, thread-per-connection RPC library with the programming model of Go's
-//! `net/rpc`, speaking [MessagePack-RPC](codec::msgpack) on the wire.
+//! `net/rpc`, speaking [MessagePack-RPC](codec::msgpack) on the wire, and Go's own wires too:
+//! [`gob`], Go's default, and [JSON-RPC](crate::jsonrpc). One server port answers
+//! all of them, and HTTP, telling each connection's wire from its first bytes ([`Wire`]).
 //!
 //! * A [`Server`] registers [`Service`]s, whose methods are called remotely as
 //!   `"Service.Method"`. A method takes one argument and returns a reply or an error; an
@@ -71,6 +73,7 @@ mod pending;
 mod pool;
 mod server;
 mod service;
+mod sniff;
 mod timer;
 mod transport;
 
@@ -89,6 +92,7 @@ pub use peer::Notification;
 pub use rmpv;
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
+pub use sniff::Wire;
 pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.

@@ -17,9 +17,11 @@ use crate::codec::msgpack::{MsgpackServerCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::ServerCodec;
 use crate::conn::{Close, Limits, OpenGuard, Shared};
 use crate::error::{CodecError, RegisterError};
+use crate::http::Rewind;
 use crate::outbox::Outbox;
 use crate::pool::{Pool, PoolConfig};
 use crate::service::{Registry, Service, ServiceEntry};
+use crate::sniff::{self, Wire};
 use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker};
 
 /// An RPC server: a set of registered services, served on any number of connections.
@@ -50,6 +52,7 @@ struct Inner {
     shared: Arc<Shared>,
     socket: SocketOptions,
     conn_stack_size: usize,
+    wire: Wire,
     /// Connections accepted by `accept_with` and still served.
     accepted: AtomicUsize,
     /// How to wake each running accept loop, for shutdown.
@@ -191,15 +194,85 @@ impl Server {
         }
     }
 
-    /// Serves one connection with the MessagePack-RPC codec until the peer hangs up.
+    /// Serves one connection until the peer hangs up, in the wire its first bytes show
+    /// (MessagePack-RPC, Go's gob, Go's JSON-RPC, or HTTP: see [`Wire`]), or in the one
+    /// wire the server is pinned to ([`ServerBuilder::wire`]).
     pub fn serve_conn<C: Conn>(&self, conn: C) {
         if self.is_shutting_down() {
             let _ = conn.shutdown();
             return;
         }
         self.apply_timeouts(&conn);
-        let codec = MsgpackServerCodec::with_max_message_size(conn, self.max_message_size());
-        self.serve_codec(codec);
+        match self.inner.wire {
+            Wire::Detect => self.detect_and_serve(conn, true),
+            Wire::Http => self.serve_http_conn(conn),
+            wire => self.serve_wire(wire, conn),
+        }
+    }
+
+    /// Serves an RPC stream that follows an HTTP `CONNECT`: any RPC wire, never HTTP again.
+    pub(crate) fn serve_rpc_conn<C: Conn>(&self, conn: C) {
+        if self.is_shutting_down() {
+            let _ = conn.shutdown();
+            return;
+        }
+        self.apply_timeouts(&conn);
+        match self.inner.wire {
+            Wire::Detect | Wire::Http => self.detect_rpc_and_serve(conn),
+            wire => self.serve_wire(wire, conn),
+        }
+    }
+
+    /// Reads the first bytes and serves the connection in the wire they show; `http`:
+    /// whether HTTP may be it (not after a `CONNECT`).
+    fn detect_and_serve<C: Conn>(&self, conn: C, http: bool) {
+        match self.detect(conn, http) {
+            Some((Wire::Http, conn)) => self.serve_http_conn(conn),
+            Some((wire, conn)) => self.serve_wire(wire, conn),
+            None => {}
+        }
+    }
+
+    /// [`detect_and_serve`](Self::detect_and_serve) after a `CONNECT`: never HTTP again.
+    fn detect_rpc_and_serve<C: Conn>(&self, conn: C) {
+        if let Some((wire, conn)) = self.detect(conn, false) {
+            self.serve_wire(wire, conn);
+        }
+    }
+
+    /// The wire of `conn`, from its first bytes; `None` if it closed or failed first.
+    fn detect<C: Conn>(&self, conn: C, http: bool) -> Option<(Wire, Rewind<C>)> {
+        // Shutdown closes a connection that has not said its wire yet, too.
+        let Some(reading) = self.track_conn(&conn) else {
+            let _ = conn.shutdown();
+            return None;
+        };
+        let peer = conn.peer();
+        let detected = sniff::detect(conn, http);
+        drop(reading);
+        match detected {
+            Ok(found) => found,
+            Err(e) => {
+                log::debug!("rpc: {peer}: reading the first bytes: {e}");
+                None
+            }
+        }
+    }
+
+    /// Serves `conn` with the codec of `wire` (not [`Wire::Detect`] or [`Wire::Http`]).
+    fn serve_wire<C: Conn>(&self, wire: Wire, conn: C) {
+        let limit = self.max_message_size();
+        match wire {
+            #[cfg(feature = "gob")]
+            Wire::Gob => self.serve_codec(
+                crate::codec::gob::GobServerCodec::with_max_message_size(conn, limit),
+            ),
+            #[cfg(feature = "json")]
+            Wire::Json => self.serve_codec(
+                crate::codec::json::JsonServerCodec::with_max_message_size(conn, limit),
+            ),
+            _ => self.serve_codec(MsgpackServerCodec::with_max_message_size(conn, limit)),
+        }
     }
 
     /// Sets the configured read and write timeouts on `conn`.
@@ -348,6 +421,7 @@ pub struct ServerBuilder {
     limits: Limits,
     socket: SocketOptions,
     conn_stack_size: usize,
+    wire: Wire,
 }
 
 impl Default for ServerBuilder {
@@ -377,6 +451,7 @@ impl ServerBuilder {
             },
             socket: SocketOptions::default(),
             conn_stack_size: 512 << 10,
+            wire: Wire::Detect,
         }
     }
 
@@ -471,6 +546,15 @@ impl ServerBuilder {
         self
     }
 
+    /// The wire [`Server::accept`] and [`Server::serve_conn`] speak (default
+    /// [`Wire::Detect`]: each connection's, told from its first bytes). Pin one to refuse the
+    /// others and skip the look; [`Wire::Http`] serves HTTP only, with any RPC wire after its
+    /// `CONNECT`.
+    pub fn wire(mut self, wire: Wire) -> Self {
+        self.wire = wire;
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Server {
         let shared = Shared::new(Registry::default(), Pool::new(self.pool), self.limits);
@@ -479,6 +563,7 @@ impl ServerBuilder {
                 shared: Arc::new(shared),
                 socket: self.socket,
                 conn_stack_size: self.conn_stack_size,
+                wire: self.wire,
                 accepted: AtomicUsize::new(0),
                 wakers: Mutex::new(HashMap::new()),
                 next_waker: AtomicU64::new(0),

@@ -166,6 +166,10 @@ fn the_same_bytes_get_the_same_answers_from_go_and_netrpc() {
         r#"{"method":"Arith.Multiply","params":[{"A":2,"B":3},{"A":9,"B":9}],"id":4}"#,
         // No params at all.
         r#"{"method":"Arith.Multiply","id":5}"#,
+        // Empty params, or a null one: the argument keeps its zero value, Args{0, 0}.
+        r#"{"method":"Arith.Multiply","params":[],"id":8}"#,
+        r#"{"method":"Arith.Divide","params":[],"id":9}"#,
+        r#"{"method":"Arith.Multiply","params":[null],"id":10}"#,
         r#"{"method":"Nope.Multiply","params":[{}],"id":6}"#,
         r#"{"method":"NoDot","params":[{}],"id":7}"#,
     ];
@@ -174,5 +178,69 @@ fn the_same_bytes_get_the_same_answers_from_go_and_netrpc() {
     let from_netrpc = raw_exchange(netrpc_json_server(), &requests);
     for ((request, go), ours) in requests.iter().zip(&from_go).zip(&from_netrpc) {
         assert_eq!(ours, go, "for {request}");
+    }
+}
+
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct Blob {
+    #[serde(rename = "Data", with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+/// Every byte value, and a length that needs padding.
+fn all_bytes() -> Vec<u8> {
+    (0..=255u8).chain([7, 8]).collect()
+}
+
+#[test]
+fn bytes_travel_as_base64_both_ways() {
+    // netrpc's client to Go's server: Go's Echo takes and gives []byte.
+    let go = GoServer::start();
+    let client = netrpc::jsonrpc::dial(go.addr).unwrap();
+    let echoed: Blob = client
+        .call_timeout("Echo.Echo", &Blob { data: all_bytes() }, WAIT)
+        .unwrap();
+    assert_eq!(echoed.data, all_bytes());
+    // A 64 KiB payload, which failed before bytes were base64.
+    let big = Blob {
+        data: (0..65536).map(|i| i as u8).collect(),
+    };
+    let echoed: Blob = client.call_timeout("Echo.Echo", &big, WAIT).unwrap();
+    assert_eq!(echoed, big);
+    // The bytes on the wire are Go's: "AAEC" is 0, 1, 2.
+    let line = raw_exchange(
+        go.addr,
+        &[r#"{"method":"Echo.Echo","params":[{"Data":"AAEC"}],"id":1}"#],
+    );
+    assert_eq!(
+        line[0],
+        "{\"id\":1,\"result\":{\"Data\":\"AAEC\"},\"error\":null}\n"
+    );
+
+    // Go's client to netrpc's server: a method that takes and gives bytes, checked by Go.
+    let server = netrpc::Server::new();
+    server
+        .register(netrpc::Service::new(Bytes).method("Reverse", Bytes::reverse))
+        .unwrap();
+    let addr = common::start_json_with(server).addr;
+    let stdout =
+        output_of(Command::new(go_peer()).args(["-mode", "bytes", "-addr", &addr.to_string()]));
+    assert_has_lines(&stdout, &["ok: bytes reversed"]);
+    let ours = raw_exchange(
+        addr,
+        &[r#"{"method":"Bytes.Reverse","params":[{"Data":"AAEC"}],"id":1}"#],
+    );
+    assert_eq!(
+        ours[0],
+        "{\"id\":1,\"result\":{\"Data\":\"AgEA\"},\"error\":null}\n"
+    );
+}
+
+struct Bytes;
+
+impl Bytes {
+    fn reverse(&self, mut blob: Blob) -> Result<Blob, String> {
+        blob.data.reverse();
+        Ok(blob)
     }
 }

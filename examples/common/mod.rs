@@ -44,13 +44,77 @@ impl Arith {
     }
 }
 
-/// Returns its argument unchanged, whatever MessagePack value it is.
+/// Returns its argument unchanged, whatever value it is.
 pub struct Echo;
 
 impl Echo {
-    pub fn echo(&self, value: rmpv::Value) -> Result<rmpv::Value, Infallible> {
-        Ok(value)
+    pub fn echo(&self, value: rmpv::Value) -> Result<Echoed, Infallible> {
+        Ok(Echoed(value))
     }
+}
+
+/// A value sent back as it came. A map whose keys are all strings goes back as a struct with
+/// those fields: MessagePack and JSON send it as the same map, and Go's gob, which tells
+/// structs from maps, needs Go's `EchoReply` to be a struct.
+pub struct Echoed(pub rmpv::Value);
+
+impl Serialize for Echoed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        EchoedRef(&self.0).serialize(serializer)
+    }
+}
+
+struct EchoedRef<'a>(&'a rmpv::Value);
+
+impl Serialize for EchoedRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeSeq, SerializeStruct};
+        match self.0 {
+            rmpv::Value::Map(entries) => {
+                let names: Option<Vec<&'static str>> = entries
+                    .iter()
+                    .map(|(k, _)| k.as_str().and_then(field_name))
+                    .collect();
+                let Some(names) = names else {
+                    return self.0.serialize(serializer);
+                };
+                let mut st = serializer.serialize_struct("Echo", entries.len())?;
+                for (name, (_, v)) in names.into_iter().zip(entries) {
+                    st.serialize_field(name, &EchoedRef(v))?;
+                }
+                st.end()
+            }
+            rmpv::Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&EchoedRef(item))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// `name` as a `&'static str` for a struct field, from a table of at most 1,024 names
+/// (serde names fields statically); `None` once it is full.
+fn field_name(name: &str) -> Option<&'static str> {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&known) = names.get(name) {
+        return Some(known);
+    }
+    if names.len() >= 1024 {
+        return None;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    Some(leaked)
 }
 
 /// The argument of `Work.Sleep`; the field name is Go's.

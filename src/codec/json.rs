@@ -10,6 +10,13 @@
 //! unchanged; it takes the first element of `params` as the argument (Go decodes `params` into
 //! a one-element array, so further elements are ignored) and answers a request without
 //! `params` with `jsonrpc: request body missing params`.
+//!
+//! As in Go's `encoding/json`, bytes (`serde_bytes`, `ByteBuf`: Go's `[]byte`) travel as
+//! base64 text, both ways and at any depth; decoding also takes an array of numbers, and
+//! `null` as no bytes. `"params": []` and `"params": [null]` give the argument its Go zero
+//! value, as Go's server leaves it: 0, `false`, `""`, empty sequences and maps, `None`, and
+//! a struct with every field zero (no `#[serde(default)]` needed); an enum, which has none,
+//! is a decoding error.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -20,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::framed::{FrameReader, Scanner};
+use super::json_go;
 use super::msgpack::DEFAULT_MAX_MESSAGE_SIZE;
 use super::{
     ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
@@ -116,8 +124,10 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         let params = self.reader.bytes(params);
         let elements: Vec<&RawValue> = serde_json::from_slice(params)
             .map_err(|e| CodecError::Decode(format!("jsonrpc: params must be an array: {e}")))?;
-        let argument = elements.first().map_or("null", |raw| raw.get());
-        decode_json(argument.as_bytes(), decode)
+        match elements.first().map(|raw| raw.get()) {
+            None | Some("null") => decode_zero(decode),
+            Some(argument) => decode_json(argument.as_bytes(), decode),
+        }
     }
 }
 
@@ -165,7 +175,16 @@ impl Place<'_> {
 
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+    decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::De(
+        &mut de,
+    )))
+    .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
+}
+
+/// Decodes Go's zero value for the argument's type into `decode`: what Go's server keeps when
+/// `params` is `[]` or `[null]`.
+fn decode_zero(decode: DecodeBody<'_>) -> Result<(), CodecError> {
+    decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::Zero))
         .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
 }
 
@@ -205,7 +224,8 @@ impl ResponseEncoder for JsonResponseEncoder {
 }
 
 fn encode_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
-    serde_json::to_writer(buf, value)
+    value
+        .serialize(json_go::Ser(&mut serde_json::Serializer::new(buf)))
         .map_err(|e| CodecError::Encode(format!("jsonrpc: encoding body: {e}")))
 }
 

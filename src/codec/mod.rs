@@ -31,11 +31,16 @@
 //!    the body's `Serialize` panics). The library checks the size limit, writes, and shuts the
 //!    connection down through the [`Output`].
 //!
-//! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC.
+//! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC and
+//! `gob` (feature `gob`) Go's default gob codec.
 
 pub(crate) mod framed;
+#[cfg(feature = "gob")]
+pub mod gob;
 #[cfg(feature = "json")]
 pub mod json;
+#[cfg(feature = "json")]
+mod json_go;
 pub mod msgpack;
 
 pub use erased_serde;

@@ -224,7 +224,7 @@ impl ser::SerializeSeq for Seq {
     }
     fn end(self) -> Result<Shape, GobError> {
         if self.empty {
-            return Ok(Shape::Unknown(Why::Empty));
+            return Ok(Shape::Unknown(Why::EmptySeq));
         }
         Ok(Shape::Slice(Box::new(self.elem)))
     }
@@ -251,7 +251,7 @@ impl ser::SerializeTuple for Tuple {
     }
     fn end(self) -> Result<Shape, GobError> {
         if self.len == 0 {
-            return Ok(Shape::Unknown(Why::Empty));
+            return Ok(Shape::Unknown(Why::EmptySeq));
         }
         Ok(Shape::Array(Box::new(self.elem), self.len))
     }
@@ -300,7 +300,7 @@ impl ser::SerializeMap for Map {
     }
     fn end(self) -> Result<Shape, GobError> {
         if self.empty {
-            return Ok(Shape::Unknown(Why::Empty));
+            return Ok(Shape::Unknown(Why::EmptyMap));
         }
         Ok(Shape::Map(Box::new(self.key), Box::new(self.value)))
     }

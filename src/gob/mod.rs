@@ -1,4 +1,10 @@
-//! # Go's `encoding/gob` as a serde data format
+//! # Go's `encoding/gob` as a serde data format, and Go's `net/rpc` over it
+//!
+//! [`serve_conn`], [`accept`], [`dial`], [`dial_with`], [`dial_http`] and [`new_client`] serve
+//! and call Go's `net/rpc` with its default gob codec ([`crate::codec::gob`]), as
+//! [`crate::jsonrpc`] does for JSON-RPC; [`Server::accept`](crate::Server::accept) also serves
+//! gob clients, telling them from the others by their first bytes. The rest of this page is
+//! the format.
 //!
 //! A gob stream is a sequence of messages, each preceded by its length: type definitions,
 //! sent once per stream before a type is first used, and values. The [`Encoder`] and
@@ -95,6 +101,7 @@
 mod de;
 mod error;
 mod infer;
+mod rpc;
 mod ser;
 mod trace;
 mod types;
@@ -110,6 +117,11 @@ use serde::Serialize;
 
 pub use error::{GobError, GobErrorKind};
 pub use value::Value;
+
+pub use rpc::{
+    accept, dial, dial_http, dial_http_with, dial_with, new_client, serve_conn, GobClientCodec,
+    GobServerCodec,
+};
 
 use types::{ReceivedTypes, SentTypes, Shape};
 
@@ -235,6 +247,60 @@ impl Encoder {
         self.encode_shape(out, &schema.shape, value)
     }
 
+    /// Appends one RPC message, as Go's net/rpc sends it: `header` (its type traced from
+    /// `Deserialize`), then `body` (its type learnt from the value, with what the value
+    /// cannot show filled in as [`types::Shape::fill_unknown`] says). Fails, leaving `out`
+    /// and the stream's state as they were, if either fails to encode, if `body`'s
+    /// `Serialize` panics (the panic then goes on), or if the two together pass `limit`
+    /// bytes: the definitions they carry must not be thought sent when they are not.
+    pub(crate) fn encode_rpc<H: Serialize + DeserializeOwned + 'static>(
+        &mut self,
+        out: &mut Vec<u8>,
+        header: &H,
+        body: &dyn erased_serde::Serialize,
+        limit: usize,
+    ) -> Result<(), GobError> {
+        let start = out.len();
+        let mut mark = self.sent.mark();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let schema = match self.schemas.get(&TypeId::of::<H>()) {
+                Some(schema) => schema.clone(),
+                None => {
+                    let schema = Schema::of::<H>()?;
+                    self.schemas.insert(TypeId::of::<H>(), schema.clone());
+                    schema
+                }
+            };
+            self.encode_marked(out, &schema.shape, header, &mut mark)?;
+            let shape = infer::infer(body)?
+                .unify_structs()
+                .recall(&mut self.memory)
+                .fill_unknown(false)
+                .finalize(&mut String::new())?;
+            self.encode_marked(out, &shape, body, &mut mark)?;
+            let size = out.len() - start;
+            if size > limit {
+                return Err(GobError::limit(format!(
+                    "a message of {size} bytes exceeds the limit of {limit}"
+                )));
+            }
+            Ok(())
+        }));
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                out.truncate(start);
+                self.sent.rollback(mark);
+                Err(e)
+            }
+            Err(panic) => {
+                out.truncate(start);
+                self.sent.rollback(mark);
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+
     fn encode_shape<T: Serialize + ?Sized>(
         &mut self,
         out: &mut Vec<u8>,
@@ -243,7 +309,24 @@ impl Encoder {
     ) -> Result<(), GobError> {
         let start = out.len();
         let mut mark = self.sent.mark();
-        let result = self.sent.id_of(shape, out, &mut mark).and_then(|id| {
+        let result = self.encode_marked(out, shape, value, &mut mark);
+        if result.is_err() {
+            out.truncate(start);
+            self.sent.rollback(mark);
+        }
+        result
+    }
+
+    /// Appends the definitions `shape` needs and the value, recording the new definitions in
+    /// `mark`; the caller rolls back on error.
+    fn encode_marked<T: Serialize + ?Sized>(
+        &mut self,
+        out: &mut Vec<u8>,
+        shape: &Shape,
+        value: &T,
+        mark: &mut types::Mark,
+    ) -> Result<(), GobError> {
+        self.sent.id_of(shape, out, mark).and_then(|id| {
             // The value message: its length is not known until it is written, so it is
             // written after room for the longest prefix, then moved down.
             let at = out.len();
@@ -256,12 +339,7 @@ impl Encoder {
             out[at + 9 - header..at + 9].copy_from_slice(&prefix);
             out.drain(at..at + 9 - header);
             Ok(())
-        });
-        if result.is_err() {
-            out.truncate(start);
-            self.sent.rollback(mark);
-        }
-        result
+        })
     }
 }
 

@@ -26,6 +26,10 @@ pub(crate) enum Why {
     None,
     /// An empty sequence or map (its elements would have told).
     Empty,
+    /// An empty sequence, learnt from a value.
+    EmptySeq,
+    /// An empty map, learnt from a value.
+    EmptyMap,
     /// A field its `Serialize` skipped, or a value a `Deserialize` ignored.
     Skipped,
 }
@@ -224,6 +228,30 @@ impl Shape {
         }
     }
 
+    /// Fills in what a value cannot show, for an RPC body whose Go type is not known: an
+    /// empty sequence becomes `[]struct{}`, an empty map `map[string]struct{}`, any other
+    /// unknown element `struct{}` and an unknown map key `string` (Go decodes a wire
+    /// `struct{}` into any struct). Structs are left as they are: a field whose type is
+    /// unknown is left out of the type.
+    pub(crate) fn fill_unknown(self, key: bool) -> Shape {
+        match self {
+            Shape::Unknown(_) if key => Shape::String,
+            Shape::Unknown(Why::EmptySeq) => Shape::Slice(Box::new(Shape::Struct("", Vec::new()))),
+            Shape::Unknown(Why::EmptyMap) => Shape::Map(
+                Box::new(Shape::String),
+                Box::new(Shape::Struct("", Vec::new())),
+            ),
+            Shape::Unknown(_) => Shape::Struct("", Vec::new()),
+            Shape::Slice(e) => Shape::Slice(Box::new(e.fill_unknown(false))),
+            Shape::Array(e, n) => Shape::Array(Box::new(e.fill_unknown(false)), n),
+            Shape::Map(k, v) => Shape::Map(
+                Box::new(k.fill_unknown(true)),
+                Box::new(v.fill_unknown(false)),
+            ),
+            other => other,
+        }
+    }
+
     /// Makes the shape ready to be sent: a sequence of `u8` becomes `[]byte`, struct fields
     /// whose type is unknown (their value is absent) leave the type, and any other unknown
     /// part is an error naming where it is.
@@ -233,6 +261,8 @@ impl Shape {
                 let what = match why {
                     Why::None => "None",
                     Why::Empty => "an empty sequence or map",
+                    Why::EmptySeq => "an empty sequence",
+                    Why::EmptyMap => "an empty map",
                     Why::Skipped => "a skipped value",
                 };
                 let at = if path.is_empty() {

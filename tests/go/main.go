@@ -143,6 +143,29 @@ func check(addr string) {
 	fmt.Println("ok: 1 MiB payload")
 }
 
+// checkBytes calls Bytes.Reverse, which takes and gives EchoArgs' []byte, as base64.
+func checkBytes(addr string) {
+	c, err := jsonrpc.Dial("tcp", addr)
+	if err != nil {
+		fail("dial: %v", err)
+	}
+	defer c.Close()
+	data := make([]byte, 258)
+	for i := range data {
+		data[i] = byte(i)
+	}
+	var got EchoReply
+	if err := c.Call("Bytes.Reverse", &EchoArgs{data}, &got); err != nil {
+		fail("Bytes.Reverse: %v", err)
+	}
+	for i := range data {
+		if got.Data[len(data)-1-i] != data[i] {
+			fail("Bytes.Reverse: got %v", got.Data)
+		}
+	}
+	fmt.Println("ok: bytes reversed")
+}
+
 func main() {
 	mode := flag.String("mode", "", "server|client")
 	addr := flag.String("addr", "", "address to call (client)")
@@ -152,6 +175,8 @@ func main() {
 		serve()
 	case "client":
 		check(*addr)
+	case "bytes":
+		checkBytes(*addr)
 	default:
 		log.Fatal("-mode server|client")
 	}

@@ -1,0 +1,766 @@
+//! What makes serde_json speak Go's `encoding/json`: bytes as base64 text both ways, and Go's
+//! zero value for an argument that is not there.
+//!
+//! [`Ser`] and [`De`] wrap a serde_json serializer and deserializer and pass everything
+//! through, except bytes (`serialize_bytes`, `deserialize_bytes`/`deserialize_byte_buf`:
+//! `serde_bytes`, `ByteBuf`), which travel as base64 strings (standard alphabet, padded), as
+//! Go sends `[]byte`. The wrapping follows the value all the way down: bytes in a field of a
+//! struct inside a `Vec` are base64 too. When decoding bytes, a JSON array of numbers is also
+//! taken (what netrpc sent before), and `null` is empty (Go's nil slice).
+//!
+//! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
+//! empty sequences and maps, `None`, and structs with every field zero.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
+use serde::ser::{self, Serialize, Serializer};
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// `bytes` in standard, padded base64.
+pub(crate) fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    let mut chunks = bytes.chunks_exact(3);
+    for c in &mut chunks {
+        let n = u32::from(c[0]) << 16 | u32::from(c[1]) << 8 | u32::from(c[2]);
+        out.extend_from_slice(&[
+            ALPHABET[(n >> 18) as usize & 63],
+            ALPHABET[(n >> 12) as usize & 63],
+            ALPHABET[(n >> 6) as usize & 63],
+            ALPHABET[n as usize & 63],
+        ]);
+    }
+    match *chunks.remainder() {
+        [a] => {
+            let n = u32::from(a) << 16;
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                b'=',
+                b'=',
+            ]);
+        }
+        [a, b] => {
+            let n = u32::from(a) << 16 | u32::from(b) << 8;
+            out.extend_from_slice(&[
+                ALPHABET[(n >> 18) as usize & 63],
+                ALPHABET[(n >> 12) as usize & 63],
+                ALPHABET[(n >> 6) as usize & 63],
+                b'=',
+            ]);
+        }
+        _ => {}
+    }
+    // Only ASCII was written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Decodes standard base64, padded or not; CR and LF are skipped, as Go's decoder does.
+pub(crate) fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    let mut padding = 0;
+    for &c in text.as_bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'\r' | b'\n' => continue,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            _ => return Err(format!("illegal base64 data: byte {c:#04x}")),
+        };
+        if padding > 0 {
+            return Err("illegal base64 data: data after padding".to_owned());
+        }
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    if bits >= 6 || padding > 2 {
+        return Err("illegal base64 data: truncated".to_owned());
+    }
+    Ok(out)
+}
+
+/// A serializer that sends bytes as base64 strings and passes the rest to `S`.
+pub(crate) struct Ser<S>(pub(crate) S);
+
+/// A value serialized through [`Ser`].
+struct Wrap<'a, T: ?Sized>(&'a T);
+
+impl<T: Serialize + ?Sized> Serialize for Wrap<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(Ser(serializer))
+    }
+}
+
+macro_rules! forward_ser {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.0.$method($($arg),*)
+        })*
+    };
+}
+
+impl<S: Serializer> Serializer for Ser<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Ser<S::SerializeSeq>;
+    type SerializeTuple = Ser<S::SerializeTuple>;
+    type SerializeTupleStruct = Ser<S::SerializeTupleStruct>;
+    type SerializeTupleVariant = Ser<S::SerializeTupleVariant>;
+    type SerializeMap = Ser<S::SerializeMap>;
+    type SerializeStruct = Ser<S::SerializeStruct>;
+    type SerializeStructVariant = Ser<S::SerializeStructVariant>;
+
+    forward_ser! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_f32(v: f32);
+        serialize_f64(v: f64);
+        serialize_char(v: char);
+        serialize_str(v: &str);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
+        self.0.serialize_str(&base64_encode(v))
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.serialize_some(&Wrap(value))
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_struct(name, &Wrap(value))
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0
+            .serialize_newtype_variant(name, index, variant, &Wrap(value))
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
+        self.0.serialize_seq(len).map(Ser)
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        self.0.serialize_tuple(len).map(Ser)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
+        self.0.serialize_tuple_struct(name, len).map(Ser)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        self.0
+            .serialize_tuple_variant(name, index, variant, len)
+            .map(Ser)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        self.0.serialize_map(len).map(Ser)
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        self.0.serialize_struct(name, len).map(Ser)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        self.0
+            .serialize_struct_variant(name, index, variant, len)
+            .map(Ser)
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.collect_str(value)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+macro_rules! compound {
+    ($trait:ident, $method:ident $(, $key:ident: $kty:ty)?) => {
+        impl<S: ser::$trait> ser::$trait for Ser<S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
+
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                $($key: $kty,)?
+                value: &T,
+            ) -> Result<(), S::Error> {
+                self.0.$method($($key,)? &Wrap(value))
+            }
+
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.0.end()
+            }
+        }
+    };
+}
+
+compound!(SerializeSeq, serialize_element);
+compound!(SerializeTuple, serialize_element);
+compound!(SerializeTupleStruct, serialize_field);
+compound!(SerializeTupleVariant, serialize_field);
+compound!(SerializeStruct, serialize_field, key: &'static str);
+compound!(SerializeStructVariant, serialize_field, key: &'static str);
+
+impl<S: ser::SerializeMap> ser::SerializeMap for Ser<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), S::Error> {
+        self.0.serialize_key(&Wrap(key))
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
+        self.0.serialize_value(&Wrap(value))
+    }
+
+    fn end(self) -> Result<S::Ok, S::Error> {
+        self.0.end()
+    }
+}
+
+/// A deserializer that takes bytes from base64 strings and passes the rest to `D`.
+pub(crate) struct De<D>(pub(crate) D);
+
+/// A visitor whose nested deserializers are wrapped in [`De`].
+struct WrapVisitor<V>(V);
+
+/// A seed whose deserializer is wrapped in [`De`].
+struct WrapSeed<T>(T);
+
+impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for WrapSeed<T> {
+    type Value = T::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T::Value, D::Error> {
+        self.0.deserialize(De(deserializer))
+    }
+}
+
+macro_rules! forward_de {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {
+        $(fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.0.$method($($arg,)* WrapVisitor(visitor))
+        })*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
+    type Error = D::Error;
+
+    forward_de! {
+        deserialize_any();
+        deserialize_bool();
+        deserialize_i8();
+        deserialize_i16();
+        deserialize_i32();
+        deserialize_i64();
+        deserialize_i128();
+        deserialize_u8();
+        deserialize_u16();
+        deserialize_u32();
+        deserialize_u64();
+        deserialize_u128();
+        deserialize_f32();
+        deserialize_f64();
+        deserialize_char();
+        deserialize_str();
+        deserialize_string();
+        deserialize_option();
+        deserialize_unit();
+        deserialize_unit_struct(name: &'static str);
+        deserialize_newtype_struct(name: &'static str);
+        deserialize_seq();
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_map();
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+        deserialize_identifier();
+        deserialize_ignored_any();
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(BytesVisitor(visitor))
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(BytesVisitor(visitor))
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// Bytes asked for: a base64 string, or an array of numbers, or `null` for none.
+struct BytesVisitor<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for BytesVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("base64 text")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<V::Value, E> {
+        let bytes = base64_decode(v).map_err(E::custom)?;
+        self.0.visit_byte_buf(bytes)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_byte_buf(Vec::new())
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.0.visit_seq(WrapAccess(seq))
+    }
+}
+
+macro_rules! forward_visit {
+    ($($method:ident($ty:ty);)*) => {
+        $(fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+            self.0.$method(v)
+        })*
+    };
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    forward_visit! {
+        visit_bool(bool);
+        visit_i8(i8);
+        visit_i16(i16);
+        visit_i32(i32);
+        visit_i64(i64);
+        visit_i128(i128);
+        visit_u8(u8);
+        visit_u16(u16);
+        visit_u32(u32);
+        visit_u64(u64);
+        visit_u128(u128);
+        visit_f32(f32);
+        visit_f64(f64);
+        visit_char(char);
+        visit_str(&str);
+        visit_borrowed_str(&'de str);
+        visit_string(String);
+        visit_bytes(&[u8]);
+        visit_borrowed_bytes(&'de [u8]);
+        visit_byte_buf(Vec<u8>);
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.0.visit_some(De(d))
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.0.visit_newtype_struct(De(d))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.0.visit_seq(WrapAccess(seq))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(WrapAccess(map))
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.0.visit_enum(WrapAccess(data))
+    }
+}
+
+/// Sequence, map, enum and variant access whose deserializers are wrapped in [`De`].
+struct WrapAccess<A>(A);
+
+impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for WrapAccess<A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        self.0.next_element_seed(WrapSeed(seed))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for WrapAccess<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(WrapSeed(seed))
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.next_value_seed(WrapSeed(seed))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for WrapAccess<A> {
+    type Error = A::Error;
+    type Variant = WrapAccess<A::Variant>;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<(T::Value, Self::Variant), A::Error> {
+        self.0
+            .variant_seed(WrapSeed(seed))
+            .map(|(v, variant)| (v, WrapAccess(variant)))
+    }
+}
+
+impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for WrapAccess<A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.0.unit_variant()
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.newtype_variant_seed(WrapSeed(seed))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.tuple_variant(len, WrapVisitor(visitor))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(fields, WrapVisitor(visitor))
+    }
+}
+
+/// Gives whatever is asked its Go zero value.
+pub(crate) struct Zero;
+
+/// The error of [`Zero`]: only for types that have no zero value (enums).
+#[derive(Debug)]
+pub(crate) struct ZeroError(String);
+
+impl fmt::Display for ZeroError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ZeroError {}
+
+impl de::Error for ZeroError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        ZeroError(msg.to_string())
+    }
+}
+
+macro_rules! zero {
+    ($($method:ident => $visit:ident($value:expr);)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+            visitor.$visit($value)
+        })*
+    };
+}
+
+impl<'de> Deserializer<'de> for Zero {
+    type Error = ZeroError;
+
+    zero! {
+        deserialize_bool => visit_bool(false);
+        deserialize_i8 => visit_i8(0);
+        deserialize_i16 => visit_i16(0);
+        deserialize_i32 => visit_i32(0);
+        deserialize_i64 => visit_i64(0);
+        deserialize_i128 => visit_i128(0);
+        deserialize_u8 => visit_u8(0);
+        deserialize_u16 => visit_u16(0);
+        deserialize_u32 => visit_u32(0);
+        deserialize_u64 => visit_u64(0);
+        deserialize_u128 => visit_u128(0);
+        deserialize_f32 => visit_f32(0.0);
+        deserialize_f64 => visit_f64(0.0);
+        deserialize_char => visit_char('\0');
+        deserialize_str => visit_str("");
+        deserialize_string => visit_str("");
+        deserialize_bytes => visit_bytes(&[]);
+        deserialize_byte_buf => visit_bytes(&[]);
+        deserialize_identifier => visit_str("");
+    }
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_none()
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ZeroError> {
+        visitor.visit_unit()
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, ZeroError> {
+        visitor.visit_newtype_struct(Zero)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_seq(de::value::SeqDeserializer::new(std::iter::empty::<()>()))
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ZeroError> {
+        visitor.visit_seq(ZeroSeq(len))
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, ZeroError> {
+        visitor.visit_seq(ZeroSeq(len))
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_map(ZeroFields(&[]))
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, ZeroError> {
+        visitor.visit_map(ZeroFields(fields))
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, ZeroError> {
+        Err(ZeroError(format!(
+            "the enum {name} has no zero value for a missing argument"
+        )))
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
+        visitor.visit_unit()
+    }
+}
+
+/// `len` zero elements.
+struct ZeroSeq(usize);
+
+impl<'de> de::SeqAccess<'de> for ZeroSeq {
+    type Error = ZeroError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, ZeroError> {
+        if self.0 == 0 {
+            return Ok(None);
+        }
+        self.0 -= 1;
+        seed.deserialize(Zero).map(Some)
+    }
+}
+
+/// Each field, zero.
+struct ZeroFields(&'static [&'static str]);
+
+impl<'de> de::MapAccess<'de> for ZeroFields {
+    type Error = ZeroError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, ZeroError> {
+        let Some((first, rest)) = self.0.split_first() else {
+            return Ok(None);
+        };
+        self.0 = rest;
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(first))
+            .map(Some)
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, ZeroError> {
+        seed.deserialize(Zero)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[test]
+    fn base64_round_trips_as_go_writes_it() {
+        for (bytes, text) in [
+            (&b""[..], ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (&[0xff, 0xfe, 0x00][..], "//4A"),
+        ] {
+            assert_eq!(base64_encode(bytes), text);
+            assert_eq!(base64_decode(text).unwrap(), bytes);
+        }
+        assert_eq!(base64_decode("Zm9v\r\nYg==").unwrap(), b"foob");
+        assert!(base64_decode("Zm9v!").is_err());
+        assert!(base64_decode("Zg==Zg").is_err());
+        assert!(base64_decode("Z").is_err());
+    }
+
+    #[derive(serde::Serialize, Deserialize, Debug, PartialEq, Default)]
+    struct Blob {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        plain: Vec<u8>,
+        inner: Vec<Option<serde_bytes::ByteBuf>>,
+    }
+
+    #[test]
+    fn bytes_are_base64_all_the_way_down() {
+        let blob = Blob {
+            data: b"foo".to_vec(),
+            plain: vec![1, 2],
+            inner: vec![Some(serde_bytes::ByteBuf::from(b"fo".to_vec())), None],
+        };
+        let mut out = Vec::new();
+        blob.serialize(Ser(&mut serde_json::Serializer::new(&mut out)))
+            .unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            r#"{"data":"Zm9v","plain":[1,2],"inner":["Zm8=",null]}"#
+        );
+        let mut de = serde_json::Deserializer::from_str(&text);
+        assert_eq!(Blob::deserialize(De(&mut de)).unwrap(), blob);
+        // Arrays of numbers and null are taken too.
+        let mut de = serde_json::Deserializer::from_str(r#"{"data":[102],"plain":[],"inner":[]}"#);
+        let got = Blob::deserialize(De(&mut de)).unwrap();
+        assert_eq!(got.data, b"f");
+    }
+
+    #[derive(Deserialize, Debug, PartialEq, Default)]
+    struct Args {
+        a: i64,
+        s: String,
+        v: Vec<u8>,
+        o: Option<Box<Args>>,
+        t: (u8, bool),
+        m: std::collections::HashMap<String, i64>,
+    }
+
+    #[test]
+    fn zero_is_gos_zero_value() {
+        assert_eq!(Args::deserialize(Zero).unwrap(), Args::default());
+        assert_eq!(i64::deserialize(Zero).unwrap(), 0);
+        assert_eq!(String::deserialize(Zero).unwrap(), "");
+        assert_eq!(<Option<i64>>::deserialize(Zero).unwrap(), None);
+        assert_eq!(<()>::deserialize(Zero).unwrap(), ());
+    }
+}

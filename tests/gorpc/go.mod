@@ -1,0 +1,3 @@
+module netrpc-gorpc-peer
+
+go 1.19
