@@ -436,7 +436,12 @@ fn one_arith_server_answers_every_kind_of_client() {
     );
     // ...and Python's msgpack (Debian's python3-msgpack, which .ci/run installs).
     let debian = std::path::Path::new("/usr/bin/python3");
-    let python = Command::new(if debian.exists() { debian } else { "python3".as_ref() })
+    let interpreter = if debian.exists() {
+        debian
+    } else {
+        "python3".as_ref()
+    };
+    let python = Command::new(interpreter)
         .args(["-c", PYTHON_MSGPACK, &addr.port().to_string()])
         .output();
     match python {
