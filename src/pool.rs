@@ -18,7 +18,7 @@
 //! up in Go.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
 //! their own at once, as goroutines would, until a run of quick calls, or a long call that
-//! never slept (one in eight is asked: `voluntary_ctxt_switches`), says otherwise.
+//! never slept (one in 64 is asked: `voluntary_ctxt_switches`), says otherwise.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
@@ -81,7 +81,7 @@ pub(crate) struct Hint {
 }
 
 /// One call in this many of a method taken to block is asked whether it slept.
-const SAMPLE_EVERY: u32 = 8;
+const SAMPLE_EVERY: u32 = 64;
 
 impl Hint {
     /// Whether calls of the method are taken to block, and so get a thread at once.
