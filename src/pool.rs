@@ -18,7 +18,8 @@
 //! up in Go.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
 //! their own at once, as goroutines would, until a run of quick calls, or a long call that
-//! never slept (one in 64 is asked: `voluntary_ctxt_switches`), says otherwise.
+//! never slept (the first 16 calls after it blocked are asked, then one in 64:
+//! `voluntary_ctxt_switches`), says otherwise.
 //!
 //! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
 //! connection from reading more requests (backpressure) instead of queueing without bound.
@@ -80,8 +81,11 @@ pub(crate) struct Hint {
     runs: AtomicU32,
 }
 
-/// One call in this many of a method taken to block is asked whether it slept.
+/// One call in this many of a method taken to block is asked whether it slept...
 const SAMPLE_EVERY: u32 = 64;
+
+/// ...and each of this many first, after it was seen blocking.
+const SAMPLE_FIRST: u32 = 16;
 
 impl Hint {
     /// Whether calls of the method are taken to block, and so get a thread at once.
@@ -91,16 +95,18 @@ impl Hint {
 
     fn saw_blocking(&self) {
         self.quick.store(0, Ordering::Relaxed);
+        self.runs.store(0, Ordering::Relaxed);
         self.blocking.store(true, Ordering::Relaxed);
     }
 
-    /// Whether to ask the call about to run whether it slept.
+    /// Whether to ask the call about to run whether it slept: each of the first calls after
+    /// the method was seen blocking, then one in [`SAMPLE_EVERY`].
     fn sample(&self) -> bool {
-        self.blocks()
-            && self
-                .runs
-                .fetch_add(1, Ordering::Relaxed)
-                .is_multiple_of(SAMPLE_EVERY)
+        if !self.blocks() {
+            return false;
+        }
+        let run = self.runs.fetch_add(1, Ordering::Relaxed);
+        run < SAMPLE_FIRST || run.is_multiple_of(SAMPLE_EVERY)
     }
 
     /// A call of the method took `took`, and `slept` says whether its thread went to sleep
