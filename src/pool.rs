@@ -477,24 +477,47 @@ impl Shared {
             }
             let now = Instant::now();
             let mut freed = false;
-            let Queue {
-                slots, occupied, ..
-            } = &mut *queue;
-            for slot in slots.iter_mut() {
-                let Some(running) = slot.as_mut() else {
+            // Calls that ran past their time slice give their slots up; those that ran long
+            // enough to be blocked are looked at, with the lock let go: reading `/proc` takes
+            // microseconds, and every worker and reader wants the lock meanwhile.
+            let mut looks = Vec::new();
+            for (index, slot) in queue.slots.iter_mut().enumerate() {
+                let Some(running) = slot.as_ref() else {
                     continue;
                 };
                 let ran = now.duration_since(running.since);
-                let blocked = ran >= BLOCKED_AFTER && running.is_blocked(now);
-                if blocked || ran >= TIME_SLICE {
+                if ran >= TIME_SLICE {
+                    *slot = None;
+                    freed = true;
+                } else if ran >= BLOCKED_AFTER {
+                    looks.push((index, running.ticket, running.tid, running.seen));
+                }
+            }
+            queue.occupied = queue.slots.iter().filter(|slot| slot.is_some()).count();
+            if !looks.is_empty() {
+                let seen: Vec<_> = MutexGuard::unlocked(&mut queue, || {
+                    looks
+                        .iter()
+                        .map(|&(_, _, tid, seen)| look(tid, seen, now))
+                        .collect()
+                });
+                for (&(index, ticket, _, _), (blocked, seen)) in looks.iter().zip(seen) {
+                    let slot = &mut queue.slots[index];
+                    // The call may have ended, and another taken the slot, meanwhile.
+                    let Some(running) = slot.as_mut().filter(|r| r.ticket == ticket) else {
+                        continue;
+                    };
                     if blocked {
                         running.hint.saw_blocking();
+                        *slot = None;
+                        queue.occupied -= 1;
+                        freed = true;
+                    } else {
+                        running.seen = seen;
+                        if seen.is_some() {
+                            tick = RECHECK;
+                        }
                     }
-                    *slot = None;
-                    *occupied -= 1;
-                    freed = true;
-                } else if slot.as_ref().is_some_and(|running| running.seen.is_some()) {
-                    tick = RECHECK;
                 }
             }
             if freed {
@@ -535,30 +558,28 @@ fn current_tid() -> Option<u32> {
         .ok()
 }
 
-impl Running {
-    /// Whether the job's thread is blocked rather than running or waiting for a CPU: asleep
-    /// in the kernel now (`/proc/self/task/<tid>/stat`), and, where the kernel tells how long
-    /// a thread has been on a CPU or waiting for one (`schedstat`, brought up to date when the
-    /// thread sleeps), having spent less than half the time since the monitor's last look
-    /// doing either. So a preempted thread is not blocked, nor one that waited a moment for a
-    /// lock. Without `/proc`, any job that has run this long is taken to block.
-    fn is_blocked(&mut self, now: Instant) -> bool {
-        let Some(tid) = self.tid else {
-            return true;
-        };
-        if !is_asleep(tid) {
-            self.seen = None;
-            return false;
-        }
-        let Some(busy) = busy_time(tid) else {
-            return true;
-        };
-        let seen = self.seen.replace(Seen { at: now, busy });
-        seen.is_some_and(|seen| {
-            let wall = now.duration_since(seen.at);
-            wall >= RECHECK / 2 && busy.saturating_sub(seen.busy) < wall / 2
-        })
+/// Whether the thread `tid` of a call in a slot is blocked rather than running or waiting for
+/// a CPU, given what was `seen` of it at the last look; and what is seen now. Blocked: asleep
+/// in the kernel now (`/proc/self/task/<tid>/stat`), and, where the kernel tells how long a
+/// thread has been on a CPU or waiting for one (`schedstat`, brought up to date when the
+/// thread sleeps), having spent less than half the time since the last look doing either. So
+/// a preempted thread is not blocked, nor is one that waited a moment for a lock. Without
+/// `/proc`, any call that has run this long is taken to block.
+fn look(tid: Option<u32>, seen: Option<Seen>, now: Instant) -> (bool, Option<Seen>) {
+    let Some(tid) = tid else {
+        return (true, None);
+    };
+    if !is_asleep(tid) {
+        return (false, None);
     }
+    let Some(busy) = busy_time(tid) else {
+        return (true, None);
+    };
+    let blocked = seen.is_some_and(|seen| {
+        let wall = now.duration_since(seen.at);
+        wall >= RECHECK / 2 && busy.saturating_sub(seen.busy) < wall / 2
+    });
+    (blocked, Some(Seen { at: now, busy }))
 }
 
 /// How often the calling thread has gone to sleep (`voluntary_ctxt_switches`), where the
