@@ -11,42 +11,15 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::OnceLock;
 use std::thread;
 
 use common::{assert_has_lines, output_of, spawn_announcing, Args, Quotient, WAIT};
 use netrpc::Error;
 use serde::{Deserialize, Serialize};
 
-/// Builds the Go peer once per test run.
+/// The Go peer, built once per test run.
 fn go_peer() -> PathBuf {
-    static PEER: OnceLock<PathBuf> = OnceLock::new();
-    PEER.get_or_init(|| {
-        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-peer");
-        let binary = work.join("netrpc-go-peer");
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go");
-        let output = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&binary)
-            .arg(".")
-            .current_dir(&source)
-            .env("GOCACHE", work.join("cache"))
-            .env("GOPATH", work.join("gopath"))
-            .env("GOFLAGS", "-mod=mod")
-            .env("GOPROXY", "off")
-            .env("GOTOOLCHAIN", "local")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("these tests need Go (`apt-get install golang-go`): cannot run `go`: {e}")
-            });
-        assert!(
-            output.status.success(),
-            "building the Go peer failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        binary
-    })
-    .clone()
+    common::go_program("go")
 }
 
 /// A Go jsonrpc server, killed when dropped.

@@ -9,6 +9,8 @@
 
 #![cfg(feature = "gob")]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
 use std::io::Write;
@@ -28,27 +30,7 @@ fn go_peer() -> Option<PathBuf> {
         eprintln!("notice: skipping the gob interop test: `go` is not installed");
         return None;
     }
-    let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gob-peer");
-    let binary = work.join("gobpeer");
-    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/gob");
-    let output = Command::new("go")
-        .args(["build", "-o"])
-        .arg(&binary)
-        .arg(".")
-        .current_dir(&source)
-        .env("GOCACHE", work.join("cache"))
-        .env("GOPATH", work.join("gopath"))
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOPROXY", "off")
-        .env("GOTOOLCHAIN", "local")
-        .output()
-        .expect("running `go build`");
-    assert!(
-        output.status.success(),
-        "building the Go peer failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(binary)
+    Some(common::go_program("gob"))
 }
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone, Default)]

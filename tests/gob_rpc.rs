@@ -13,7 +13,6 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -24,35 +23,9 @@ use serde::{Deserialize, Serialize};
 /// The longest a Go program may run.
 const GO_WAIT: Duration = Duration::from_secs(60);
 
-/// Builds the Go peer once per test run.
+/// The Go peer, built once per test run.
 fn go_peer() -> PathBuf {
-    static PEER: OnceLock<PathBuf> = OnceLock::new();
-    PEER.get_or_init(|| {
-        let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gorpc-peer");
-        let binary = work.join("netrpc-gorpc-peer");
-        let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/gorpc");
-        let output = Command::new("go")
-            .args(["build", "-o"])
-            .arg(&binary)
-            .arg(".")
-            .current_dir(&source)
-            .env("GOCACHE", work.join("cache"))
-            .env("GOPATH", work.join("gopath"))
-            .env("GOFLAGS", "-mod=mod")
-            .env("GOPROXY", "off")
-            .env("GOTOOLCHAIN", "local")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("these tests need Go (`apt-get install golang-go`): cannot run `go`: {e}")
-            });
-        assert!(
-            output.status.success(),
-            "building the Go peer failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        binary
-    })
-    .clone()
+    common::go_program("gorpc")
 }
 
 /// Runs the Go peer with `args` to its end, killing it after [`GO_WAIT`]; its stdout.

@@ -31,6 +31,49 @@ fn read_value(stream: &mut impl Read) -> Value {
     netrpc::rmpv::decode::read_value(stream).unwrap()
 }
 
+/// A peer for the client under test to dial: it waits for the client's first call, sends it
+/// `requests` requests of `Block`, a client method that blocks, then `reply` to the call if
+/// given, and keeps the connection open for 10 s.
+fn flooding_peer(
+    listener: TcpListener,
+    requests: u64,
+    reply: Option<Value>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let call = read_value(&mut stream);
+        let seq = call.as_array().unwrap()[1].clone();
+        let mut flood = Vec::new();
+        for i in 0..requests {
+            let request = Value::Array(vec![
+                Value::from(0),
+                Value::from(i + 1),
+                Value::from("Block"),
+                Value::Array(vec![]),
+            ]);
+            netrpc::rmpv::encode::write_value(&mut flood, &request).unwrap();
+        }
+        stream.write_all(&flood).unwrap();
+        if let Some(reply) = reply {
+            write_value(
+                &mut stream,
+                &Value::Array(vec![1.into(), seq, Value::Nil, reply]),
+            );
+        }
+        let mut sink = [0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match stream.read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. A peer that calls a client method which blocks stalls the client's reader thread:
 //    the client's own replies are never read.
@@ -52,38 +95,9 @@ impl Blocker {
 fn peer_requests_to_a_blocking_client_method_do_not_stall_the_clients_own_replies() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    // The peer: waits for the client's call, sends it 1,400 requests of a method that
+    // The peer: waits for the client's call, sends it 3,000 requests of a method that
     // blocks, then the reply to the client's call.
-    let peer = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let request = read_value(&mut stream);
-        let seq = request.as_array().unwrap()[1].clone();
-        let mut flood = Vec::new();
-        for i in 0..1400u64 {
-            let request = Value::Array(vec![
-                Value::from(0),
-                Value::from(i + 1),
-                Value::from("Block"),
-                Value::Array(vec![]),
-            ]);
-            netrpc::rmpv::encode::write_value(&mut flood, &request).unwrap();
-        }
-        stream.write_all(&flood).unwrap();
-        let reply = Value::Array(vec![Value::from(1), seq, Value::Nil, Value::from(42)]);
-        write_value(&mut stream, &reply);
-        // Keep the connection open until the test is over.
-        let mut sink = [0u8; 65536];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    });
+    let peer = flooding_peer(listener, 3000, Some(Value::from(42)));
     let (release_tx, release_rx) = unbounded::<()>();
     let entered = Arc::new(AtomicUsize::new(0));
     let client = Client::dial(addr).unwrap();
@@ -579,32 +593,7 @@ fn panics_in_serde_are_reported_as_the_readme_says() {
 fn closing_a_client_whose_peer_flooded_it_with_calls_completes_pending_calls() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let peer = thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let _request = read_value(&mut stream);
-        let mut flood = Vec::new();
-        for i in 0..3000u64 {
-            let request = Value::Array(vec![
-                Value::from(0),
-                Value::from(i + 1),
-                Value::from("Block"),
-                Value::Array(vec![]),
-            ]);
-            netrpc::rmpv::encode::write_value(&mut flood, &request).unwrap();
-        }
-        stream.write_all(&flood).unwrap();
-        let mut sink = [0u8; 65536];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            match stream.read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    });
+    let peer = flooding_peer(listener, 3000, None);
     let (release_tx, release_rx) = unbounded::<()>();
     let client = Client::dial(addr).unwrap();
     client

@@ -196,6 +196,43 @@ pub fn spawn_announcing(command: &mut std::process::Command) -> (std::process::C
     (child, addr)
 }
 
+/// Builds the Go program in `tests/<dir>` (standard library only) once per test binary and
+/// returns its path; fails the test if Go is missing or the build fails.
+pub fn go_program(dir: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::Mutex<std::collections::BTreeMap<String, std::path::PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(binary) = built.get(dir) {
+        return binary.clone();
+    }
+    let work = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{dir}-peer"));
+    let binary = work.join("peer");
+    let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(dir);
+    let output = std::process::Command::new("go")
+        .args(["build", "-o"])
+        .arg(&binary)
+        .arg(".")
+        .current_dir(&source)
+        .env("GOCACHE", work.join("cache"))
+        .env("GOPATH", work.join("gopath"))
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("these tests need Go (`apt-get install golang-go`): cannot run `go`: {e}")
+        });
+    assert!(
+        output.status.success(),
+        "building the Go program in tests/{dir} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    built.insert(dir.to_owned(), binary.clone());
+    binary
+}
+
 /// `target/<profile>/examples/<name>`, which `cargo test` builds, found from the test's path.
 pub fn example(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
