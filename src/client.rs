@@ -516,6 +516,11 @@ impl ClientBuilder {
         self.max_message_size
     }
 
+    /// How long an HTTP handshake may take: the connect timeout, or 10 s.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(HTTP_HANDSHAKE_TIMEOUT)
+    }
+
     /// Connects over TCP, with `TCP_NODELAY` on.
     pub fn dial(&self, addr: impl ToSocketAddrs) -> io::Result<Client> {
         self.connect(self.dial_tcp(addr)?)
@@ -525,8 +530,7 @@ impl ClientBuilder {
     /// An unexpected answer is an error carrying its status line.
     pub fn dial_http(&self, addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
         let conn = self.dial_tcp(addr)?;
-        let handshake = self.connect_timeout.unwrap_or(HTTP_HANDSHAKE_TIMEOUT);
-        self.connect(crate::http::connect(conn, path, handshake)?)
+        self.connect(crate::http::connect(conn, path, self.handshake_timeout())?)
     }
 
     /// Connects over a Unix domain socket.

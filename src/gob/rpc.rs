@@ -37,9 +37,6 @@ use crate::http::DEFAULT_RPC_PATH;
 use crate::server::Server;
 use crate::transport::{Conn, Listener};
 
-/// How long the HTTP handshake may take.
-const HTTP_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// Serves one connection with the gob codec until the peer hangs up (Go's `ServeConn`).
 pub fn serve_conn<C: Conn>(server: &Server, conn: C) {
     server.apply_timeouts(&conn);
@@ -75,14 +72,14 @@ pub fn dial_http(addr: impl ToSocketAddrs) -> io::Result<Client> {
 }
 
 /// Connects over HTTP to `path` at `addr` with `builder`'s timeouts and limits (Go's
-/// `rpc.DialHTTPPath`); the handshake may take 10 s at most.
+/// `rpc.DialHTTPPath`); the handshake is bounded by the builder's connect timeout, or 10 s.
 pub fn dial_http_with(
     builder: &ClientBuilder,
     addr: impl ToSocketAddrs,
     path: &str,
 ) -> io::Result<Client> {
     let conn = builder.dial_tcp(addr)?;
-    let conn = crate::http::connect(conn, path, HTTP_HANDSHAKE_TIMEOUT)?;
+    let conn = crate::http::connect(conn, path, builder.handshake_timeout())?;
     builder.codec(GobClientCodec::with_max_message_size(
         conn,
         builder.message_size_limit(),
