@@ -15,7 +15,7 @@ use serde::de::{
 
 use crate::codec::{ClientCodec, Request};
 use crate::error::{CodecError, RegisterError};
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolConfig, TIME_SLICE};
 use crate::service::{Arg, Method, Registry, Service};
 
 /// Notifications kept for [`Client::notifications`](crate::Client::notifications) before
@@ -56,6 +56,7 @@ impl Peer {
                 max: 256,
                 queue: 1024,
                 stack_size: 2 << 20,
+                time_slice: TIME_SLICE,
             }),
             notifications: Mutex::new(None),
         }

@@ -45,9 +45,10 @@ const TICK: Duration = Duration::from_millis(1);
 /// ...and how soon it looks again at a job it is measuring.
 const RECHECK: Duration = Duration::from_micros(250);
 
-/// How long a job keeps its slot while others wait, even if it is busy all along: then the
-/// operating system shares the cores among them, as Go preempts a goroutine after 10 ms.
-const TIME_SLICE: Duration = Duration::from_millis(10);
+/// How long a job keeps its slot while others wait, even if it is busy all along, unless
+/// configured otherwise: then the operating system shares the cores among them, as Go
+/// preempts a goroutine after 10 ms.
+pub(crate) const TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// How long a thread beyond the core count waits for work before it leaves.
 const KEEP_ALIVE: Duration = Duration::from_secs(10);
@@ -69,6 +70,8 @@ pub(crate) struct PoolConfig {
     pub(crate) queue: usize,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
+    /// How long a job keeps its slot while others wait ([`TIME_SLICE`]).
+    pub(crate) time_slice: Duration,
 }
 
 /// What the pool has learnt of one method: whether its calls block.
@@ -486,7 +489,7 @@ impl Shared {
                     continue;
                 };
                 let ran = now.duration_since(running.since);
-                if ran >= TIME_SLICE {
+                if ran >= self.config.time_slice {
                     *slot = None;
                     freed = true;
                 } else if ran >= BLOCKED_AFTER {
@@ -625,6 +628,7 @@ mod tests {
             max,
             queue: 256,
             stack_size: 256 * 1024,
+            time_slice: TIME_SLICE,
         })
     }
 
@@ -650,7 +654,11 @@ mod tests {
 
     #[test]
     fn cpu_bound_jobs_run_as_many_at_once_as_there_are_slots() {
-        let pool = pool(2, 64);
+        // No time slices: on a busy machine a 500 µs job preempted for 10 ms would get them.
+        let pool = Pool::new(PoolConfig {
+            time_slice: Duration::MAX,
+            ..pool(2, 64).shared.config.clone()
+        });
         // The first round faults the code in: a thread waiting on the disk is asleep.
         spin_jobs(&pool, &Arc::new(Hint::default()));
         let hint = Arc::new(Hint::default());

@@ -19,7 +19,7 @@ use crate::conn::{Close, Limits, OpenGuard, Shared};
 use crate::error::{CodecError, RegisterError};
 use crate::http::Rewind;
 use crate::outbox::Outbox;
-use crate::pool::{Pool, PoolConfig};
+use crate::pool::{Pool, PoolConfig, TIME_SLICE};
 use crate::service::{Registry, Service, ServiceEntry};
 use crate::sniff::{self, Wire};
 use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker};
@@ -440,6 +440,7 @@ impl ServerBuilder {
                 max: DEFAULT_WORKERS,
                 queue: 1024,
                 stack_size: 2 << 20,
+                time_slice: TIME_SLICE,
             },
             limits: Limits {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
