@@ -96,10 +96,7 @@ fn start_with(server: Server) -> Harness {
                 .method("BadArg", |w: &Arc<Work>, a| w.bad_arg(a)),
         )
         .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepting = server.clone();
-    thread::spawn(move || accepting.accept(&listener));
+    let addr = common::serve(&server);
     Harness { addr, server, work }
 }
 

@@ -411,9 +411,7 @@ fn services_in_the_usual_wrappers_are_named_after_the_type_inside() {
     );
     let server = Server::new();
     server.register(service).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || server.accept(&listener));
+    let addr = common::serve(&server);
     let client = Client::dial(addr).unwrap();
     assert_eq!(client.call::<_, u64>("Counter.Add", &5u64).unwrap(), 5);
     assert_eq!(*shared.0.lock(), 5);

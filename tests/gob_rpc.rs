@@ -507,10 +507,7 @@ fn detection_waits_no_longer_than_the_read_timeout() {
     let server = Server::builder()
         .read_timeout(Some(Duration::from_millis(200)))
         .build();
-    common::register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || server.accept(&listener));
+    let addr = common::start_with(server).addr;
     // Nothing at all, and one byte that needs a second (`G` of `GET`, or a gob length).
     for sent in [&b""[..], b"G", b"{"] {
         let mut conn = std::net::TcpStream::connect(addr).unwrap();
@@ -527,10 +524,7 @@ fn detection_waits_no_longer_than_the_read_timeout() {
 #[test]
 fn a_server_pinned_to_one_wire_serves_only_it() {
     let server = Server::builder().wire(netrpc::Wire::Msgpack).build();
-    common::register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || server.accept(&listener));
+    let addr = common::start_with(server).addr;
     let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
     let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
     assert_eq!(product, 42);

@@ -2,19 +2,12 @@
 //! slice, as Go preempts a goroutine. On its own, so that its spinning calls do not crowd the
 //! other tests' cores. Found by the review of tests/user_code.rs.
 
-use std::net::{SocketAddr, TcpListener};
+mod common;
+
 use std::thread;
 use std::time::{Duration, Instant};
 
 use netrpc::{Client, Error, Server, Service};
-
-fn serve(server: &Server) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = server.clone();
-    thread::spawn(move || server.accept(&listener));
-    addr
-}
 
 // ---------------------------------------------------------------------------------------
 // 10. Calls that keep a core busy for long held their slots for as long as they ran: an
@@ -46,7 +39,7 @@ fn a_trivial_call_does_not_wait_for_long_cpu_bound_calls_to_finish() {
                 .method("Ping", Spinner::ping),
         )
         .unwrap();
-    let addr = serve(&server);
+    let addr = common::serve(&server);
     let busy = Client::dial(addr).unwrap();
     let cores = thread::available_parallelism().map_or(2, |n| n.get());
     let spins: Vec<_> = (0..cores)

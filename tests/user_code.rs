@@ -2,6 +2,8 @@
 //! tried to break the library as a new user would. Each test failed on the code it was
 //! written against; every wait is bounded.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +14,6 @@ use std::time::{Duration, Instant};
 use netrpc::channel::{unbounded, Receiver};
 use netrpc::rmpv::Value;
 use netrpc::{Client, Error, Server, Service};
-
-fn serve(server: &Server) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = server.clone();
-    thread::spawn(move || server.accept(&listener));
-    addr
-}
 
 fn write_value(stream: &mut impl Write, value: &Value) {
     let mut buf = Vec::new();
@@ -173,7 +167,7 @@ fn a_cpu_bound_method_that_blocked_once_runs_on_no_more_threads_than_cores() {
             Service::new(Handle(Arc::clone(&cruncher))).method("Crunch", Handle::crunch),
         )
         .unwrap();
-    let addr = serve(&server);
+    let addr = common::serve(&server);
     let client = Client::builder()
         .timeout(Some(Duration::from_secs(20)))
         .dial(addr)
@@ -258,7 +252,7 @@ fn replies_whose_drop_panics_do_not_use_up_the_workers() {
                 .method("Ok", Bombs::ok),
         )
         .unwrap();
-    let addr = serve(&server);
+    let addr = common::serve(&server);
     let client = Client::dial(addr).unwrap();
     for _ in 0..2 {
         let r: Result<netrpc::Ignore, Error> =
@@ -307,7 +301,7 @@ fn a_method_that_shuts_the_server_down_does_not_wait_for_itself() {
         )
         .unwrap();
     *admin.server.lock().unwrap() = Some(server.clone());
-    let addr = serve(&server);
+    let addr = common::serve(&server);
     let client = Client::dial(addr).unwrap();
     let started = Instant::now();
     let r: Result<netrpc::Ignore, Error> =
@@ -516,7 +510,7 @@ fn panics_in_serde_are_reported_as_the_readme_says() {
                 .method("BadArg", Panicky::bad_arg),
         )
         .unwrap();
-    let addr = serve(&server);
+    let addr = common::serve(&server);
     let client = Client::dial(addr).unwrap();
     let reply: Result<netrpc::Ignore, Error> =
         client.call_timeout("Panicky.BadReply", &(), Duration::from_secs(3));

@@ -118,15 +118,26 @@ pub fn start_json_with(server: Server) -> Harness {
 
 fn serve_with(server: Server, accept: fn(&Server, &TcpListener) -> std::io::Result<()>) -> Harness {
     let notified = register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let accepting = server.clone();
-    thread::spawn(move || accept(&accepting, &listener));
+    let addr = listen(&server, accept);
     Harness {
         addr,
         server,
         notified,
     }
+}
+
+/// Serves `server` as it is, with the services it has, on an ephemeral port.
+pub fn serve(server: &Server) -> SocketAddr {
+    listen(server, |server, listener| server.accept(listener))
+}
+
+/// Runs `accept` for `server` on a thread, on an ephemeral port of 127.0.0.1.
+fn listen(server: &Server, accept: fn(&Server, &TcpListener) -> std::io::Result<()>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let accepting = server.clone();
+    thread::spawn(move || accept(&accepting, &listener));
+    addr
 }
 
 /// Polls `condition` until it holds, failing the test after [`WAIT`].
