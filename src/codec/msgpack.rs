@@ -338,11 +338,14 @@ fn error_of(value: &[u8]) -> Result<(Option<String>, Option<rmpv::Value>), Codec
     if value == [NIL] {
         return Ok((None, None));
     }
+    // A text, as a string or as bytes (peers from before the spec had `str` send raw bytes).
     let mut rd = value;
-    if let Ok(len) = rmp::decode::read_str_len(&mut rd) {
-        if len as usize == rd.len() {
-            return Ok((Some(String::from_utf8_lossy(rd).into_owned()), None));
-        }
+    let len = rmp::decode::read_str_len(&mut rd).or_else(|_| {
+        rd = value;
+        rmp::decode::read_bin_len(&mut rd)
+    });
+    if len.is_ok_and(|len| len as usize == rd.len()) {
+        return Ok((Some(String::from_utf8_lossy(rd).into_owned()), None));
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(value);
     de.set_max_depth(MAX_DEPTH);
@@ -649,6 +652,9 @@ mod tests {
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::from("boom")).unwrap();
         assert_eq!(error_of(&bytes).unwrap(), (Some("boom".to_owned()), None));
+        bytes.clear();
+        rmpv::encode::write_value(&mut bytes, &rmpv::Value::Binary(b"bang".to_vec())).unwrap();
+        assert_eq!(error_of(&bytes).unwrap(), (Some("bang".to_owned()), None));
         bytes.clear();
         let value = rmpv::Value::Array(vec![
             rmpv::Value::from(3),
