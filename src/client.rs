@@ -32,7 +32,7 @@ use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
 use crate::service::panic_message;
 use crate::service::Service;
 use crate::timer::{self, Expire, Key};
-use crate::transport::{thread_name, Conn, Shared, SocketOptions};
+use crate::transport::{thread_name, Conn, Shared, SocketOptions, READER_STACK_SIZE};
 
 /// An RPC client on one connection.
 ///
@@ -463,7 +463,7 @@ impl Default for ClientBuilder {
             connect_timeout: None,
             write_timeout: None,
             socket: SocketOptions::default(),
-            reader_stack_size: 512 << 10,
+            reader_stack_size: READER_STACK_SIZE,
         }
     }
 }

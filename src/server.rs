@@ -22,7 +22,7 @@ use crate::outbox::Outbox;
 use crate::pool::{Pool, PoolConfig, TIME_SLICE};
 use crate::service::{Registry, Service, ServiceEntry};
 use crate::sniff::{self, Wire};
-use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker};
+use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker, READER_STACK_SIZE};
 
 /// An RPC server: a set of registered services, served on any number of connections.
 ///
@@ -451,7 +451,7 @@ impl ServerBuilder {
                 write_timeout: Some(Duration::from_secs(30)),
             },
             socket: SocketOptions::default(),
-            conn_stack_size: 512 << 10,
+            conn_stack_size: READER_STACK_SIZE,
             wire: Wire::Detect,
         }
     }
@@ -485,8 +485,9 @@ impl ServerBuilder {
         self
     }
 
-    /// The stack size of connection threads, which decode requests (default 512 KiB, enough for
-    /// bodies nested to the codec's depth limit).
+    /// The stack size of connection threads, which decode requests (default 512 KiB, 2 MiB in
+    /// debug builds: enough for arguments nested to the codecs' depth limits). Reserved
+    /// address space; only what a thread touches is committed.
     pub fn conn_stack_size(mut self, bytes: usize) -> Self {
         self.conn_stack_size = bytes;
         self

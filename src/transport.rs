@@ -218,6 +218,15 @@ where
     }
 }
 
+/// The stack of a thread that reads and decodes messages (a server connection's, a client's):
+/// enough for values nested to the codecs' depth limits, whose frames take several times more
+/// room in a debug build.
+pub(crate) const READER_STACK_SIZE: usize = if cfg!(debug_assertions) {
+    2 << 20
+} else {
+    512 << 10
+};
+
 /// A thread name for `peer`: thread names may not contain NUL.
 pub(crate) fn thread_name(prefix: &str, peer: &str) -> String {
     format!("{prefix}-{}", peer.replace('\0', "?"))

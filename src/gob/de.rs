@@ -15,8 +15,9 @@ use super::error::GobError;
 use super::types::{Kind, ReceivedTypes, StructType};
 use super::wire::Reader;
 
-/// How many zero array elements one message may make appear out of nothing (an absent field
-/// of a large array type).
+/// How many zero values one message may make appear out of nothing: the elements of an absent
+/// field of a large array type, the fields of absent structs (whose fields may be structs, two
+/// of each, forty deep: a few bytes of type definitions that would expand to 2^40 values).
 const ZERO_BUDGET: u64 = 1 << 20;
 
 /// Reading one message.
@@ -26,6 +27,8 @@ pub(crate) struct State<'t, 'de> {
     depth: usize,
     max_depth: usize,
     zero_budget: Rc<Cell<u64>>,
+    /// The struct types of the values being decoded, outermost first.
+    enclosing: Vec<i64>,
 }
 
 impl<'t, 'de> State<'t, 'de> {
@@ -36,6 +39,7 @@ impl<'t, 'de> State<'t, 'de> {
             depth: 0,
             max_depth,
             zero_budget: Rc::new(Cell::new(ZERO_BUDGET)),
+            enclosing: Vec::new(),
         }
     }
 
@@ -85,7 +89,7 @@ impl<'t, 'de> State<'t, 'de> {
         let left = self.zero_budget.get();
         if left == 0 {
             return Err(GobError::limit(format!(
-                "absent array fields would make more than {ZERO_BUDGET} zero elements"
+                "absent fields would make more than {ZERO_BUDGET} zero values"
             )));
         }
         self.zero_budget.set(left - 1);
@@ -208,6 +212,7 @@ impl<'t, 'de> State<'t, 'de> {
             depth: self.depth,
             max_depth: self.max_depth,
             zero_budget: self.zero_budget.clone(),
+            enclosing: Vec::new(),
         };
         let v = f(inner.top(id)?)?;
         inner.finish()?;
@@ -281,7 +286,17 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
                 ty.name
             )));
         }
+        if !self.present {
+            if self.st.enclosing.contains(&self.id) {
+                // An absent struct within a value of its own type: in Go a struct can hold
+                // itself only through a pointer (which gob leaves out of the type), and the
+                // zero pointer is nil.
+                return visitor.visit_unit();
+            }
+            self.st.spend_zero()?;
+        }
         self.st.enter()?;
+        self.st.enclosing.push(self.id);
         let pending = if self.present {
             self.st.field_delta(ty, -1)?
         } else {
@@ -297,6 +312,7 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
         };
         let v = visitor.visit_map(&mut access)?;
         access.drain()?;
+        access.st.enclosing.pop();
         self.st.leave();
         Ok(v)
     }

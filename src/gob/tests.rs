@@ -718,10 +718,88 @@ fn recursive_wire_types_are_bounded_by_depth() {
         0xff, 0x81, 3, 1, 1, 1, b'T', 1, 0xff, 0x82, 0, 1, 1, 1, 1, b'A', 1, 0xff, 0x82, 0, 0, 0,
     ]);
     stream.extend(message(&[0xff, 0x82, 0]));
-    let err = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap_err();
-    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+    // In Go, T can hold a T only through a pointer, and that zero pointer is nil.
+    let value = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap();
+    assert_eq!(
+        value,
+        [Value::Map(vec![(Value::String("A".into()), Value::Nil)])]
+    );
     // Skipping it reads one byte.
     decode_all::<serde::de::IgnoredAny>(&mut Decoder::new(), &stream).unwrap();
+}
+
+/// A type definition message: struct `name`, id `id`, with `fields` (name, type id).
+fn struct_def(id: i64, name: &str, fields: &[(&str, i64)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    wire::put_int(&mut body, -id);
+    body.extend_from_slice(&[3, 1, 1]); // StructT, CommonType, Name
+    wire::put_bytes(&mut body, name.as_bytes());
+    body.push(1); // Id
+    wire::put_int(&mut body, id);
+    body.push(0);
+    body.push(1); // Field
+    wire::put_uint(&mut body, fields.len() as u64);
+    for (field, ty) in fields {
+        body.push(1);
+        wire::put_bytes(&mut body, field.as_bytes());
+        body.push(1);
+        wire::put_int(&mut body, *ty);
+        body.push(0);
+    }
+    body.extend_from_slice(&[0, 0]);
+    message(&body)
+}
+
+#[test]
+fn absent_structs_cost_their_zero_values() {
+    // T0 = struct { A, B T1 }, T1 = struct { A, B T2 }, ..., T40 = struct { X int }: a value
+    // of T0 with no field present would expand to 2^40 zero structs.
+    let mut stream = Vec::new();
+    for level in 0..40 {
+        let next = 301 + level;
+        stream.extend(struct_def(300 + level, "T", &[("A", next), ("B", next)]));
+    }
+    stream.extend(struct_def(340, "Leaf", &[("X", 2)]));
+    let mut value = Vec::new();
+    wire::put_int(&mut value, 300);
+    value.push(0);
+    stream.extend(message(&value));
+    let err = decode_all::<Value>(&mut Decoder::new(), &stream).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+    assert!(err.to_string().contains("zero values"), "{err}");
+    // Twelve levels, 8,191 zero structs, are fine.
+    let mut stream = Vec::new();
+    for level in 0..12 {
+        let next = 301 + level;
+        stream.extend(struct_def(300 + level, "T", &[("A", next), ("B", next)]));
+    }
+    stream.extend(struct_def(312, "Leaf", &[("X", 2)]));
+    stream.extend(message(&value));
+    decode_all::<Value>(&mut Decoder::new(), &stream).unwrap();
+}
+
+#[test]
+fn the_deepest_values_decode_within_a_connection_thread_s_stack() {
+    // A server decodes arguments on its connection thread: values at the depth limit,
+    // present or absent, must fit in its stack.
+    let recursive = {
+        let mut stream = struct_def(300, "T", &[("A", 300), ("B", 2)]);
+        let mut value = Vec::new();
+        wire::put_int(&mut value, 300);
+        // Present A fields nested as deep as the limit allows, then an absent one.
+        value.extend(std::iter::repeat_n(1, DEFAULT_MAX_DEPTH - 1));
+        value.extend(std::iter::repeat_n(0, DEFAULT_MAX_DEPTH - 1));
+        value.push(0);
+        stream.extend(message(&value));
+        stream
+    };
+    std::thread::Builder::new()
+        .stack_size(crate::transport::READER_STACK_SIZE)
+        .spawn(move || decode_all::<Value>(&mut Decoder::new(), &recursive).map(|_| ()))
+        .unwrap()
+        .join()
+        .expect("the decoder's thread survives")
+        .unwrap();
 }
 
 #[test]
