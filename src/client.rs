@@ -34,6 +34,9 @@ use crate::service::Service;
 use crate::timer::{self, Expire, Key};
 use crate::transport::{thread_name, Conn, Shared, SocketOptions, READER_STACK_SIZE};
 
+/// How long a call past its deadline still waits for a reply that was already being decoded.
+const DELIVERY_GRACE: Duration = Duration::from_millis(10);
+
 /// An RPC client on one connection.
 ///
 /// `Client` is `Send + Sync` and a cheap handle (an `Arc` inside): clone it, or share a
@@ -191,8 +194,11 @@ impl Client {
                 pending.cancel();
                 Err(Error::Timeout)
             }
-            // The reply won the race and is being delivered.
-            None => waiter.wait(None).unwrap_or(Err(Error::Timeout)),
+            // The reply won the race and is being decoded: wait for it a moment, but not for
+            // a decoding that takes long (a slow `Deserialize`), which the deadline bounds.
+            None => waiter
+                .wait(deadline_after(Some(DELIVERY_GRACE)))
+                .unwrap_or(Err(Error::Timeout)),
         }
     }
 

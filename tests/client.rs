@@ -121,6 +121,31 @@ fn a_reply_whose_deserialize_panics_fails_that_call_and_the_connection_goes_on()
     }
 }
 
+/// A reply that takes two seconds to deserialize.
+struct Slow;
+
+impl<'de> Deserialize<'de> for Slow {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        thread::sleep(Duration::from_secs(2));
+        serde::de::IgnoredAny::deserialize(d).map(|_| Slow)
+    }
+}
+
+#[test]
+fn the_timeout_bounds_a_call_whose_reply_is_slow_to_decode() {
+    let h = start();
+    let client = h.client();
+    let started = Instant::now();
+    let result = client.call_timeout::<_, Slow>(
+        "Arith.Multiply",
+        &Args { a: 2, b: 3 },
+        Duration::from_millis(200),
+    );
+    let took = started.elapsed();
+    assert!(matches!(result, Err(Error::Timeout)), "{:?}", result.err());
+    assert!(took < Duration::from_secs(1), "the call took {took:?}");
+}
+
 #[test]
 fn an_argument_whose_serialize_panics_fails_that_call_only() {
     let h = start();
