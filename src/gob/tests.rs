@@ -779,6 +779,31 @@ fn absent_structs_cost_their_zero_values() {
 }
 
 #[test]
+fn type_definitions_declare_a_bounded_number_of_fields() {
+    // struct { ... }: n unnamed int fields, three bytes each on the wire, 32 in memory.
+    let def = |id: i64, n: u64| {
+        let mut body = Vec::new();
+        wire::put_int(&mut body, -id);
+        body.extend_from_slice(&[3, 1, 1]);
+        wire::put_bytes(&mut body, b"Wide");
+        body.push(1);
+        wire::put_int(&mut body, id);
+        body.extend_from_slice(&[0, 1]);
+        wire::put_uint(&mut body, n);
+        for _ in 0..n {
+            body.extend_from_slice(&[2, 4, 0]);
+        }
+        body.extend_from_slice(&[0, 0]);
+        body
+    };
+    let mut dec = Decoder::new();
+    assert!(dec.decode(&def(300, 1 << 17)).unwrap().is_none());
+    assert!(dec.decode(&def(301, 1 << 17)).unwrap().is_none());
+    let err = dec.decode(&def(302, 1)).unwrap_err();
+    assert_eq!(err.kind(), GobErrorKind::Limit, "{err}");
+}
+
+#[test]
 fn the_deepest_values_decode_within_a_connection_thread_s_stack() {
     // A server decodes arguments on its connection thread: values at the depth limit,
     // present or absent, must fit in its stack.

@@ -654,7 +654,14 @@ pub(crate) enum Kind<'t> {
 #[derive(Debug, Default)]
 pub(crate) struct ReceivedTypes {
     types: HashMap<i64, WireType>,
+    /// Struct fields defined so far, all types together.
+    fields: usize,
 }
+
+/// The most struct fields the type definitions of one stream may declare: a field costs a
+/// byte on the wire and 32 in memory, so without a bound a peer could make a connection hold
+/// 32 times the bytes it sent, for each of its type definitions.
+const MAX_FIELDS: usize = 1 << 18;
 
 impl ReceivedTypes {
     /// How many types have been defined.
@@ -715,7 +722,9 @@ impl ReceivedTypes {
                 "more than {max_types} type definitions on one stream"
             )));
         }
-        let wire = parse_wire_type(r)?;
+        let mut fields_left = MAX_FIELDS - self.fields;
+        let wire = parse_wire_type(r, &mut fields_left)?;
+        self.fields = MAX_FIELDS - fields_left;
         if !r.is_empty() {
             return Err(GobError::malformed(
                 "extra bytes after a type definition".to_string(),
@@ -778,7 +787,7 @@ fn read_common(r: &mut Reader<'_>) -> Result<String, GobError> {
     Ok(name)
 }
 
-fn parse_wire_type(r: &mut Reader<'_>) -> Result<WireType, GobError> {
+fn parse_wire_type(r: &mut Reader<'_>, fields_left: &mut usize) -> Result<WireType, GobError> {
     let mut wire = None;
     read_struct(r, 7, |field, r| {
         if wire.is_some() {
@@ -827,6 +836,12 @@ fn parse_wire_type(r: &mut Reader<'_>) -> Result<WireType, GobError> {
                         0 => st.name = read_common(r)?,
                         _ => {
                             let n = r.count()?;
+                            *fields_left = fields_left.checked_sub(n).ok_or_else(|| {
+                                GobError::limit(format!(
+                                    "the type definitions of one stream declare more than \
+                                     {MAX_FIELDS} struct fields"
+                                ))
+                            })?;
                             st.fields.reserve(n);
                             for _ in 0..n {
                                 let (mut name, mut id) = (String::new(), 0);
