@@ -551,3 +551,20 @@ fn argument_lists_and_notifications_are_refused_on_gob() {
         .unwrap();
     assert_eq!(product, 42);
 }
+
+#[test]
+fn a_call_whose_error_cannot_be_sent_closes_the_connection_instead_of_hanging() {
+    // Go's reply header echoes the method name: for a name just under the server's limit, even
+    // the "can't find service" error is over it.
+    let server = Server::builder().max_message_size(64 << 10).build();
+    let addr = common::start_with(server).addr;
+    let client = netrpc::gob::dial(addr).unwrap();
+    let name = "X".repeat((64 << 10) - 100);
+    let started = Instant::now();
+    let result = client.call_timeout::<_, i64>(&name, &Args { a: 6, b: 7 }, WAIT);
+    assert!(
+        matches!(result, Err(ref e) if !matches!(e, Error::Timeout)),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < WAIT / 2, "{:?}", started.elapsed());
+}
