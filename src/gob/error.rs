@@ -103,19 +103,27 @@ impl std::error::Error for GobError {}
 
 impl serde::ser::Error for GobError {
     fn custom<T: fmt::Display>(msg: T) -> GobError {
-        GobError::mismatch(msg.to_string())
+        GobError::mismatch(unprefixed(&msg.to_string()))
     }
 }
 
 impl serde::de::Error for GobError {
     fn custom<T: fmt::Display>(msg: T) -> GobError {
-        GobError::mismatch(msg.to_string())
+        GobError::mismatch(unprefixed(&msg.to_string()))
     }
 }
 
 impl From<erased_serde::Error> for GobError {
     fn from(e: erased_serde::Error) -> GobError {
-        let text = e.to_string();
-        GobError::mismatch(text.strip_prefix("gob: ").unwrap_or(&text))
+        GobError::mismatch(unprefixed(&e.to_string()))
     }
+}
+
+/// `text` without the `gob: ` prefixes it gathered on its way out through serde's layers as a
+/// [`GobError`] made text, once per layer.
+fn unprefixed(mut text: &str) -> &str {
+    while let Some(rest) = text.strip_prefix("gob: ") {
+        text = rest;
+    }
+    text
 }

@@ -950,3 +950,16 @@ fn net_rpc_streams_match_go() {
     }
     assert_eq!(seen, [(ok, Some(56)), (failed, None)]);
 }
+
+#[test]
+fn errors_passed_through_serde_s_layers_keep_one_prefix() {
+    // Each layer of serde (and erased_serde, which the server decodes arguments through)
+    // makes the inner error text and builds a new one from it.
+    let inner = GobError::limit("the value nests deeper than 100 levels");
+    let mut err = inner.clone();
+    for _ in 0..3 {
+        err = <GobError as serde::de::Error>::custom(&err);
+        err = GobError::from(<erased_serde::Error as serde::de::Error>::custom(&err));
+    }
+    assert_eq!(err.to_string(), inner.to_string());
+}
