@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::server::Server;
 use crate::service::ServiceEntry;
-use crate::transport::{Conn, Listener};
+use crate::transport::{read_within, Conn, Listener};
 
 /// The path Go's `rpc.HandleHTTP` serves RPC on.
 pub const DEFAULT_RPC_PATH: &str = "/_goRPC_";
@@ -66,8 +66,9 @@ impl Server {
 }
 
 impl HttpHandler {
-    /// How long a peer may take to send its whole request head (default 10 s); a slower one
-    /// gets `408 Request Timeout` and is disconnected.
+    /// How long a peer may take to send its whole request head (default 10 s, or the server's
+    /// read timeout if that is shorter); a slower one gets `408 Request Timeout` and is
+    /// disconnected.
     pub fn head_timeout(mut self, timeout: Duration) -> Self {
         self.head_timeout = timeout;
         self
@@ -90,7 +91,12 @@ impl HttpHandler {
         };
         // The write timeout bounds the answer too: a peer that never reads it is let go.
         self.server.apply_timeouts(&conn);
-        let head = read_head(&mut conn, self.head_timeout);
+        // A head is a request: the server's read timeout bounds it too.
+        let timeout = self
+            .server
+            .read_timeout()
+            .map_or(self.head_timeout, |read| read.min(self.head_timeout));
+        let head = read_head(&mut conn, timeout);
         let head = match head {
             Ok(head) => head,
             Err(e) => {
@@ -251,11 +257,12 @@ struct Head {
 }
 
 /// Reads up to the blank line that ends an HTTP head, within [`MAX_HEAD`] bytes and about
-/// `timeout` in all (no read starts after it has passed), so a slow or garbage peer cannot
-/// hold the thread. Each byte is looked at once.
+/// `timeout` in all, so a slow or garbage peer cannot hold the thread. Each byte is looked at
+/// once.
 fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
     let deadline = Instant::now().checked_add(timeout);
     conn.set_read_timeout(deadline.map(|_| timeout))?;
+    let mut read_timeout = timeout;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 1024];
     let mut scanned = 0;
@@ -272,11 +279,14 @@ fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
                 "HTTP head too large",
             ));
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "HTTP head too slow",
-            ));
+        if let Some(deadline) = deadline {
+            if Instant::now() >= deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "HTTP head too slow",
+                ));
+            }
+            read_within(conn, &mut read_timeout, deadline)?;
         }
         let want = chunk.len().min(MAX_HEAD - buf.len());
         match conn.read(&mut chunk[..want]) {

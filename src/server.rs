@@ -275,6 +275,11 @@ impl Server {
         }
     }
 
+    /// The configured read timeout.
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        self.inner.shared.limits.read_timeout
+    }
+
     /// Sets the configured read and write timeouts on `conn`.
     pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
         let limits = &self.inner.shared.limits;

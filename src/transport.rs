@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, TcpListener, TcpStream};
 #[cfg(unix)]
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{SockRef, TcpKeepalive};
 
@@ -226,6 +226,24 @@ pub(crate) const READER_STACK_SIZE: usize = if cfg!(debug_assertions) {
 } else {
     512 << 10
 };
+
+/// Shortens `conn`'s read timeout, `set` now, to the time left before `deadline` when that is
+/// well short of it, so that no read outlasts the deadline by much. A peer trickling bytes
+/// then costs a socket option now and then, not one per read.
+pub(crate) fn read_within<C: Conn>(
+    conn: &C,
+    set: &mut Duration,
+    deadline: Instant,
+) -> io::Result<()> {
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(1));
+    if left < *set * 9 / 10 {
+        conn.set_read_timeout(Some(left))?;
+        *set = left;
+    }
+    Ok(())
+}
 
 /// A thread name for `peer`: thread names may not contain NUL.
 pub(crate) fn thread_name(prefix: &str, peer: &str) -> String {

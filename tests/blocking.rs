@@ -388,3 +388,23 @@ fn a_request_trickled_in_is_cut_off_by_the_read_timeout() {
     assert!(closed, "a trickling peer was never cut off");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_trickled_request_gets_the_read_timeout_from_its_first_byte_and_no_more() {
+    let h = start_with(
+        Server::builder()
+            .read_timeout(Some(Duration::from_secs(1)))
+            .build(),
+    );
+    let mut conn = TcpStream::connect(h.addr).unwrap();
+    let started = Instant::now();
+    conn.write_all(&[0x94]).unwrap();
+    thread::sleep(Duration::from_millis(900));
+    // In time for a read, not for the request: the read after it must not wait a whole
+    // timeout more.
+    conn.write_all(&[0x00]).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    expect_closed(&mut conn);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "closed after {took:?}");
+}

@@ -194,3 +194,48 @@ fn an_oversized_http_head_is_refused() {
     let _ = conn.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 431"), "{response}");
 }
+
+#[test]
+fn a_trickled_head_gets_its_timeout_and_no_more() {
+    let server = Server::new();
+    register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handler = server
+        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
+        .head_timeout(Duration::from_secs(1));
+    thread::spawn(move || handler.serve(&listener));
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    conn.write_all(b"GET ").unwrap();
+    thread::sleep(Duration::from_millis(900));
+    conn.write_all(b"/").unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "answered after {took:?}"
+    );
+}
+
+#[test]
+fn the_servers_read_timeout_bounds_an_http_head_on_the_one_port() {
+    let server = Server::builder()
+        .read_timeout(Some(Duration::from_millis(500)))
+        .build();
+    let addr = common::start_with(server).addr;
+    let mut conn = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    conn.write_all(b"GET /debug").unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let mut response = Vec::new();
+    let _ = conn.read_to_end(&mut response);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "held for {took:?} (the head timeout is 10 s)"
+    );
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::CodecError;
 use crate::outbox::Output;
-use crate::transport::Conn;
+use crate::transport::{read_within, Conn};
 
 /// The read buffer's first size; it grows only for a message that does not fit (4 KiB keeps an
 /// idle connection small).
@@ -48,6 +48,8 @@ pub(crate) struct FrameReader<R, S> {
     arrival: Option<Duration>,
     /// When the first byte of the message being received came.
     started: Option<Instant>,
+    /// The read timeout set while that message arrives: shortened to the time it has left.
+    read_timeout: Option<Duration>,
 }
 
 impl<R: Conn, S: Scanner> FrameReader<R, S> {
@@ -62,6 +64,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
             limit,
             arrival,
             started: None,
+            read_timeout: arrival,
         }
     }
 
@@ -90,6 +93,10 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                     let frame = self.start..self.start + len;
                     self.start += len;
                     self.started = None;
+                    if self.read_timeout != self.arrival {
+                        self.inner.set_read_timeout(self.arrival)?;
+                        self.read_timeout = self.arrival;
+                    }
                     return Ok(Some(frame));
                 }
                 self.check_arrival()?;
@@ -107,9 +114,10 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     }
 
     /// Fails once a message has taken longer than the read timeout to arrive since its first
-    /// byte: each read's timeout alone would let a byte per timeout hold the reader forever.
+    /// byte, and keeps the next read from outlasting that: each read's timeout alone would let
+    /// a byte per timeout hold the reader forever.
     fn check_arrival(&mut self) -> Result<(), CodecError> {
-        let Some(limit) = self.arrival else {
+        let (Some(limit), Some(read_timeout)) = (self.arrival, self.read_timeout.as_mut()) else {
             return Ok(());
         };
         let started = *self.started.get_or_insert_with(Instant::now);
@@ -118,6 +126,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 "a message did not arrive whole within the read timeout ({limit:?}) of its first byte"
             ))));
         }
+        read_within(&self.inner, read_timeout, started + limit)?;
         Ok(())
     }
 
