@@ -141,7 +141,7 @@ impl<C: Conn> GobReader<C> {
             None => Ok(()),
             Some(decode) => value
                 .deserialize_erased(|de| decode(de))
-                .map_err(|e| CodecError::Decode(format!("gob: reading body: {e}"))),
+                .map_err(|e| CodecError::Decode(format!("gob: reading body: {}", e.message()))),
         })
     }
 }

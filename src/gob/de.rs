@@ -18,7 +18,7 @@ use super::wire::Reader;
 /// How many zero values one message may make appear out of nothing: the elements of an absent
 /// field of a large array type, the fields of absent structs (whose fields may be structs, two
 /// of each, forty deep: a few bytes of type definitions that would expand to 2^40 values).
-const ZERO_BUDGET: u64 = 1 << 20;
+const ZERO_BUDGET: u64 = 1 << 18;
 
 /// Reading one message.
 pub(crate) struct State<'t, 'de> {
