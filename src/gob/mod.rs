@@ -344,6 +344,11 @@ impl Encoder {
 }
 
 /// Limits on what a [`Decoder`] accepts from its peer.
+///
+/// Two more are fixed: one message may make at most 262,144 zero values appear for fields it
+/// leaves out (absent arrays' elements, absent structs' fields), and the type definitions of
+/// one stream may declare at most 262,144 struct fields in all. Past either, decoding fails
+/// with a [`Limit`](GobErrorKind::Limit) error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// How deeply values may nest (structs, sequences, maps, interfaces).
