@@ -6,6 +6,7 @@
 //! no `#[serde(default)]` for them; an `Option` field that is absent is `None`.
 
 use std::cell::Cell;
+use std::mem;
 use std::rc::Rc;
 
 use serde::de::value::{SeqDeserializer, StrDeserializer, U8Deserializer};
@@ -27,7 +28,8 @@ pub(crate) struct State<'t, 'de> {
     depth: usize,
     max_depth: usize,
     zero_budget: Rc<Cell<u64>>,
-    /// The struct types of the values being decoded, outermost first.
+    /// The struct types of the values being decoded, outermost first, since the last slice,
+    /// map or interface: the struct and array types that hold one another by value.
     enclosing: Vec<i64>,
 }
 
@@ -85,14 +87,17 @@ impl<'t, 'de> State<'t, 'de> {
         self.depth -= 1;
     }
 
-    fn spend_zero(&self) -> Result<(), GobError> {
-        let left = self.zero_budget.get();
-        if left == 0 {
-            return Err(GobError::limit(format!(
-                "absent fields would make more than {ZERO_BUDGET} zero values"
-            )));
-        }
-        self.zero_budget.set(left - 1);
+    fn spend_zero(&self, values: usize) -> Result<(), GobError> {
+        let left = self
+            .zero_budget
+            .get()
+            .checked_sub(values as u64)
+            .ok_or_else(|| {
+                GobError::limit(format!(
+                    "absent fields would make more than {ZERO_BUDGET} zero values"
+                ))
+            })?;
+        self.zero_budget.set(left);
         Ok(())
     }
 
@@ -249,14 +254,17 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
         types.kind(self.id)
     }
 
+    /// A slice (`indirect`: its elements are held apart from it) or an array.
     fn seq<V: Visitor<'de>>(
         self,
         visitor: V,
         elem: i64,
         len: usize,
         present: bool,
+        indirect: bool,
     ) -> Result<V::Value, GobError> {
         self.st.enter()?;
+        let enclosing = indirect.then(|| mem::take(&mut self.st.enclosing));
         let mut access = SeqDe {
             st: &mut *self.st,
             elem,
@@ -265,6 +273,9 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
         };
         let v = visitor.visit_seq(&mut access)?;
         access.drain()?;
+        if let Some(enclosing) = enclosing {
+            access.st.enclosing = enclosing;
+        }
         self.st.leave();
         Ok(v)
     }
@@ -288,12 +299,12 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
         }
         if !self.present {
             if self.st.enclosing.contains(&self.id) {
-                // An absent struct within a value of its own type: in Go a struct can hold
-                // itself only through a pointer (which gob leaves out of the type), and the
-                // zero pointer is nil.
+                // An absent struct within a value of its own type, held by value: in Go that
+                // takes a pointer (which gob leaves out of the type), and the zero pointer is
+                // nil.
                 return visitor.visit_unit();
             }
-            self.st.spend_zero()?;
+            self.st.spend_zero(ty.fields.len())?;
         }
         self.st.enter()?;
         self.st.enclosing.push(self.id);
@@ -366,19 +377,20 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
             Kind::Array(elem, len) => {
                 if present {
                     let n = self.st.array_count(len)?;
-                    self.seq(visitor, elem, n, true)
+                    self.seq(visitor, elem, n, true, false)
                 } else {
                     let n = usize::try_from(len).unwrap_or(usize::MAX);
-                    self.seq(visitor, elem, n, false)
+                    self.seq(visitor, elem, n, false, false)
                 }
             }
             Kind::Slice(elem) => {
                 let n = if present { self.st.r.count()? } else { 0 };
-                self.seq(visitor, elem, n, present)
+                self.seq(visitor, elem, n, present, true)
             }
             Kind::Map(key, elem) => {
                 let n = if present { self.st.r.count()? } else { 0 };
                 self.st.enter()?;
+                let enclosing = mem::take(&mut self.st.enclosing);
                 let mut access = MapDe {
                     st: &mut *self.st,
                     key,
@@ -388,6 +400,7 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_, 'de> {
                 };
                 let v = visitor.visit_map(&mut access)?;
                 access.drain()?;
+                access.st.enclosing = enclosing;
                 self.st.leave();
                 Ok(v)
             }
@@ -564,7 +577,7 @@ impl<'de> de::SeqAccess<'de> for SeqDe<'_, '_, 'de> {
         }
         self.left -= 1;
         if !self.present {
-            self.st.spend_zero()?;
+            self.st.spend_zero(1)?;
         }
         seed.deserialize(ValueDe {
             st: &mut *self.st,

@@ -963,3 +963,75 @@ fn errors_passed_through_serde_s_layers_keep_one_prefix() {
     }
     assert_eq!(err.to_string(), inner.to_string());
 }
+
+#[test]
+fn a_nil_pointer_to_an_enclosing_type_under_a_slice_is_a_zero_value() {
+    // Go: type T struct { Name string; Kids []U }; type U struct { X int; P *T }, with one
+    // P nil. Through the slice, T does not hold itself by value: the nil P is a zero T.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct T {
+        #[serde(rename = "Name")]
+        name: String,
+        #[serde(rename = "Kids")]
+        kids: Vec<U>,
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct U {
+        #[serde(rename = "X")]
+        x: i64,
+        #[serde(rename = "P")]
+        p: Option<Box<T>>,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct T2 {
+        #[serde(rename = "Name")]
+        name: String,
+        #[serde(rename = "Kids")]
+        kids: Vec<U2>,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct U2 {
+        #[serde(rename = "X")]
+        x: i64,
+        #[serde(rename = "P")]
+        p: T2,
+    }
+    let inner = T {
+        name: "in".into(),
+        kids: vec![],
+    };
+    let value = T {
+        name: "root".into(),
+        kids: vec![
+            U { x: 1, p: None },
+            U {
+                x: 2,
+                p: Some(Box::new(inner)),
+            },
+        ],
+    };
+    let stream = encode_typed(&value);
+    let zero = || T2 {
+        name: String::new(),
+        kids: vec![],
+    };
+    let back: Vec<T2> = decode_all(&mut Decoder::new(), &stream).unwrap();
+    assert_eq!(
+        back,
+        [T2 {
+            name: "root".into(),
+            kids: vec![
+                U2 { x: 1, p: zero() },
+                U2 {
+                    x: 2,
+                    p: T2 {
+                        name: "in".into(),
+                        kids: vec![]
+                    }
+                },
+            ],
+        }]
+    );
+    let back: Vec<T> = decode_all(&mut Decoder::new(), &stream).unwrap();
+    assert_eq!(back, [value]);
+}
