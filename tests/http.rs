@@ -11,11 +11,15 @@ use common::{register_all, Args, WAIT};
 use netrpc::{Client, Server};
 
 fn http_server(server: Server) -> std::net::SocketAddr {
+    http_server_with(server, Duration::from_millis(300))
+}
+
+fn http_server_with(server: Server, head_timeout: Duration) -> std::net::SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let handler = server
         .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
-        .head_timeout(Duration::from_millis(300));
+        .head_timeout(head_timeout);
     thread::spawn(move || handler.serve(&listener));
     addr
 }
@@ -199,12 +203,7 @@ fn an_oversized_http_head_is_refused() {
 fn a_trickled_head_gets_its_timeout_and_no_more() {
     let server = Server::new();
     register_all(&server);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let handler = server
-        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
-        .head_timeout(Duration::from_secs(1));
-    thread::spawn(move || handler.serve(&listener));
+    let addr = http_server_with(server, Duration::from_secs(1));
     let mut conn = TcpStream::connect(addr).unwrap();
     let started = Instant::now();
     conn.write_all(b"GET ").unwrap();
