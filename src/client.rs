@@ -709,11 +709,7 @@ impl Answer for Replies {
             Ok(body) => send(None, Some(body)),
             Err(error) => send(Some(error), None),
         };
-        if let Err(e) = sent {
-            if e.is_recoverable() {
-                let _ = send(Some(e.to_string()), None);
-            }
-        }
+        outbox.settle_reply(seq, sent, |error| send(Some(error), None));
     }
 }
 

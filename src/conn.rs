@@ -305,23 +305,7 @@ fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<R
         }),
         Err(error) => send_error(outbox, seq, error),
     };
-    let Err(e) = sent else {
-        return;
-    };
-    if !e.is_recoverable() {
-        return; // The connection is closed already.
-    }
-    if let Err(again) = send_error(outbox, seq, e.to_string()) {
-        // Not even the error can be sent (a reply header echoing a huge method name over the
-        // size limit): close the connection rather than leave the caller waiting.
-        if again.is_recoverable() {
-            log::warn!(
-                "rpc: cannot answer call {seq} of {}: {again}; closing the connection",
-                outbox.peer()
-            );
-            outbox.close();
-        }
-    }
+    outbox.settle_reply(seq, sent, |error| send_error(outbox, seq, error));
 }
 
 fn send_error<E: ResponseEncoder>(

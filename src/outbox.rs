@@ -232,6 +232,33 @@ impl<E: Send + 'static> Outbox<E> {
         encoded
     }
 
+    /// Follows up a reply to call `seq` that `sent` tells of: one that could not be encoded is
+    /// answered with the reason instead, through `send_error`; where not even that can be sent
+    /// (an error reply over the size limit), the connection is closed, so that the caller
+    /// learns of it rather than waits.
+    pub(crate) fn settle_reply(
+        &self,
+        seq: u64,
+        sent: Result<(), CodecError>,
+        send_error: impl FnOnce(String) -> Result<(), CodecError>,
+    ) {
+        let Err(e) = sent else {
+            return;
+        };
+        if !e.is_recoverable() {
+            return; // The connection is closed already.
+        }
+        if let Err(again) = send_error(e.to_string()) {
+            if again.is_recoverable() {
+                log::warn!(
+                    "rpc: cannot answer call {seq} of {}: {again}; closing the connection",
+                    self.peer
+                );
+                self.close();
+            }
+        }
+    }
+
     /// Shuts the connection down in both directions; what is queued is dropped. A thread
     /// blocked reading or writing the connection wakes up.
     pub(crate) fn close(&self) {
