@@ -458,7 +458,6 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
     socket: SocketOptions,
-    reader_stack_size: usize,
 }
 
 impl Default for ClientBuilder {
@@ -469,7 +468,6 @@ impl Default for ClientBuilder {
             connect_timeout: None,
             write_timeout: None,
             socket: SocketOptions::default(),
-            reader_stack_size: READER_STACK_SIZE,
         }
     }
 }
@@ -581,7 +579,7 @@ impl ClientBuilder {
         };
         let spawned = thread::Builder::new()
             .name(thread_name("netrpc-client", &peer_name))
-            .stack_size(self.reader_stack_size)
+            .stack_size(READER_STACK_SIZE)
             .spawn(move || reader.run(codec));
         if let Err(e) = spawned {
             outbox.close();
