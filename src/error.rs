@@ -162,6 +162,14 @@ impl CodecError {
     pub fn is_recoverable(&self) -> bool {
         matches!(self, CodecError::Decode(_) | CodecError::Encode(_))
     }
+
+    /// A message of `size` bytes that is not sent, being over the `limit`: an encode error, so
+    /// that its call is answered with the reason instead.
+    pub(crate) fn unsendable(size: usize, limit: usize) -> CodecError {
+        CodecError::Encode(format!(
+            "rpc: message of {size} bytes exceeds the limit of {limit} bytes"
+        ))
+    }
 }
 
 impl fmt::Display for CodecError {

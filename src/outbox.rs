@@ -219,10 +219,7 @@ impl<E: Send + 'static> Outbox<E> {
             .and_then(|()| {
                 let size = queue.len() - mark;
                 if size > self.limits.max_message {
-                    return Err(CodecError::Encode(format!(
-                        "rpc: message of {size} bytes exceeds the limit of {} bytes",
-                        self.limits.max_message
-                    )));
+                    return Err(CodecError::unsendable(size, self.limits.max_message));
                 }
                 Ok(())
             });

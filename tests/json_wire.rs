@@ -64,3 +64,38 @@ fn an_argument_of_the_wrong_shape_is_an_error_reply() {
         4
     );
 }
+
+#[test]
+fn a_reply_too_large_to_send_is_answered_under_its_request_s_id() {
+    let addr = json_server(Server::builder().max_message_size(1024).build());
+    let mut conn = raw(addr);
+    let mut lines = std::io::BufReader::new(conn.try_clone().unwrap());
+    let mut exchange = |request: &str| {
+        conn.write_all(request.as_bytes()).unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    let reply = exchange("{\"method\":\"Test.Repeat\",\"params\":[4096],\"id\":7}\n");
+    assert_eq!(reply["id"], 7, "{reply}");
+    let error = reply["error"].as_str().unwrap_or_default();
+    assert!(error.contains("exceeds the limit"), "{reply}");
+    let reply =
+        exchange("{\"method\":\"Arith.Multiply\",\"params\":[{\"A\":6,\"B\":7}],\"id\":8}\n");
+    assert_eq!((&reply["id"], &reply["result"]), (&8.into(), &42.into()));
+
+    // netrpc's own client, past its first call (sequence number 0 would match a null id).
+    let client = netrpc::jsonrpc::dial(addr).unwrap();
+    let product: i64 = client
+        .call_timeout("Arith.Multiply", &Args { a: 2, b: 3 }, WAIT)
+        .unwrap();
+    assert_eq!(product, 6);
+    match client.call_timeout::<_, serde_bytes::ByteBuf>("Test.Repeat", &4096usize, WAIT) {
+        Err(netrpc::Error::Server(text)) => assert!(text.contains("exceeds the limit"), "{text}"),
+        other => panic!("expected the size error, got {other:?}"),
+    }
+    let product: i64 = client
+        .call_timeout("Arith.Multiply", &Args { a: 4, b: 5 }, WAIT)
+        .unwrap();
+    assert_eq!(product, 20);
+}

@@ -68,6 +68,11 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
         }
     }
 
+    /// The size limit of a message, in bytes.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// The writing half of the same connection.
     pub(crate) fn output(&self) -> Result<Output, CodecError> {
         Ok(Output::new(&self.inner)?)

@@ -87,6 +87,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
     fn writer(&mut self) -> Result<(JsonResponseEncoder, Output), CodecError> {
         let encoder = JsonResponseEncoder {
             ids: Arc::clone(&self.ids),
+            limit: self.reader.limit(),
         };
         Ok((encoder, self.reader.output()?))
     }
@@ -192,6 +193,7 @@ fn decode_zero(decode: DecodeBody<'_>) -> Result<(), CodecError> {
 #[derive(Debug)]
 pub struct JsonResponseEncoder {
     ids: Ids,
+    limit: usize,
 }
 
 impl ResponseEncoder for JsonResponseEncoder {
@@ -201,6 +203,7 @@ impl ResponseEncoder for JsonResponseEncoder {
         response: &Response,
         body: Option<&dyn erased_serde::Serialize>,
     ) -> Result<(), CodecError> {
+        let mark = buf.len();
         let ids = self.ids.lock();
         let id = ids.get(&response.seq).map_or("null", String::as_str);
         buf.extend_from_slice(b"{\"id\":");
@@ -217,7 +220,12 @@ impl ResponseEncoder for JsonResponseEncoder {
             None => buf.extend_from_slice(b"null"),
         }
         buf.extend_from_slice(b"}\n");
-        // Kept until now: a response that failed to encode is answered again with the reason.
+        // The id is kept until the response is known to be sent: one that fails to encode, or
+        // is too large to send, is answered again with the reason, under the same id.
+        let size = buf.len() - mark;
+        if size > self.limit {
+            return Err(CodecError::unsendable(size, self.limit));
+        }
         self.ids.lock().remove(&response.seq);
         Ok(())
     }
