@@ -59,6 +59,7 @@ fn a_go_client_calls_a_netrpc_server() {
             "ok: divide",
             "ok: divide by zero",
             "ok: unknown method",
+            "ok: empty struct",
             "ok: 100 concurrent calls",
             "ok: 1 MiB payload",
         ],
@@ -91,6 +92,10 @@ fn a_netrpc_client_calls_a_go_server() {
         Err(Error::Server(text)) => assert_eq!(text, "rpc: can't find method Arith.Nope"),
         other => panic!("expected an unknown method error, got {other:?}"),
     }
+    // Go's empty struct is () here, both ways.
+    client
+        .call_timeout::<_, ()>("Test.Nothing", &(), WAIT)
+        .unwrap();
     thread::scope(|s| {
         for i in 0..100i64 {
             let client = &client;

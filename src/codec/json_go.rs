@@ -8,6 +8,9 @@
 //! struct inside a `Vec` are base64 too. When decoding bytes, a JSON array of numbers is also
 //! taken (what netrpc sent before), and `null` is empty (Go's nil slice).
 //!
+//! Unit (`()`, unit structs) is `{}`, as Go sends its empty struct, and decodes from `{}` (any
+//! members ignored) or `null`.
+//!
 //! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
 //! empty sequences and maps, `None`, and structs with every field zero.
 
@@ -140,13 +143,20 @@ impl<S: Serializer> Serializer for Ser<S> {
         serialize_char(v: char);
         serialize_str(v: &str);
         serialize_none();
-        serialize_unit();
-        serialize_unit_struct(name: &'static str);
         serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
         self.0.serialize_str(&base64_encode(v))
+    }
+
+    /// `{}`, as Go sends `struct{}{}`: Go's client takes a `"result": null` for no result.
+    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
+        ser::SerializeMap::end(self.0.serialize_map(Some(0))?)
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<S::Ok, S::Error> {
+        self.serialize_unit()
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
@@ -325,8 +335,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
         deserialize_str();
         deserialize_string();
         deserialize_option();
-        deserialize_unit();
-        deserialize_unit_struct(name: &'static str);
         deserialize_newtype_struct(name: &'static str);
         deserialize_seq();
         deserialize_tuple(len: usize);
@@ -346,8 +354,43 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
         self.0.deserialize_any(BytesVisitor(visitor))
     }
 
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(UnitVisitor(visitor))
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(UnitVisitor(visitor))
+    }
+
     fn is_human_readable(&self) -> bool {
         self.0.is_human_readable()
+    }
+}
+
+/// Unit asked for: `null`, or an object, whose members are ignored (Go's `struct{}`).
+struct UnitVisitor<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for UnitVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_unit()
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<V::Value, A::Error> {
+        while map
+            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+            .is_some()
+        {}
+        self.0.visit_unit()
     }
 }
 
@@ -743,6 +786,24 @@ mod tests {
         let mut de = serde_json::Deserializer::from_str(r#"{"data":[102],"plain":[],"inner":[]}"#);
         let got = Blob::deserialize(De(&mut de)).unwrap();
         assert_eq!(got.data, b"f");
+    }
+
+    #[test]
+    fn unit_is_gos_empty_struct() {
+        #[derive(serde::Serialize, Deserialize, Debug, PartialEq)]
+        struct Marker;
+        let mut out = Vec::new();
+        ((), Marker, Some(()))
+            .serialize(Ser(&mut serde_json::Serializer::new(&mut out)))
+            .unwrap();
+        assert_eq!(out, br#"[{},{},{}]"#);
+        let mut de = serde_json::Deserializer::from_str(r#"[{}, {"ignored": [1]}, null]"#);
+        assert_eq!(
+            <((), Marker, ())>::deserialize(De(&mut de)).unwrap(),
+            ((), Marker, ())
+        );
+        let mut de = serde_json::Deserializer::from_str("3");
+        assert!(<()>::deserialize(De(&mut de)).is_err());
     }
 
     #[derive(Deserialize, Debug, PartialEq, Default)]

@@ -45,6 +45,13 @@ type EchoReply struct{ Data []byte }
 
 type Echo int
 
+// Test.Nothing takes and gives Go's empty struct, as netrpc's test service does with ().
+type Test int
+
+func (t *Test) Nothing(args *struct{}, reply *struct{}) error {
+	return nil
+}
+
 func (e *Echo) Echo(args *EchoArgs, reply *EchoReply) error {
 	reply.Data = args.Data
 	return nil
@@ -56,6 +63,9 @@ func serve() {
 		log.Fatal(err)
 	}
 	if err := srv.Register(new(Echo)); err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Register(new(Test)); err != nil {
 		log.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -110,6 +120,16 @@ func check(addr string) {
 		fail("unknown method: %v", err)
 	}
 	fmt.Println("ok: unknown method")
+
+	// Unit is Go's empty struct, {} both ways; a "result": null would break the connection.
+	var none struct{}
+	if err := c.Call("Test.Nothing", struct{}{}, &none); err != nil {
+		fail("empty struct: %v", err)
+	}
+	if err := c.Call("Arith.Multiply", &Args{2, 2}, &product); err != nil || product != 4 {
+		fail("a call after the empty struct: %v %v", product, err)
+	}
+	fmt.Println("ok: empty struct")
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
