@@ -17,7 +17,7 @@
 use std::io;
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -110,6 +110,9 @@ pub(crate) struct Outbox<E> {
     sink: Mutex<Box<dyn Sink>>,
     /// Held only to shut the connection down.
     closer: Mutex<Box<dyn Sink>>,
+    /// Set by [`Outbox::close`] without the state lock, which a sender holds while its
+    /// message (a user's `Serialize`) encodes.
+    closed: AtomicBool,
     write_timeout: Option<Duration>,
     peer: String,
     limits: Limits,
@@ -123,7 +126,6 @@ struct State<E> {
     spare: Vec<u8>,
     /// Whether a writer is at work; it takes whatever is queued before it stops.
     writing: bool,
-    closed: bool,
     /// Why writing failed, if it did.
     failure: Option<(io::ErrorKind, String)>,
 }
@@ -146,11 +148,11 @@ impl<E: Send + 'static> Outbox<E> {
                 queue: Vec::new(),
                 spare: Vec::new(),
                 writing: false,
-                closed: false,
                 failure: None,
             }),
             sink: Mutex::new(output.sink),
             closer: Mutex::new(output.closer),
+            closed: AtomicBool::new(false),
             write_timeout: output.write_timeout,
             peer: output.peer,
             limits,
@@ -177,6 +179,11 @@ impl<E: Send + 'static> Outbox<E> {
         // writes for all, so that messages ready together leave together. Decided under the
         // lock, so the last one finds every message of those before it queued.
         let last = self.in_line.fetch_sub(1, Ordering::AcqRel) == 1;
+        if self.is_closed() {
+            // Perhaps closed while the message encoded: nothing will write it.
+            state.queue = Vec::new();
+            return Err(closed());
+        }
         if state.queue.len() > self.limits.max_unsent {
             let unsent = state.queue.len();
             drop(state);
@@ -188,7 +195,7 @@ impl<E: Send + 'static> Outbox<E> {
             self.close();
             return Err(closed());
         }
-        if !last || state.writing || state.closed || state.queue.is_empty() {
+        if !last || state.writing || state.queue.is_empty() {
             return queued;
         }
         state.writing = true;
@@ -204,7 +211,7 @@ impl<E: Send + 'static> Outbox<E> {
         state: &mut State<E>,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
-        if state.closed {
+        if self.is_closed() {
             return Err(closed());
         }
         let State { encoder, queue, .. } = state;
@@ -260,9 +267,11 @@ impl<E: Send + 'static> Outbox<E> {
     /// blocked reading or writing the connection wakes up.
     pub(crate) fn close(&self) {
         let _ = self.closer.lock().shutdown();
-        let mut state = self.state.lock();
-        state.closed = true;
-        state.queue = Vec::new();
+        self.closed.store(true, Ordering::Release);
+        // A sender holding the lock frees the queue itself when it finds the flag set.
+        if let Some(mut state) = self.state.try_lock() {
+            state.queue = Vec::new();
+        }
     }
 
     /// Why writing to the connection failed, if it did.
@@ -274,7 +283,7 @@ impl<E: Send + 'static> Outbox<E> {
 
     /// Whether the connection was closed, by [`Outbox::close`] or by a failed write.
     pub(crate) fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Writes `batch` from `sent` on, then whatever was queued meanwhile, until the queue is
@@ -298,10 +307,13 @@ impl<E: Send + 'static> Outbox<E> {
                 }
             }
             let mut state = self.state.lock();
-            if state.closed || state.queue.is_empty() {
+            let closed = self.is_closed();
+            if closed || state.queue.is_empty() {
                 state.writing = false;
                 batch.clear();
-                if batch.capacity() <= KEEP_BUFFER && !state.closed {
+                if closed {
+                    state.queue = Vec::new();
+                } else if batch.capacity() <= KEEP_BUFFER {
                     state.spare = batch;
                 }
                 return;

@@ -566,3 +566,75 @@ fn closing_a_client_whose_peer_flooded_it_with_calls_completes_pending_calls() {
         "the pending call had not completed {took:?} after close(): {done:?}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// 11. A `Serialize` that takes its time runs while its message is queued, under the
+//     connection's writer lock: `close` and `shutdown` waited for it to finish.
+
+/// Serializes as 1 after sleeping for its time, counting the serializations begun.
+struct Slow(Duration, Arc<AtomicUsize>);
+
+impl serde::Serialize for Slow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        thread::sleep(self.0);
+        s.serialize_u64(1)
+    }
+}
+
+struct SlowReplies(Arc<AtomicUsize>);
+
+impl SlowReplies {
+    fn slow(&self, (): ()) -> Result<Slow, String> {
+        Ok(Slow(Duration::from_secs(2), Arc::clone(&self.0)))
+    }
+}
+
+#[test]
+fn shutdown_does_not_wait_for_a_reply_s_serialize() {
+    let begun = Arc::new(AtomicUsize::new(0));
+    let server = Server::new();
+    server
+        .register(Service::new(SlowReplies(Arc::clone(&begun))).method("Slow", SlowReplies::slow))
+        .unwrap();
+    let addr = common::serve(&server);
+    let slow = Client::dial(addr).unwrap();
+    let pending = slow.go::<_, u64>("SlowReplies.Slow", &());
+    common::eventually("the reply to serialize", || {
+        begun.load(Ordering::SeqCst) > 0
+    });
+    let started = Instant::now();
+    server.shutdown(Duration::from_millis(100));
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "shutdown(100 ms) took {took:?}"
+    );
+    let done = pending.done.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(done.result.is_err(), "{:?}", done.result);
+}
+
+#[test]
+fn close_does_not_wait_for_an_argument_s_serialize() {
+    let addr = common::start().addr;
+    let client = Client::dial(addr).unwrap();
+    let begun = Arc::new(AtomicUsize::new(0));
+    let caller = {
+        let client = client.clone();
+        let arg = Slow(Duration::from_secs(2), Arc::clone(&begun));
+        thread::spawn(move || {
+            client.call_timeout::<_, u64>("Test.Bump", &arg, Duration::from_secs(20))
+        })
+    };
+    // The argument is serialized into the connection's queue, under its writer's lock.
+    common::eventually("the argument to serialize", || {
+        begun.load(Ordering::SeqCst) > 0
+    });
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    client.close().unwrap();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1500), "close took {took:?}");
+    let r = caller.join().unwrap();
+    assert!(r.is_err(), "{r:?}");
+}
