@@ -144,6 +144,11 @@ impl Client {
 
     /// Calls `service_method` with `args` and waits for the reply, for at most the client's
     /// default timeout, if it has one.
+    ///
+    /// `args` may be serialized more than once per call (netrpc first looks at what it
+    /// serializes as, to tell a [`Params`](crate::Params) list; gob also derives its type
+    /// from it), so its `Serialize` must give the same value each time: a value taken out
+    /// of a `RefCell` or an iterator goes in a `Vec` first.
     pub fn call<A, R>(&self, service_method: &str, args: &A) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
