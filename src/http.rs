@@ -160,8 +160,14 @@ impl HttpHandler {
             } else {
                 ("text/html; charset=utf-8", debug_html(&services))
             };
-            let body = if method == "HEAD" { "" } else { &body };
-            let _ = respond(&mut conn, "200 OK", content_type, body.as_bytes());
+            let head_only = method == "HEAD";
+            let _ = write_response(
+                &mut conn,
+                "200 OK",
+                content_type,
+                body.as_bytes(),
+                head_only,
+            );
         } else {
             let _ = respond(&mut conn, "404 Not Found", TEXT, b"404 page not found\n");
         }
@@ -173,13 +179,26 @@ const TEXT: &str = "text/plain; charset=utf-8";
 /// Writes a complete response, within the connection's write timeout in all, and closes the
 /// connection.
 fn respond<C: Conn>(conn: &mut C, status: &str, content_type: &str, body: &[u8]) -> io::Result<()> {
+    write_response(conn, status, content_type, body, false)
+}
+
+/// [`respond`], leaving the body out (but not its length) if `head_only`, for `HEAD`.
+fn write_response<C: Conn>(
+    conn: &mut C,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> io::Result<()> {
     let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n",
         body.len()
     )
     .into_bytes();
-    response.extend_from_slice(body);
+    if !head_only {
+        response.extend_from_slice(body);
+    }
     let written = write_within(conn, &response);
     let _ = conn.shutdown();
     written

@@ -166,6 +166,17 @@ fn the_debug_page_lists_services_methods_and_live_counts() {
         "GET /debug/rpc HTTP/1.1\r\nAccept: application/json\r\n\r\n",
     );
     assert!(negotiated.contains(r#"{"services":["#), "{negotiated}");
+
+    // HEAD: the same head, with the length of the body it leaves out.
+    let head = http(addr, "HEAD /debug/rpc?format=json HTTP/1.1\r\n\r\n");
+    let (head, rest) = head.split_once("\r\n\r\n").unwrap();
+    assert_eq!(rest, "", "HEAD sends no body");
+    let length = http(addr, "GET /debug/rpc?format=json HTTP/1.1\r\n\r\n");
+    let length = length.split_once("\r\n\r\n").unwrap().1.len();
+    assert!(
+        head.contains(&format!("Content-Length: {length}\r\n")),
+        "{head}"
+    );
 }
 
 #[test]
