@@ -61,7 +61,8 @@ impl<'de> Deserialize<'de> for Ignore {
 /// sequence (a tuple, an array, a `Vec`) or be `()`.
 ///
 /// Any other argument `a` is sent as the one-element list `[a]`, which netrpc's and Go's
-/// servers expect. Go's JSON-RPC takes only the first element of `params`.
+/// servers expect. Go's JSON-RPC takes only the first element of `params`. Pass a `Params`
+/// itself (or a reference to it), not boxed or behind a `dyn Serialize`.
 ///
 /// ```no_run
 /// use netrpc::Params;
@@ -83,10 +84,40 @@ impl<T: Serialize> Serialize for Params<T> {
     }
 }
 
-/// Whether `args` is a [`Params`]: asks it to serialize into a serializer that stops at the
-/// first thing it is given.
-pub(crate) fn is_argument_list(args: &dyn erased_serde::Serialize) -> bool {
-    erased_serde::serialize(args, Probe).unwrap_or(false)
+/// A call's argument on its way to the encoder, and whether it is a whole argument list.
+#[derive(Clone, Copy)]
+pub(crate) struct Argument<'a> {
+    pub(crate) value: &'a dyn erased_serde::Serialize,
+    pub(crate) is_list: bool,
+}
+
+impl<'a> Argument<'a> {
+    /// The caller's `args`, taken by reference so that any `A`, sized or not, can be erased.
+    pub(crate) fn new<A: Serialize + ?Sized>(args: &'a &'a A) -> Self {
+        Argument {
+            value: args,
+            is_list: is_argument_list(*args),
+        }
+    }
+}
+
+/// Whether `args` is a [`Params`] (or a reference to one).
+///
+/// Only a value whose type is named `Params` is asked, by serializing it into a serializer
+/// that stops at the first thing it is given (a `Params` stops at its own newtype, before its
+/// list): any other argument's `Serialize` runs only when the argument is sent, so a
+/// `Serialize` that can run only once, or that takes its time, is not run twice. The type's
+/// name only says which values to ask; the answer is the serializer's.
+pub(crate) fn is_argument_list<A: Serialize + ?Sized>(args: &A) -> bool {
+    /// A type's name without references and generic arguments.
+    fn bare(mut name: &str) -> &str {
+        while let Some(rest) = name.strip_prefix('&') {
+            name = rest.strip_prefix("mut ").unwrap_or(rest);
+        }
+        name.split('<').next().unwrap_or(name)
+    }
+    bare(std::any::type_name::<A>()) == bare(std::any::type_name::<Params<()>>())
+        && erased_serde::serialize(args, Probe).unwrap_or(false)
 }
 
 /// Says whether the value it is given is a [`Params`], and takes nothing else.
@@ -192,5 +223,25 @@ mod tests {
         assert!(!is_argument_list(&("abs", [-5])));
         assert!(!is_argument_list(&42));
         assert!(!is_argument_list(&()));
+        assert!(is_argument_list(&&Params(vec![1])));
+        assert!(is_argument_list(&&mut Params([1, 2])));
+    }
+
+    /// Serializes as 1, counting the times it is asked to.
+    struct Counted(std::cell::Cell<usize>);
+
+    impl Serialize for Counted {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.0.set(self.0.get() + 1);
+            serializer.serialize_u64(1)
+        }
+    }
+
+    #[test]
+    fn an_argument_that_is_no_list_is_not_serialized_to_tell() {
+        let argument = Counted(std::cell::Cell::new(0));
+        assert!(!is_argument_list(&argument));
+        assert!(!is_argument_list(&&argument));
+        assert_eq!(argument.0.get(), 0);
     }
 }

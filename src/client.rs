@@ -21,7 +21,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::call::{is_argument_list, Call, Completed};
+use crate::call::{Argument, Call, Completed};
 use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::{ClientCodec, Message, Request, RequestEncoder, Response};
 use crate::error::{CodecError, Error, RegisterError};
@@ -145,10 +145,8 @@ impl Client {
     /// Calls `service_method` with `args` and waits for the reply, for at most the client's
     /// default timeout, if it has one.
     ///
-    /// `args` may be serialized more than once per call (netrpc first looks at what it
-    /// serializes as, to tell a [`Params`](crate::Params) list; gob also derives its type
-    /// from it), so its `Serialize` must give the same value each time: a value taken out
-    /// of a `RefCell` or an iterator goes in a `Vec` first.
+    /// `args` is serialized once, as it is sent; with gob twice, the first time to derive
+    /// its type, so there its `Serialize` must give the same value each time.
     pub fn call<A, R>(&self, service_method: &str, args: &A) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
@@ -183,7 +181,7 @@ impl Client {
         R: DeserializeOwned + Send + 'static,
     {
         let waiter = Arc::new(Waiter::new());
-        let seq = self.send(service_method, &args, None, |seq| {
+        let seq = self.send(service_method, Argument::new(&args), None, |seq| {
             PendingCall::boxed(
                 seq,
                 String::new(),
@@ -234,7 +232,7 @@ impl Client {
     {
         let (tx, rx) = bounded(1);
         let deadline = deadline_after(timeout).map(Key::new);
-        let seq = self.send(service_method, &args, deadline, |seq| {
+        let seq = self.send(service_method, Argument::new(&args), deadline, |seq| {
             PendingCall::boxed(
                 seq,
                 service_method.to_owned(),
@@ -270,14 +268,16 @@ impl Client {
         }
         let done = done.clone();
         let deadline = deadline_after(self.inner.timeout).map(Key::new);
-        Ok(self.send(service_method, &args, deadline, |seq| {
-            PendingCall::boxed(
-                seq,
-                service_method.to_owned(),
-                Deliver::Channel(done),
-                deadline,
-            )
-        }))
+        Ok(
+            self.send(service_method, Argument::new(&args), deadline, |seq| {
+                PendingCall::boxed(
+                    seq,
+                    service_method.to_owned(),
+                    Deliver::Channel(done),
+                    deadline,
+                )
+            }),
+        )
     }
 
     /// Sends a notification: the server runs `service_method` and sends nothing back.
@@ -290,7 +290,7 @@ impl Client {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, &args)
+        self.write(0, service_method, true, Argument::new(&args))
     }
 
     /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
@@ -374,7 +374,7 @@ impl Client {
     fn send(
         &self,
         service_method: &str,
-        args: &dyn erased_serde::Serialize,
+        args: Argument<'_>,
         deadline: Option<Key>,
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> u64 {
@@ -411,7 +411,7 @@ impl Client {
         seq: u64,
         service_method: &str,
         notification: bool,
-        args: &dyn erased_serde::Serialize,
+        args: Argument<'_>,
     ) -> Result<(), Error> {
         let sent = self.inner.outbox.send(|encoder, buf| {
             let Encoder { codec, header } = encoder;
@@ -419,8 +419,8 @@ impl Client {
             header.service_method.clear();
             header.service_method.push_str(service_method);
             header.notification = notification;
-            header.argument_list = is_argument_list(args);
-            codec.encode_request(buf, header, args)
+            header.argument_list = args.is_list;
+            codec.encode_request(buf, header, args.value)
         });
         match sent {
             Ok(()) => Ok(()),

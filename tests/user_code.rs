@@ -638,3 +638,34 @@ fn close_does_not_wait_for_an_argument_s_serialize() {
     let r = caller.join().unwrap();
     assert!(r.is_err(), "{r:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 12. An argument was serialized once to see whether it was a `Params` list, then again to
+//     be sent: a `Serialize` that gives its value only once sent nothing.
+
+/// Serializes as its number the first time, as 0 after that.
+struct OneShot(std::cell::Cell<Option<usize>>);
+
+impl serde::Serialize for OneShot {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0.take().unwrap_or(0) as u64)
+    }
+}
+
+#[test]
+fn an_argument_is_serialized_once() {
+    #[allow(unused_mut)]
+    let mut clients = vec![Client::dial(common::start().addr).unwrap()];
+    #[cfg(feature = "json")]
+    clients.push(netrpc::jsonrpc::dial(common::start_json().addr).unwrap());
+    for client in clients {
+        let reply: serde_bytes::ByteBuf = client
+            .call_timeout(
+                "Test.Repeat",
+                &OneShot(std::cell::Cell::new(Some(5))),
+                common::WAIT,
+            )
+            .unwrap();
+        assert_eq!(reply.len(), 5);
+    }
+}
