@@ -109,22 +109,25 @@ impl HttpHandler {
                 return;
             }
         };
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut request = httparse::Request::new(&mut headers);
-        let (method, target, wants_json) = match request.parse(&head.bytes) {
-            Ok(httparse::Status::Complete(_)) => {
-                let accept = request
-                    .headers
-                    .iter()
-                    .find(|h| h.name.eq_ignore_ascii_case("accept"))
-                    .map(|h| String::from_utf8_lossy(h.value).into_owned());
-                (
-                    request.method.unwrap_or_default().to_owned(),
-                    request.path.unwrap_or_default().to_owned(),
-                    accept.is_some_and(|a| a.contains("application/json")),
-                )
-            }
-            _ => {
+        let parsed = parse_head(&head.bytes, |headers| {
+            let mut request = httparse::Request::new(headers);
+            let httparse::Status::Complete(_) = request.parse(&head.bytes)? else {
+                return Err(httparse::Error::Status);
+            };
+            let accept = request
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("accept"))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned());
+            Ok((
+                request.method.unwrap_or_default().to_owned(),
+                request.path.unwrap_or_default().to_owned(),
+                accept.is_some_and(|a| a.contains("application/json")),
+            ))
+        });
+        let (method, target, wants_json) = match parsed {
+            Ok(parsed) => parsed,
+            Err(_) => {
                 let _ = respond(&mut conn, "400 Bad Request", TEXT, b"400 Bad Request\n");
                 return;
             }
@@ -250,23 +253,40 @@ pub(crate) fn connect<C: Conn>(
         })?;
     conn.set_read_timeout(None)?;
     conn.set_write_timeout(write_timeout)?;
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    match response.parse(&head.bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return Err(io::Error::other("malformed HTTP response to CONNECT")),
-    }
-    let status = format!(
-        "{} {}",
-        response.code.unwrap_or_default(),
-        response.reason.unwrap_or_default()
-    );
+    let status = parse_head(&head.bytes, |headers| {
+        let mut response = httparse::Response::new(headers);
+        let httparse::Status::Complete(_) = response.parse(&head.bytes)? else {
+            return Err(httparse::Error::Status);
+        };
+        Ok(format!(
+            "{} {}",
+            response.code.unwrap_or_default(),
+            response.reason.unwrap_or_default()
+        ))
+    })
+    .map_err(|_| io::Error::other("malformed HTTP response to CONNECT"))?;
     if status != CONNECTED {
         return Err(io::Error::other(format!(
             "unexpected HTTP response: {status}"
         )));
     }
     Ok(Rewind::new(conn, head.rest))
+}
+
+/// Runs `parse` (an `httparse` parse of the complete `head`) with room for 64 headers, or, if
+/// the head has more, for as many as its bytes can hold: Go takes any number within its
+/// limit on a head's size, as this does within [`MAX_HEAD`].
+fn parse_head<'h, T>(
+    head: &'h [u8],
+    parse: impl Fn(&mut [httparse::Header<'h>]) -> Result<T, httparse::Error>,
+) -> Result<T, httparse::Error> {
+    match parse(&mut [httparse::EMPTY_HEADER; 64]) {
+        Err(httparse::Error::TooManyHeaders) => {
+            // A header line takes at least 3 bytes ("a:" and a newline).
+            parse(&mut vec![httparse::EMPTY_HEADER; head.len() / 3 + 1])
+        }
+        parsed => parsed,
+    }
 }
 
 /// An HTTP head, and the bytes that came after it in the same reads.

@@ -211,6 +211,21 @@ fn an_oversized_http_head_is_refused() {
 }
 
 #[test]
+fn a_head_with_many_headers_is_taken_as_go_takes_it() {
+    let addr = start_http();
+    let headers: String = (0..500).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let page = http(addr, &format!("GET /debug/rpc HTTP/1.1\r\n{headers}\r\n"));
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    conn.write_all(format!("CONNECT /_goRPC_ HTTP/1.0\r\n{headers}\r\n").as_bytes())
+        .unwrap();
+    let mut status = [0; 34];
+    conn.read_exact(&mut status).unwrap();
+    assert_eq!(&status, b"HTTP/1.0 200 Connected to Go RPC\n\n");
+}
+
+#[test]
 fn a_trickled_head_gets_its_timeout_and_no_more() {
     let server = Server::new();
     register_all(&server);
