@@ -363,8 +363,9 @@ impl Client {
 
     /// The notifications the peer sends that no registered method takes, such as Neovim's
     /// `rpcnotify` events and its `nvim_error_event`. Notifications arriving before the first
-    /// call of this are dropped with a log line, as are those arriving while 1,024 wait
-    /// unread; the reader never waits for this channel. Every call returns the same channel.
+    /// call of this are dropped with a log line, as are those arriving while 1,024, or 64 MiB
+    /// of them (as decoded), wait unread; the reader never waits for this channel. Every call
+    /// returns the same channel.
     pub fn notifications(&self) -> Receiver<Notification> {
         self.inner.peer.notifications()
     }

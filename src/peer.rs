@@ -4,6 +4,7 @@
 //! pool of the client's own, never on the reader, and their replies leave through the client's
 //! writer.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -21,6 +22,10 @@ use crate::service::{Arg, Method, Registry, Service};
 /// Notifications kept for [`Client::notifications`](crate::Client::notifications) before
 /// more are dropped.
 const NOTIFICATIONS_KEPT: usize = 1024;
+
+/// The memory (as decoded) that notifications waiting unread may hold before more are
+/// dropped; one arriving when none waits is kept, whatever its size.
+const NOTIFICATION_BYTES_KEPT: usize = 64 << 20;
 
 /// A notification from the peer that no method the client registered takes: its method name
 /// and its `params` as they came.
@@ -42,7 +47,69 @@ pub(crate) trait Answer: Send + Sync + 'static {
 pub(crate) struct Peer {
     services: Registry,
     pool: Pool,
-    notifications: Mutex<Option<(Sender<Notification>, Receiver<Notification>)>>,
+    notifications: Mutex<Option<Notifications>>,
+}
+
+/// The channel of [`Client::notifications`](crate::Client::notifications), and the memory
+/// held by what waits in it.
+struct Notifications {
+    tx: Sender<Notification>,
+    rx: Receiver<Notification>,
+    /// The sizes of the notifications sent and perhaps unread, oldest first, and their sum.
+    /// Only the reader sends, and the channel is first in, first out: those the user has
+    /// taken since are the oldest.
+    sizes: VecDeque<usize>,
+    bytes: usize,
+}
+
+impl Notifications {
+    fn new() -> Self {
+        let (tx, rx) = bounded(NOTIFICATIONS_KEPT);
+        Notifications {
+            tx,
+            rx,
+            sizes: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Sends `notification` on unless those waiting unread are too many or hold too much;
+    /// returns it if not.
+    fn send(&mut self, notification: Notification) -> Result<(), Notification> {
+        let unread = self.tx.len();
+        while self.sizes.len() > unread {
+            self.bytes -= self.sizes.pop_front().unwrap_or(0);
+        }
+        let size = footprint(&notification.params) + notification.method.len();
+        if unread > 0 && self.bytes + size > NOTIFICATION_BYTES_KEPT {
+            return Err(notification);
+        }
+        match self.tx.try_send(notification) {
+            Ok(()) => {
+                self.sizes.push_back(size);
+                self.bytes += size;
+                Ok(())
+            }
+            Err(TrySendError::Full(n) | TrySendError::Disconnected(n)) => Err(n),
+        }
+    }
+}
+
+/// The memory a decoded value holds, about.
+fn footprint(value: &rmpv::Value) -> usize {
+    let mut bytes = 0;
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        bytes += std::mem::size_of::<rmpv::Value>();
+        match value {
+            rmpv::Value::String(s) => bytes += s.as_bytes().len(),
+            rmpv::Value::Binary(b) | rmpv::Value::Ext(_, b) => bytes += b.len(),
+            rmpv::Value::Array(items) => stack.extend(items),
+            rmpv::Value::Map(entries) => stack.extend(entries.iter().flat_map(|(k, v)| [k, v])),
+            _ => {}
+        }
+    }
+    bytes
 }
 
 impl Peer {
@@ -80,8 +147,7 @@ impl Peer {
     /// The channel of notifications no registered method takes; made on first use.
     pub(crate) fn notifications(&self) -> Receiver<Notification> {
         let mut channel = self.notifications.lock();
-        let (_, rx) = channel.get_or_insert_with(|| bounded(NOTIFICATIONS_KEPT));
-        rx.clone()
+        channel.get_or_insert_with(Notifications::new).rx.clone()
     }
 
     /// Serves the request the codec has just read: decodes its argument for the method it
@@ -156,12 +222,11 @@ impl Peer {
     /// Hands a notification to the channel, if anyone took it; otherwise drops it with a log
     /// line. The reader never waits for the channel.
     fn deliver<C: ClientCodec>(&self, codec: &mut C, method: String) -> Result<(), CodecError> {
-        let sender = self.notifications.lock().as_ref().map(|(tx, _)| tx.clone());
-        let Some(sender) = sender else {
+        if self.notifications.lock().is_none() {
             codec.read_response_body(None)?;
             log::info!("rpc: dropping the peer's notification {method}: nothing takes it");
             return Ok(());
-        };
+        }
         let mut params = None;
         let decoded = codec.read_response_body(Some(&mut |de| {
             params = Some(erased_serde::deserialize::<rmpv::Value>(de)?);
@@ -169,12 +234,16 @@ impl Peer {
         }));
         match (decoded, params) {
             (Ok(()), Some(params)) => {
-                if let Err(TrySendError::Full(dropped)) =
-                    sender.try_send(Notification { method, params })
-                {
+                let mut channel = self.notifications.lock();
+                let Some(channel) = channel.as_mut() else {
+                    return Ok(()); // Made before, so never gone.
+                };
+                if let Err(dropped) = channel.send(Notification { method, params }) {
                     log::warn!(
-                        "rpc: dropping the peer's notification {}: {NOTIFICATIONS_KEPT} wait unread",
-                        dropped.method
+                        "rpc: dropping the peer's notification {}: {} wait unread, holding {} bytes",
+                        dropped.method,
+                        channel.tx.len(),
+                        channel.bytes
                     );
                 }
                 Ok(())

@@ -205,3 +205,52 @@ fn errors_that_are_maps_or_arrays_stay_readable() {
         "{result:?}"
     );
 }
+
+#[test]
+fn notifications_waiting_unread_hold_a_bounded_amount_of_memory() {
+    let (mut peer, client) = raw_peer();
+    let events = client.notifications();
+    let call = client.go::<_, String>("Remote.Work", &1);
+    let request = receive(&mut peer);
+    let msgid = request.as_array().unwrap()[1].clone();
+    // 40 notifications of 2 MiB each, none read; then the reply, read after them.
+    let big = Value::Binary(vec![7; 2 << 20]);
+    let mut bytes = Vec::new();
+    write_value(
+        &mut bytes,
+        &array(vec![2.into(), "Big".into(), array(vec![big])]),
+    )
+    .unwrap();
+    let writer = thread::spawn(move || {
+        for _ in 0..40 {
+            peer.write_all(&bytes).unwrap();
+        }
+        send(
+            &mut peer,
+            &array(vec![1.into(), msgid, Value::Nil, "done".into()]),
+        );
+        peer
+    });
+    let done = call.done.recv_timeout(WAIT).unwrap();
+    assert_eq!(done.result.unwrap(), "done");
+    let kept = events.try_iter().count();
+    assert!(
+        (1..=32).contains(&kept),
+        "{kept} notifications of 2 MiB kept unread, over the 64 MiB bound"
+    );
+    // Read, they make room again.
+    let mut peer = writer.join().unwrap();
+    let call = client.go::<_, String>("Remote.Work", &2);
+    let request = receive(&mut peer);
+    let msgid = request.as_array().unwrap()[1].clone();
+    send(
+        &mut peer,
+        &array(vec![2.into(), "After".into(), array(vec![])]),
+    );
+    send(
+        &mut peer,
+        &array(vec![1.into(), msgid, Value::Nil, "done".into()]),
+    );
+    assert!(call.done.recv_timeout(WAIT).unwrap().result.is_ok());
+    assert_eq!(events.try_recv().unwrap().method, "After");
+}
