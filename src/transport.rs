@@ -59,10 +59,17 @@ pub trait Conn: Read + Write + Send + Sized + 'static {
     }
 }
 
-/// `send(2)` with `MSG_DONTWAIT`: the socket stays blocking for everyone else.
+/// `send(2)` with `MSG_DONTWAIT`: the socket stays blocking for everyone else. And, as std's
+/// own `TcpStream` writes, with `MSG_NOSIGNAL`: a peer gone is an error, not a `SIGPIPE` that
+/// kills a program which has not ignored it. (Apple systems have no such flag; std sets
+/// `SO_NOSIGPIPE` on its sockets there instead.)
 #[cfg(unix)]
 fn send_nonblocking(socket: SockRef<'_>, buf: &[u8]) -> Option<io::Result<usize>> {
-    Some(socket.send_with_flags(buf, libc::MSG_DONTWAIT))
+    #[cfg(not(target_vendor = "apple"))]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    #[cfg(target_vendor = "apple")]
+    const FLAGS: libc::c_int = libc::MSG_DONTWAIT;
+    Some(socket.send_with_flags(buf, FLAGS))
 }
 
 #[cfg(not(unix))]
