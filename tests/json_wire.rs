@@ -99,3 +99,15 @@ fn a_reply_too_large_to_send_is_answered_under_its_request_s_id() {
         .unwrap();
     assert_eq!(product, 20);
 }
+
+#[test]
+fn an_empty_argument_list_is_sent_as_an_empty_params() {
+    let addr = json_server(Server::new());
+    let client = netrpc::jsonrpc::dial(addr).unwrap();
+    client
+        .call_timeout::<_, ()>("Test.Nothing", &netrpc::Params(()), WAIT)
+        .unwrap();
+    client
+        .call_timeout::<_, ()>("Test.Nothing", &netrpc::Params(None::<(i64,)>), WAIT)
+        .unwrap();
+}

@@ -341,9 +341,11 @@ impl RequestEncoder for JsonRequestEncoder {
             buf.extend_from_slice(b",\"params\":");
             let start = buf.len();
             encode_json(buf, body)?;
-            if &buf[start..] == b"null" {
+            if matches!(&buf[start..], b"null" | b"{}") {
+                // `Params(())` (unit is `{}`, as Go's empty struct) or `Params(None)`: no
+                // arguments.
                 buf.truncate(start);
-                buf.extend_from_slice(b"[]"); // `Params(())`: no arguments.
+                buf.extend_from_slice(b"[]");
             } else if buf[start] != b'[' {
                 return Err(super::msgpack::not_a_list());
             }
