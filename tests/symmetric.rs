@@ -254,3 +254,32 @@ fn notifications_waiting_unread_hold_a_bounded_amount_of_memory() {
     assert!(call.done.recv_timeout(WAIT).unwrap().result.is_ok());
     assert_eq!(events.try_recv().unwrap().method, "After");
 }
+
+#[test]
+fn an_error_value_too_deep_to_read_fails_its_call_only() {
+    let (mut peer, client) = raw_peer();
+    let deep = client.go::<_, String>("Remote.Deep", &1);
+    let other = client.go::<_, String>("Remote.Other", &2);
+    let first = receive(&mut peer).as_array().unwrap()[1].clone();
+    let second = receive(&mut peer).as_array().unwrap()[1].clone();
+    let mut error = Value::Nil;
+    for _ in 0..300 {
+        error = array(vec![error]);
+    }
+    let mut bytes = Vec::new();
+    // rmpv's own writer has no depth limit; the client's reader does.
+    write_value(&mut bytes, &array(vec![1.into(), first, error, Value::Nil])).unwrap();
+    peer.write_all(&bytes).unwrap();
+    send(
+        &mut peer,
+        &array(vec![1.into(), second, Value::Nil, "fine".into()]),
+    );
+    match deep.done.recv_timeout(WAIT).unwrap().result {
+        Err(Error::Server(text)) => assert!(text.contains("cannot be read"), "{text}"),
+        other => panic!("expected the unreadable error, got {other:?}"),
+    }
+    assert_eq!(
+        other.done.recv_timeout(WAIT).unwrap().result.unwrap(),
+        "fine"
+    );
+}

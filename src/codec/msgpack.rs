@@ -122,7 +122,7 @@ impl<C: Conn> MessageReader<C> {
             (4, RESPONSE) => {
                 let seq = read_uint(&mut rd)?;
                 let error_len = value_len(rd)?;
-                let (error, error_value) = error_of(&rd[..error_len])?;
+                let (error, error_value) = error_of(&rd[..error_len]);
                 let start = rest_start + (before - rd.len()) + error_len;
                 let response = Response {
                     seq,
@@ -333,10 +333,11 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
 }
 
 /// The `error` of a response: nil is success, a string is itself, and anything else (Neovim
-/// sends `[code, message]`) is rendered readably and kept as it came.
-fn error_of(value: &[u8]) -> Result<(Option<String>, Option<rmpv::Value>), CodecError> {
+/// sends `[code, message]`) is rendered readably and kept as it came. One too deep to decode
+/// fails its call only, with a text that says so: the message around it is whole.
+fn error_of(value: &[u8]) -> (Option<String>, Option<rmpv::Value>) {
     if value == [NIL] {
-        return Ok((None, None));
+        return (None, None);
     }
     // A text, as a string or as bytes (peers from before the spec had `str` send raw bytes).
     let mut rd = value;
@@ -345,13 +346,17 @@ fn error_of(value: &[u8]) -> Result<(Option<String>, Option<rmpv::Value>), Codec
         rmp::decode::read_bin_len(&mut rd)
     });
     if len.is_ok_and(|len| len as usize == rd.len()) {
-        return Ok((Some(String::from_utf8_lossy(rd).into_owned()), None));
+        return (Some(String::from_utf8_lossy(rd).into_owned()), None);
     }
     let mut de = rmp_serde::Deserializer::from_read_ref(value);
     de.set_max_depth(MAX_DEPTH);
-    let value: rmpv::Value = serde::Deserialize::deserialize(&mut de)
-        .map_err(|e| CodecError::Malformed(format!("undecodable error value: {e}")))?;
-    Ok((Some(value.to_string()), Some(value)))
+    match serde::Deserialize::deserialize(&mut de) {
+        Ok(value) => (Some(rmpv::Value::to_string(&value)), Some(value)),
+        Err(e) => (
+            Some(format!("rpc: the peer's error value cannot be read: {e}")),
+            None,
+        ),
+    }
 }
 
 /// The encoder of both sides of the MessagePack-RPC codec.
@@ -651,10 +656,10 @@ mod tests {
     fn error_values_render_readably() {
         let mut bytes = Vec::new();
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::from("boom")).unwrap();
-        assert_eq!(error_of(&bytes).unwrap(), (Some("boom".to_owned()), None));
+        assert_eq!(error_of(&bytes), (Some("boom".to_owned()), None));
         bytes.clear();
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::Binary(b"bang".to_vec())).unwrap();
-        assert_eq!(error_of(&bytes).unwrap(), (Some("bang".to_owned()), None));
+        assert_eq!(error_of(&bytes), (Some("bang".to_owned()), None));
         bytes.clear();
         let value = rmpv::Value::Array(vec![
             rmpv::Value::from(3),
@@ -662,9 +667,14 @@ mod tests {
         ]);
         rmpv::encode::write_value(&mut bytes, &value).unwrap();
         assert_eq!(
-            error_of(&bytes).unwrap(),
+            error_of(&bytes),
             (Some("[3, \"no such method\"]".to_owned()), Some(value))
         );
-        assert_eq!(error_of(&[NIL]).unwrap(), (None, None));
+        assert_eq!(error_of(&[NIL]), (None, None));
+        let mut deep = vec![0x91; 300];
+        deep.push(NIL);
+        let (text, value) = error_of(&deep);
+        assert_eq!(value, None);
+        assert!(text.unwrap().contains("cannot be read"));
     }
 }
