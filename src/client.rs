@@ -546,7 +546,10 @@ impl ClientBuilder {
     /// Connects over a Unix domain socket.
     #[cfg(unix)]
     pub fn dial_unix(&self, path: impl AsRef<Path>) -> io::Result<Client> {
-        self.connect(Shared::new(UnixStream::connect(path)?))
+        let path = path.as_ref();
+        let conn = UnixStream::connect(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("dial unix {}: {e}", path.display())))?;
+        self.connect(Shared::new(conn))
     }
 
     /// A client on a connection already open, speaking MessagePack-RPC.
@@ -605,10 +608,7 @@ impl ClientBuilder {
     /// A TCP connection to `addr` with this builder's connect timeout, socket options
     /// (`TCP_NODELAY` on) and write timeout: for codecs of your own.
     pub fn dial_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<Shared<TcpStream>> {
-        let stream = match self.connect_timeout {
-            None => TcpStream::connect(addr)?,
-            Some(timeout) => connect_timeout(addr, timeout)?,
-        };
+        let stream = connect_tcp(addr, self.connect_timeout)?;
         self.socket.apply_tcp(&stream)?;
         stream.set_write_timeout(self.write_timeout)?;
         Ok(Shared::new(stream))
@@ -619,19 +619,29 @@ impl ClientBuilder {
 /// connection closes (or the message size limit, if larger).
 const MAX_UNSENT: usize = 64 << 20;
 
-/// Tries each address `addr` resolves to, each for at most `timeout`.
-fn connect_timeout(addr: impl ToSocketAddrs, timeout: Duration) -> io::Result<TcpStream> {
+/// Tries each address `addr` resolves to, each for at most `timeout`, if any. An error names
+/// the address, as Go's do (`dial tcp 127.0.0.1:1: connection refused`), and keeps its kind.
+fn connect_tcp(addr: impl ToSocketAddrs, timeout: Option<Duration>) -> io::Result<TcpStream> {
     let mut last = None;
-    for addr in addr.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, timeout) {
+    let addrs = addr
+        .to_socket_addrs()
+        .map_err(|e| io::Error::new(e.kind(), format!("dial tcp: {e}")))?;
+    for addr in addrs {
+        let connected = match timeout {
+            None => TcpStream::connect(addr),
+            Some(timeout) => TcpStream::connect_timeout(&addr, timeout),
+        };
+        match connected {
             Ok(stream) => return Ok(stream),
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                last = Some(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("connecting to {addr}: no answer within {timeout:?}"),
-                ));
+            Err(e) => {
+                let why = match timeout {
+                    Some(timeout) if e.kind() == io::ErrorKind::TimedOut => {
+                        format!("no answer within {timeout:?}")
+                    }
+                    _ => e.to_string(),
+                };
+                last = Some(io::Error::new(e.kind(), format!("dial tcp {addr}: {why}")));
             }
-            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| {

@@ -504,3 +504,35 @@ fn a_request_over_the_servers_limit_is_answered_with_why() {
         other => panic!("expected the server's reason, got {other:?}"),
     }
 }
+
+#[test]
+fn a_failed_dial_names_the_address_it_tried() {
+    // A port just freed: nothing listens there.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for dialed in [
+        Client::dial(addr),
+        Client::builder()
+            .connect_timeout(Some(Duration::from_secs(2)))
+            .dial(addr),
+    ] {
+        let e = dialed.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+        assert!(
+            e.to_string().starts_with(&format!("dial tcp {addr}: ")),
+            "{e}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        let e = Client::dial_unix("/nonexistent/netrpc.sock").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        assert!(
+            e.to_string()
+                .starts_with("dial unix /nonexistent/netrpc.sock: "),
+            "{e}"
+        );
+    }
+}
