@@ -459,19 +459,23 @@ fn write_str(buf: &mut Vec<u8>, text: &str) -> Result<(), CodecError> {
         .map_err(|e| CodecError::Encode(format!("rpc: encoding header: {e}")))
 }
 
+// The header's parts. rmp's errors say nothing a user can act on ("the type decoded isn't
+// match with the expected one"), so they are replaced by what was expected.
+
 fn read_array_len(rd: &mut &[u8]) -> Result<u32, CodecError> {
     rmp::decode::read_array_len(rd)
-        .map_err(|e| CodecError::Malformed(format!("expected an array: {e}")))
+        .map_err(|_| CodecError::Malformed("expected an array".to_owned()))
 }
 
 fn read_uint(rd: &mut &[u8]) -> Result<u64, CodecError> {
-    rmp::decode::read_int(rd)
-        .map_err(|e| CodecError::Malformed(format!("expected an unsigned integer: {e}")))
+    rmp::decode::read_int(rd).map_err(|_| {
+        CodecError::Malformed("expected an unsigned integer (a kind or a msgid)".to_owned())
+    })
 }
 
 fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a str, CodecError> {
     let len = rmp::decode::read_str_len(rd)
-        .map_err(|e| CodecError::Malformed(format!("expected a method name: {e}")))?
+        .map_err(|_| CodecError::Malformed("expected a method name, as a string".to_owned()))?
         as usize;
     let bytes = rd.get(..len).ok_or_else(|| {
         CodecError::Malformed("method name runs past the end of the message".to_owned())
@@ -649,6 +653,22 @@ mod tests {
         assert_eq!(
             in_serde_words(&e),
             "invalid type: a string, expected a number or a boolean"
+        );
+    }
+
+    #[test]
+    fn a_malformed_header_says_what_was_expected() {
+        let mut negative: &[u8] = &[0xff]; // -1
+        let text = read_uint(&mut negative).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "rpc: malformed message: expected an unsigned integer (a kind or a msgid)"
+        );
+        let mut bytes: &[u8] = &[0xc4, 1, b'M']; // bin, not str
+        let text = read_str(&mut bytes).unwrap_err().to_string();
+        assert_eq!(
+            text,
+            "rpc: malformed message: expected a method name, as a string"
         );
     }
 
