@@ -333,7 +333,8 @@ impl Client {
 
     /// Registers the methods of `service` for the peer to call by their bare names, as
     /// Neovim's `rpcrequest(chan, "Add", 2, 3)` does (see [`Client::register`]). A
-    /// notification for one of them runs it.
+    /// notification for one of them runs it. It may be called again with more methods; a
+    /// name registered already is an error.
     ///
     /// ```no_run
     /// struct Handler;

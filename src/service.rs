@@ -171,12 +171,31 @@ impl Registry {
         self.insert(ServiceEntry::new(name, service)?)
     }
 
-    /// Registers the methods of `service` under their bare names (see [`ServiceEntry::root`]).
+    /// Registers the methods of `service` under their bare names (see [`ServiceEntry::root`]),
+    /// beside those registered so before; a name taken already is an error.
     pub(crate) fn register_root<T: Send + Sync + 'static>(
         &self,
         service: Service<T>,
     ) -> Result<(), RegisterError> {
-        self.insert(ServiceEntry::root(service)?)
+        let mut entry = ServiceEntry::root(service)?;
+        let mut services = self.services.write();
+        if let Some(before) = services.get(&entry.name) {
+            if let Some(taken) = entry
+                .methods
+                .keys()
+                .find(|m| before.methods.contains_key(*m))
+            {
+                return Err(RegisterError::DuplicateMethod(taken.clone()));
+            }
+            entry.methods.extend(
+                before
+                    .methods
+                    .iter()
+                    .map(|(name, method)| (name.clone(), Arc::clone(method))),
+            );
+        }
+        services.insert(entry.name.clone(), Arc::new(entry));
+        Ok(())
     }
 
     fn insert(&self, entry: ServiceEntry) -> Result<(), RegisterError> {
@@ -360,5 +379,30 @@ mod tests {
             short_type_name("lock_api::mutex::Mutex<parking_lot::raw_mutex::RawMutex, a::Arith>"),
             "Arith"
         );
+    }
+
+    struct Calc;
+
+    impl Calc {
+        fn add(&self, (a, b): (i64, i64)) -> Result<i64, String> {
+            Ok(a + b)
+        }
+    }
+
+    #[test]
+    fn bare_methods_may_be_registered_in_parts_but_once_each() {
+        let registry = Registry::default();
+        registry
+            .register_root(Service::new(Calc).method("Add", Calc::add))
+            .unwrap();
+        registry
+            .register_root(Service::new(Calc).method("Sum", Calc::add))
+            .unwrap();
+        assert!(registry.lookup("Add").is_ok() && registry.lookup("Sum").is_ok());
+        assert_eq!(
+            registry.register_root(Service::new(Calc).method("Add", Calc::add)),
+            Err(RegisterError::DuplicateMethod("Add".to_owned()))
+        );
+        assert!(registry.lookup("Sum").is_ok());
     }
 }
