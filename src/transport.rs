@@ -329,10 +329,18 @@ impl Listener for UnixListener {
         Ok(())
     }
 
+    /// Connects to the listener's path, if that still names the listener's socket file: one
+    /// removed leaves nothing to connect to, and one bound again by another listener must not
+    /// get a stray connection. Then `accept` returns at its next connection.
     fn waker(&self) -> Option<Waker> {
+        use std::os::unix::fs::MetadataExt;
         let path = self.local_addr().ok()?.as_pathname()?.to_path_buf();
+        let file = |path: &std::path::Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+        let ours = file(&path).ok()?;
         Some(Box::new(move || {
-            let _ = UnixStream::connect(&path);
+            if file(&path).is_ok_and(|now| now == ours) {
+                let _ = UnixStream::connect(&path);
+            }
         }))
     }
 }

@@ -235,6 +235,35 @@ fn unix_domain_sockets() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(unix)]
+#[test]
+fn shutdown_sends_no_stray_connection_to_a_socket_bound_again_at_the_path() {
+    use std::os::unix::net::UnixListener;
+    let dir = std::env::temp_dir().join(format!("netrpc-test-rebound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rpc.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = Server::new();
+    common::register_all(&server);
+    let serving = {
+        let server = server.clone();
+        thread::spawn(move || server.accept(&listener))
+    };
+    Client::dial_unix(&path).unwrap(); // accept has started
+    std::fs::remove_file(&path).unwrap();
+    let other = UnixListener::bind(&path).unwrap();
+    server.shutdown(Duration::from_millis(100));
+    other.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(other.accept(), Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "the other listener got a connection"
+    );
+    // The old accept loop ends at its next connection, which can no longer come by path.
+    drop(serving);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A connection whose writes fail after `budget` bytes.
 struct FailingConn {
     inner: TcpStream,
