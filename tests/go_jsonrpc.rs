@@ -57,6 +57,7 @@ fn a_go_client_calls_a_netrpc_server() {
         &[
             "ok: multiply",
             "ok: divide",
+            "ok: omitempty and names in any case",
             "ok: divide by zero",
             "ok: unknown method",
             "ok: empty struct",
@@ -84,6 +85,11 @@ fn a_netrpc_client_calls_a_go_server() {
         .call_timeout("Arith.Divide", &Args { a: 15, b: 4 }, WAIT)
         .unwrap();
     assert_eq!(q, Quotient { quo: 3, rem: 3 });
+    // Go leaves the zero Rem out: {"Quo":2}.
+    let q: Quotient = client
+        .call_timeout("Arith.DivideSparse", &Args { a: 8, b: 4 }, WAIT)
+        .unwrap();
+    assert_eq!(q, Quotient { quo: 2, rem: 0 });
     match client.call_timeout::<_, Quotient>("Arith.Divide", &Args { a: 1, b: 0 }, WAIT) {
         Err(Error::Server(text)) => assert_eq!(text, "divide by zero"),
         other => panic!("expected divide by zero, got {other:?}"),

@@ -16,7 +16,8 @@
 //! `null` as no bytes. `"params": []` and `"params": [null]` give the argument its Go zero
 //! value, as Go's server leaves it: 0, `false`, `""`, empty sequences and maps, `None`, and
 //! a struct with every field zero (no `#[serde(default)]` needed); an enum, which has none,
-//! is a decoding error.
+//! is a decoding error. Structs decode as in Go too: members match fields in any case, and
+//! fields left out (`omitempty`) or `null` are zero.
 
 use std::collections::HashMap;
 use std::ops::Range;

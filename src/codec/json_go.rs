@@ -11,6 +11,10 @@
 //! Unit (`()`, unit structs) is `{}`, as Go sends its empty struct, and decodes from `{}` (any
 //! members ignored) or `null`.
 //!
+//! Structs decode as Go decodes them: members match fields by name, exactly or else in any
+//! case (ASCII); a field the object lacks, or that is `null`, is zero; `null` for a whole
+//! struct, a number, a string, a sequence or a map is its zero value.
+//!
 //! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
 //! empty sequences and maps, `None`, and structs with every field zero.
 
@@ -313,37 +317,66 @@ macro_rules! forward_de {
     };
 }
 
+macro_rules! forward_visit {
+    ($($method:ident($ty:ty);)*) => {
+        $(fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+            self.0.$method(v)
+        })*
+    };
+}
+
+/// Asks for any value, so that `null` is seen, and gives it as the zero value of the type
+/// asked for, as Go leaves a field that is sent as `null`.
+macro_rules! null_is_zero {
+    ($($method:ident;)*) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.0.deserialize_any(NullIsZero(visitor, |v| Zero.$method(v)))
+        })*
+    };
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
     type Error = D::Error;
 
     forward_de! {
         deserialize_any();
-        deserialize_bool();
-        deserialize_i8();
-        deserialize_i16();
-        deserialize_i32();
-        deserialize_i64();
         deserialize_i128();
-        deserialize_u8();
-        deserialize_u16();
-        deserialize_u32();
-        deserialize_u64();
         deserialize_u128();
-        deserialize_f32();
-        deserialize_f64();
-        deserialize_char();
-        deserialize_str();
-        deserialize_string();
         deserialize_option();
         deserialize_newtype_struct(name: &'static str);
-        deserialize_seq();
         deserialize_tuple(len: usize);
         deserialize_tuple_struct(name: &'static str, len: usize);
-        deserialize_map();
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
         deserialize_identifier();
         deserialize_ignored_any();
+    }
+
+    null_is_zero! {
+        deserialize_bool;
+        deserialize_i8;
+        deserialize_i16;
+        deserialize_i32;
+        deserialize_i64;
+        deserialize_u8;
+        deserialize_u16;
+        deserialize_u32;
+        deserialize_u64;
+        deserialize_f32;
+        deserialize_f64;
+        deserialize_char;
+        deserialize_str;
+        deserialize_string;
+        deserialize_seq;
+        deserialize_map;
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(StructVisitor { visitor, fields })
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
@@ -368,6 +401,199 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
 
     fn is_human_readable(&self) -> bool {
         self.0.is_human_readable()
+    }
+}
+
+/// A value asked for whose `null` is its zero value, made by the function.
+struct NullIsZero<V, F>(V, F);
+
+impl<'de, V, F> Visitor<'de> for NullIsZero<V, F>
+where
+    V: Visitor<'de>,
+    F: FnOnce(V) -> Result<V::Value, ZeroError>,
+{
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    forward_visit! {
+        visit_bool(bool);
+        visit_i8(i8);
+        visit_i16(i16);
+        visit_i32(i32);
+        visit_i64(i64);
+        visit_i128(i128);
+        visit_u8(u8);
+        visit_u16(u16);
+        visit_u32(u32);
+        visit_u64(u64);
+        visit_u128(u128);
+        visit_f32(f32);
+        visit_f64(f64);
+        visit_char(char);
+        visit_str(&str);
+        visit_borrowed_str(&'de str);
+        visit_string(String);
+        visit_bytes(&[u8]);
+        visit_borrowed_bytes(&'de [u8]);
+        visit_byte_buf(Vec<u8>);
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        (self.1)(self.0).map_err(E::custom)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        WrapVisitor(self.0).visit_some(d)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        WrapVisitor(self.0).visit_newtype_struct(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        WrapVisitor(self.0).visit_seq(seq)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        WrapVisitor(self.0).visit_map(map)
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        WrapVisitor(self.0).visit_enum(data)
+    }
+}
+
+/// A struct asked for, read as Go's `encoding/json` reads one: `null` is the zero struct, and
+/// an object's members are matched to fields by name, exactly or else in any case; fields it
+/// lacks are zero.
+struct StructVisitor<V> {
+    visitor: V,
+    fields: &'static [&'static str],
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for StructVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visitor
+            .visit_map(ZeroFields(self.fields))
+            .map_err(E::custom)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_seq(WrapAccess(seq))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(GoFields {
+            map,
+            fields: self.fields,
+            seen: vec![false; self.fields.len()],
+            zeros_from: None,
+            zero_next: false,
+        })
+    }
+}
+
+/// The members of an object read into a struct, then a zero value for each field it lacked.
+struct GoFields<A> {
+    map: A,
+    fields: &'static [&'static str],
+    /// Which fields the object had.
+    seen: Vec<bool>,
+    /// Once the object has ended: the field from which to look for those it lacked.
+    zeros_from: Option<usize>,
+    /// Whether the value asked for next is a lacking field's zero.
+    zero_next: bool,
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        if self.zeros_from.is_none() {
+            match self.map.next_key::<Key<'de>>()? {
+                Some(Key(key)) => {
+                    let field = self.fields.iter().position(|f| *f == key).or_else(|| {
+                        self.fields
+                            .iter()
+                            .position(|f| f.eq_ignore_ascii_case(&key))
+                    });
+                    return match field {
+                        Some(i) => {
+                            self.seen[i] = true;
+                            seed.deserialize(de::value::BorrowedStrDeserializer::new(
+                                self.fields[i],
+                            ))
+                        }
+                        None => seed.deserialize(de::value::CowStrDeserializer::new(key)),
+                    }
+                    .map(Some);
+                }
+                None => self.zeros_from = Some(0),
+            }
+        }
+        let from = self.zeros_from.unwrap_or(0);
+        let Some(i) = (from..self.fields.len()).find(|&i| !self.seen[i]) else {
+            self.zeros_from = Some(self.fields.len());
+            return Ok(None);
+        };
+        self.zeros_from = Some(i + 1);
+        self.zero_next = true;
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(self.fields[i]))
+            .map(Some)
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        if std::mem::take(&mut self.zero_next) {
+            return seed.deserialize(Zero).map_err(de::Error::custom);
+        }
+        self.map.next_value_seed(WrapSeed(seed))
+    }
+}
+
+/// An object's member name, borrowed where the input allows.
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(v.to_owned().into()))
+            }
+
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(v.into()))
+            }
+        }
+
+        deserializer.deserialize_str(KeyVisitor)
     }
 }
 
@@ -416,14 +642,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for BytesVisitor<V> {
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
         self.0.visit_seq(WrapAccess(seq))
     }
-}
-
-macro_rules! forward_visit {
-    ($($method:ident($ty:ty);)*) => {
-        $(fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
-            self.0.$method(v)
-        })*
-    };
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for WrapVisitor<V> {
@@ -786,6 +1004,67 @@ mod tests {
         let mut de = serde_json::Deserializer::from_str(r#"{"data":[102],"plain":[],"inner":[]}"#);
         let got = Blob::deserialize(De(&mut de)).unwrap();
         assert_eq!(got.data, b"f");
+    }
+
+    #[derive(Deserialize, Debug, PartialEq, Default)]
+    struct GoArgs {
+        #[serde(rename = "A")]
+        a: i64,
+        #[serde(rename = "Name")]
+        name: String,
+        #[serde(rename = "Tags")]
+        tags: Vec<String>,
+        #[serde(rename = "Inner")]
+        inner: Inner,
+        #[serde(rename = "Opt")]
+        opt: Option<i64>,
+    }
+
+    #[derive(Deserialize, Debug, PartialEq, Default)]
+    struct Inner {
+        #[serde(rename = "X")]
+        x: f64,
+        #[serde(rename = "Ok")]
+        ok: bool,
+    }
+
+    fn go_decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
+        T::deserialize(De(&mut serde_json::Deserializer::from_str(json)))
+    }
+
+    #[test]
+    fn structs_decode_as_go_decodes_them() {
+        // Fields left out (Go's `omitempty`) and fields sent as null are zero.
+        assert_eq!(go_decode::<GoArgs>("{}").unwrap(), GoArgs::default());
+        assert_eq!(
+            go_decode::<GoArgs>(r#"{"A":null,"Name":null,"Tags":null,"Inner":null,"Opt":null}"#)
+                .unwrap(),
+            GoArgs::default()
+        );
+        assert_eq!(go_decode::<GoArgs>("null").unwrap(), GoArgs::default());
+        // Names match exactly, or else in any case; unknown members are skipped.
+        let got = go_decode::<GoArgs>(
+            r#"{"a":7,"NAME":"x","tags":["t"],"inner":{"x":1.5},"opt":3,"Extra":[1]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            GoArgs {
+                a: 7,
+                name: "x".into(),
+                tags: vec!["t".into()],
+                inner: Inner { x: 1.5, ok: false },
+                opt: Some(3),
+            }
+        );
+        // A value of the wrong type is still an error, in serde's words.
+        let e = go_decode::<GoArgs>(r#"{"A":"seven"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid type: string \"seven\", expected i64"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -23,10 +23,31 @@ type Args struct{ A, B int }
 
 type Quotient struct{ Quo, Rem int }
 
+// Go's usual JSON shapes: zero fields left out, names in another case.
+type SparseArgs struct {
+	A int `json:"a,omitempty"`
+	B int `json:"b,omitempty"`
+}
+
+type SparseQuotient struct {
+	Quo int `json:",omitempty"`
+	Rem int `json:",omitempty"`
+}
+
 type Arith int
 
 func (t *Arith) Multiply(args *Args, reply *int) error {
 	*reply = args.A * args.B
+	return nil
+}
+
+// DivideSparse answers as Divide, leaving zero fields out.
+func (t *Arith) DivideSparse(args *Args, quo *SparseQuotient) error {
+	var q Quotient
+	if err := t.Divide(args, &q); err != nil {
+		return err
+	}
+	*quo = SparseQuotient(q)
 	return nil
 }
 
@@ -105,6 +126,15 @@ func check(addr string) {
 		fail("Divide: %v %v", q, err)
 	}
 	fmt.Println("ok: divide")
+
+	// {"a":6}: B is left out, and A's name is in another case.
+	if err := c.Call("Arith.Multiply", &SparseArgs{A: 6}, &product); err != nil || product != 0 {
+		fail("omitempty args: %v %v", product, err)
+	}
+	if err := c.Call("Arith.Multiply", &SparseArgs{A: 6, B: 7}, &product); err != nil || product != 42 {
+		fail("lower-case names: %v %v", product, err)
+	}
+	fmt.Println("ok: omitempty and names in any case")
 
 	err = c.Call("Arith.Divide", &Args{1, 0}, &q)
 	if err == nil || err.Error() != "divide by zero" {
