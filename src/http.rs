@@ -132,7 +132,8 @@ impl HttpHandler {
                 return;
             }
         };
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let target = origin_form(&target);
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
         if path == &*self.rpc_path {
             if method != "CONNECT" {
                 let _ = respond(
@@ -271,6 +272,20 @@ pub(crate) fn connect<C: Conn>(
         )));
     }
     Ok(Rewind::new(conn, head.rest))
+}
+
+/// The path and query of a request target: an absolute-form one (`http://host/debug/rpc`, as
+/// proxies send) without its scheme and host, as Go's server routes it.
+fn origin_form(target: &str) -> &str {
+    let Some(rest) = ["http://", "https://"].iter().find_map(|scheme| {
+        target
+            .get(..scheme.len())
+            .filter(|s| s.eq_ignore_ascii_case(scheme))
+            .map(|_| &target[scheme.len()..])
+    }) else {
+        return target;
+    };
+    rest.find('/').map_or("/", |slash| &rest[slash..])
 }
 
 /// Runs `parse` (an `httparse` parse of the complete `head`) with room for 64 headers, or, if

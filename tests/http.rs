@@ -167,6 +167,13 @@ fn the_debug_page_lists_services_methods_and_live_counts() {
     );
     assert!(negotiated.contains(r#"{"services":["#), "{negotiated}");
 
+    // The absolute form, as proxies send it.
+    let proxied = http(
+        addr,
+        "GET http://localhost/debug/rpc?format=json HTTP/1.1\r\n\r\n",
+    );
+    assert!(proxied.contains(r#"{"services":["#), "{proxied}");
+
     // HEAD: the same head, with the length of the body it leaves out.
     let head = http(addr, "HEAD /debug/rpc?format=json HTTP/1.1\r\n\r\n");
     let (head, rest) = head.split_once("\r\n\r\n").unwrap();
