@@ -344,7 +344,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
         deserialize_u128();
         deserialize_option();
         deserialize_newtype_struct(name: &'static str);
-        deserialize_tuple(len: usize);
         deserialize_tuple_struct(name: &'static str, len: usize);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
         deserialize_identifier();
@@ -377,6 +376,16 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
         visitor: V,
     ) -> Result<V::Value, D::Error> {
         self.0.deserialize_any(StructVisitor { visitor, fields })
+    }
+
+    /// A fixed-size array (or tuple), as Go reads one: `null` is all zero, missing elements
+    /// are zero, and elements past its length are skipped.
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_any(ArrayVisitor { visitor, len })
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
@@ -506,6 +515,82 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for StructVisitor<V> {
     }
 }
 
+/// A fixed-size array asked for; see [`De::deserialize_tuple`].
+struct ArrayVisitor<V> {
+    visitor: V,
+    len: usize,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for ArrayVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        Zero.deserialize_tuple(self.len, self.visitor)
+            .map_err(E::custom)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<V::Value, A::Error> {
+        let value = self.visitor.visit_seq(Padded {
+            seq: &mut seq,
+            left: self.len,
+            ended: false,
+        })?;
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(value)
+    }
+}
+
+/// The elements of an array, then zeros up to its length.
+struct Padded<'a, A> {
+    seq: &'a mut A,
+    left: usize,
+    ended: bool,
+}
+
+impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Padded<'_, A> {
+    type Error = A::Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        // The seed is lent, so that it is still here if the array has ended.
+        let mut seed = Some(seed);
+        if !self.ended {
+            if let Some(value) = self.seq.next_element_seed(Lend(&mut seed))? {
+                return Ok(Some(value));
+            }
+            self.ended = true;
+        }
+        match seed {
+            Some(seed) => seed.deserialize(Zero).map(Some).map_err(de::Error::custom),
+            None => Err(de::Error::custom("an array element was asked for twice")),
+        }
+    }
+}
+
+/// A seed taken only if it is used; wraps its deserializer in [`De`].
+struct Lend<'s, T>(&'s mut Option<T>);
+
+impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for Lend<'_, T> {
+    type Value = T::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T::Value, D::Error> {
+        match self.0.take() {
+            Some(seed) => seed.deserialize(De(deserializer)),
+            None => Err(de::Error::custom("an array element was asked for twice")),
+        }
+    }
+}
+
 /// The members of an object read into a struct, then a zero value for each field it lacked.
 struct GoFields<A> {
     map: A,
@@ -528,11 +613,11 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
         if self.zeros_from.is_none() {
             match self.map.next_key::<Key<'de>>()? {
                 Some(Key(key)) => {
-                    let field = self.fields.iter().position(|f| *f == key).or_else(|| {
-                        self.fields
-                            .iter()
-                            .position(|f| f.eq_ignore_ascii_case(&key))
-                    });
+                    let field = self
+                        .fields
+                        .iter()
+                        .position(|f| *f == key)
+                        .or_else(|| self.fields.iter().position(|f| equal_folded(f, &key)));
                     return match field {
                         Some(i) => {
                             self.seen[i] = true;
@@ -564,6 +649,19 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
         }
         self.map.next_value_seed(WrapSeed(seed))
     }
+}
+
+/// Whether two names are equal but for case, as Go's `strings.EqualFold` has it (near enough:
+/// by character, either lower case or upper case alike, so the Kelvin sign is `k` and `ſ`
+/// is `s`).
+fn equal_folded(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars().count() == b.chars().count()
+        && a.chars().zip(b.chars()).all(|(x, y)| {
+            x == y || x.to_lowercase().eq(y.to_lowercase()) || x.to_uppercase().eq(y.to_uppercase())
+        })
 }
 
 /// An object's member name, borrowed where the input allows.
@@ -728,7 +826,9 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for WrapAccess<A> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, A::Error> {
-        self.0.next_key_seed(WrapSeed(seed))
+        // Keys as serde_json reads them: a number or `true` in a string, as Go writes the
+        // keys of `map[int64]T`, is the number asked for.
+        self.0.next_key_seed(seed)
     }
 
     fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
@@ -1055,6 +1155,33 @@ mod tests {
                 tags: vec!["t".into()],
                 inner: Inner { x: 1.5, ok: false },
                 opt: Some(3),
+            }
+        );
+        // Keys of Go's map[int64]T and map[bool]T are numbers and booleans in strings.
+        let keys = go_decode::<(
+            std::collections::HashMap<i64, String>,
+            std::collections::BTreeMap<bool, u8>,
+        )>(r#"[{"-5":"m"},{"true":1}]"#)
+        .unwrap();
+        assert_eq!(keys.0[&-5], "m");
+        assert_eq!(keys.1[&true], 1);
+        // Arrays: null is zero, short ones are padded with zeros, long ones cut.
+        assert_eq!(
+            go_decode::<([u8; 4], [u8; 2], [u8; 2])>("[null, [1], [1, 2, 3]]").unwrap(),
+            ([0; 4], [1, 0], [1, 2])
+        );
+        // Names folded beyond ASCII, as Go's EqualFold: the Kelvin sign is k.
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Folded {
+            #[serde(rename = "ñame")]
+            name: String,
+            kind: String,
+        }
+        assert_eq!(
+            go_decode::<Folded>(r#"{"ÑAME":"x","\u212aind":"kelvin"}"#).unwrap(),
+            Folded {
+                name: "x".into(),
+                kind: "kelvin".into()
             }
         );
         // A value of the wrong type is still an error, in serde's words.
