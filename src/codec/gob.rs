@@ -136,13 +136,21 @@ impl<C: Conn> GobReader<C> {
     }
 
     /// Decodes the next value into `decode`, or skips it when `None`.
+    /// A body that leaves the stream out of step (see [`Decoder::in_step`]) ends the
+    /// connection, so that no later call fails on a type it never got.
     fn read_body(&mut self, decode: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
-        self.body(|value| match decode {
+        let read = self.body(|value| match decode {
             None => Ok(()),
             Some(decode) => value
                 .deserialize_erased(|de| decode(de))
                 .map_err(|e| CodecError::Decode(format!("gob: reading body: {}", e.message()))),
-        })
+        });
+        match read {
+            Err(CodecError::Decode(text)) if !self.decoder.in_step() => Err(CodecError::Malformed(
+                format!("{text}; the connection cannot go on"),
+            )),
+            read => read,
+        }
     }
 }
 

@@ -192,9 +192,12 @@ impl<'t, 'de> State<'t, 'de> {
         }
         let id = self.r.int()?;
         if id < 0 {
+            // Go defines a type inside the first interface value on a stream that holds it.
+            // Its definition is not kept, and later messages may use it.
+            self.types.lose_step();
             return Err(GobError::unsupported(format!(
-                "an interface value holding {:?} carries type definitions inside it (a type \
-                 first sent inside a nested interface), which this decoder does not support",
+                "an interface value holding {:?} brings the definition of its type (the first \
+                 such value on this connection), which this decoder does not support",
                 String::from_utf8_lossy(name)
             )));
         }

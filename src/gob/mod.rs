@@ -71,6 +71,11 @@
 //! to encode with an [`Unsupported`](GobErrorKind::Unsupported) error. Go's `complex` values
 //! decode as a pair `(f64, f64)`; Go interface values decode as their concrete value (into a
 //! [`Value`] or any self-describing type, or a matching Rust type), but cannot be encoded.
+//! Go sends the definition of a concrete type inside the first interface value of that type
+//! on a stream; this decoder does not read such definitions, so that value fails and the
+//! stream cannot go on ([`Decoder::in_step`]): send the type once outside an interface
+//! first, or avoid `interface{}` in RPC types. Types that encode themselves (`time.Time`, any
+//! `GobEncoder` or `BinaryMarshaler`) decode as their bytes and cannot be sent back to Go.
 //!
 //! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences, `None`) are left
 //! out of a message, and so are empty maps (Go sends an empty but non-nil map; a Rust map
@@ -418,6 +423,13 @@ impl Decoder {
             Some(value) => value.deserialize().map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Whether the stream can go on: not after a value brought type definitions this decoder
+    /// does not keep (an interface value's, the first of its type on the stream), which later
+    /// messages may use.
+    pub fn in_step(&self) -> bool {
+        !self.types.lost_step()
     }
 
     /// How many types the peer has defined on this stream.

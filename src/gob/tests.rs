@@ -1035,3 +1035,31 @@ fn a_nil_pointer_to_an_enclosing_type_under_a_slice_is_a_zero_value() {
     let back: Vec<T> = decode_all(&mut Decoder::new(), &stream).unwrap();
     assert_eq!(back, [value]);
 }
+
+#[test]
+fn an_interface_value_that_brings_its_type_says_so_and_ends_the_stream() {
+    // Go 1.19: gob.Register(Circle{}); enc.Encode(&WithAny{"any", Circle{2.5}}), where
+    // WithAny is struct { Name string; Any interface{} }. Circle's definition comes inside
+    // the value, after the interface's type name.
+    let stream = hex(concat!(
+        "26ff810301010757697468416e7901ff8200010201044e616d65010c000103416e7901100000002e",
+        "ff820103616e79010b6d61696e2e436972636c65ff8303010106436972636c6501ff840001010101",
+        "52010800000009ff840501fe04400000",
+    ));
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct WithAny {
+        #[serde(rename = "Name")]
+        name: String,
+        #[serde(rename = "Any")]
+        any: Value,
+    }
+    let mut dec = Decoder::new();
+    let e = decode_all::<WithAny>(&mut dec, &stream).unwrap_err();
+    assert!(
+        e.message()
+            .contains("\"main.Circle\" brings the definition of its type"),
+        "{e}"
+    );
+    assert!(!dec.in_step());
+}

@@ -656,6 +656,9 @@ pub(crate) struct ReceivedTypes {
     types: HashMap<i64, WireType>,
     /// Struct fields defined so far, all types together.
     fields: usize,
+    /// Set when a value brought type definitions that were not kept (see
+    /// [`ReceivedTypes::lose_step`]): later messages may use them, so the stream cannot go on.
+    lost: std::cell::Cell<bool>,
 }
 
 /// The most struct fields the type definitions of one stream may declare: a field costs a
@@ -664,6 +667,16 @@ pub(crate) struct ReceivedTypes {
 const MAX_FIELDS: usize = 1 << 18;
 
 impl ReceivedTypes {
+    /// Notes that type definitions went by unkept, from within a value being decoded.
+    pub(crate) fn lose_step(&self) {
+        self.lost.set(true);
+    }
+
+    /// Whether type definitions went by unkept: the stream cannot go on.
+    pub(crate) fn lost_step(&self) -> bool {
+        self.lost.get()
+    }
+
     /// How many types have been defined.
     pub(crate) fn len(&self) -> usize {
         self.types.len()
