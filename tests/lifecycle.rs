@@ -213,15 +213,28 @@ fn the_default_server_and_free_functions() {
     assert_eq!(client.call::<_, i64>("Doubler.Double", &5).unwrap(), 10);
 }
 
+/// A listener on `rpc.sock` in a fresh folder of the temporary one named `name`: the folder,
+/// the path and the listener.
 #[cfg(unix)]
-#[test]
-fn unix_domain_sockets() {
-    use std::os::unix::net::UnixListener;
-    let dir = std::env::temp_dir().join(format!("netrpc-test-{}", std::process::id()));
+fn unix_listener(
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    std::path::PathBuf,
+    std::os::unix::net::UnixListener,
+) {
+    let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("rpc.sock");
     let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    (dir, path, listener)
+}
+
+#[cfg(unix)]
+#[test]
+fn unix_domain_sockets() {
+    let (dir, path, listener) = unix_listener("netrpc-test");
     let server = Server::new();
     common::register_all(&server);
     thread::spawn(move || server.accept(&listener));
@@ -239,11 +252,7 @@ fn unix_domain_sockets() {
 #[test]
 fn shutdown_sends_no_stray_connection_to_a_socket_bound_again_at_the_path() {
     use std::os::unix::net::UnixListener;
-    let dir = std::env::temp_dir().join(format!("netrpc-test-rebound-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("rpc.sock");
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap();
+    let (dir, path, listener) = unix_listener("netrpc-test-rebound");
     let server = Server::new();
     common::register_all(&server);
     let serving = {
