@@ -197,6 +197,44 @@ impl Kinds {
     fn zero(&self, _: Point) -> Result<Point, String> {
         Ok(Point::default())
     }
+    fn circle(&self, r: f64) -> Result<CircleShape, String> {
+        Ok(CircleShape {
+            name: "circle".into(),
+            circle: Circle { r },
+        })
+    }
+    fn radius(&self, shape: Shape) -> Result<f64, String> {
+        match shape.any.get("R") {
+            Some(netrpc::gob::Value::Float(r)) => Ok(*r),
+            other => Err(format!("not a circle: {other:?}")),
+        }
+    }
+}
+
+/// What Go's `Kinds.Circle` replies, in a struct of its own: netrpc cannot send interface
+/// values, so its `Kinds.Circle` sends the Circle as a field (same field name, so the same
+/// decoding into a `gob::Value`).
+#[derive(Serialize, Debug)]
+struct CircleShape {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Any")]
+    circle: Circle,
+}
+
+#[derive(Serialize, Debug)]
+struct Circle {
+    #[serde(rename = "R")]
+    r: f64,
+}
+
+/// Go's `Shape{Name string; Any interface{}}`, holding a `Circle{R float64}`.
+#[derive(Serialize, Deserialize, Debug)]
+struct Shape {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Any")]
+    any: netrpc::gob::Value,
 }
 
 fn server() -> Server {
@@ -210,7 +248,9 @@ fn server() -> Server {
                 .method("Points", Kinds::points)
                 .method("Len", Kinds::len)
                 .method("Names", Kinds::names)
-                .method("Zero", Kinds::zero),
+                .method("Zero", Kinds::zero)
+                .method("Radius", Kinds::radius)
+                .method("Circle", Kinds::circle),
         )
         .unwrap();
     server
@@ -230,6 +270,7 @@ const GO_CLIENT_LINES: &[&str] = &[
     "ok: divide",
     "ok: divide by zero",
     "ok: unknown method",
+    "ok: interface value",
     "ok: unknown service",
     "ok: echo string",
     "ok: every kind",
@@ -331,6 +372,11 @@ fn check(client: &Client) {
         .call_timeout("Kinds.Zero", &Point { x: 3, y: 4 }, WAIT)
         .unwrap();
     assert_eq!(p, Point::default());
+    // Go defines Circle inside the first reply that holds one, and splits it in two messages.
+    for r in [1.5, 3.0] {
+        let shape: Shape = client.call_timeout("Kinds.Circle", &r, WAIT).unwrap();
+        assert_eq!(shape.any.get("R"), Some(&netrpc::gob::Value::Float(r)));
+    }
 
     thread::scope(|s| {
         for i in 0..100i64 {

@@ -121,35 +121,65 @@ impl<C: Conn> GobReader<C> {
         }
     }
 
-    /// [`next_value`](Self::next_value), where the end of the stream is not clean: a body
-    /// must follow its header.
-    fn body<R>(
-        &mut self,
-        f: impl FnOnce(ValueMessage<'_>) -> Result<R, CodecError>,
-    ) -> Result<R, CodecError> {
-        self.next_value(f)?.ok_or_else(|| {
-            CodecError::Io(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "gob: connection closed between a header and its body",
-            ))
-        })
-    }
-
     /// Decodes the next value into `decode`, or skips it when `None`.
-    /// A body that leaves the stream out of step (see [`Decoder::in_step`]) ends the
-    /// connection, so that no later call fails on a type it never got.
-    fn read_body(&mut self, decode: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
-        let read = self.body(|value| match decode {
-            None => Ok(()),
-            Some(decode) => value
-                .deserialize_erased(|de| decode(de))
-                .map_err(|e| CodecError::Decode(format!("gob: reading body: {}", e.message()))),
-        });
-        match read {
-            Err(CodecError::Decode(text)) if !self.decoder.in_step() => Err(CodecError::Malformed(
-                format!("{text}; the connection cannot go on"),
-            )),
-            read => read,
+    /// Decodes the next value into `decode`, or skips it when `None`. A value that defines
+    /// types inside it (Go's first interface value of a type on a stream) is decoded again
+    /// once they are defined; a skipped one is walked for them too.
+    fn read_body(&mut self, mut decode: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
+        loop {
+            let Some(frame) = self.frames.next_frame()? else {
+                return Err(CodecError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "gob: connection closed between a header and its body",
+                )));
+            };
+            let msg = message_body(self.frames.bytes(frame.clone()), frame)?;
+            // The message, with the next ones joined on if the value goes on in them.
+            let mut joined = Vec::new();
+            loop {
+                let bytes = match joined.is_empty() {
+                    true => self.frames.bytes(msg.clone()),
+                    false => &joined[..],
+                };
+                let Some(value) = self.decoder.decode(bytes).map_err(malformed)? else {
+                    break; // A type definition: the value comes in a later message.
+                };
+                let decoded = match decode.as_mut() {
+                    Some(decode) => value.deserialize_erased(|de| decode(de)),
+                    None => value.deserialize::<serde::de::IgnoredAny>().map(drop),
+                };
+                if decoded.is_err() && self.decoder.value_continues() {
+                    self.decoder.define_inline_types().map_err(malformed)?;
+                    if joined.is_empty() {
+                        joined.extend_from_slice(self.frames.bytes(msg.clone()));
+                    }
+                    let Some(next) = self.frames.next_frame()? else {
+                        return Err(CodecError::Io(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "gob: connection closed in the middle of a value",
+                        )));
+                    };
+                    joined.extend_from_slice(self.frames.bytes(next));
+                    if joined.len() > self.frames.limit() {
+                        return Err(CodecError::TooLarge {
+                            size: joined.len() as u64,
+                            limit: self.frames.limit(),
+                        });
+                    }
+                    continue;
+                }
+                match decoded {
+                    Ok(()) => return Ok(()),
+                    Err(_) if self.decoder.define_inline_types().map_err(malformed)? => {}
+                    Err(_) if decode.is_none() => return Ok(()),
+                    Err(e) => {
+                        return Err(CodecError::Decode(format!(
+                            "gob: reading body: {}",
+                            e.message()
+                        )))
+                    }
+                }
+            }
         }
     }
 }

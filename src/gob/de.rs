@@ -190,14 +190,29 @@ impl<'t, 'de> State<'t, 'de> {
         if name.is_empty() {
             return Ok(None);
         }
-        let id = self.r.int()?;
-        if id < 0 {
-            // Go defines a type inside the first interface value on a stream that holds it.
-            // Its definition is not kept, and later messages may use it.
-            self.types.lose_step();
-            return Err(GobError::unsupported(format!(
-                "an interface value holding {:?} brings the definition of its type (the first \
-                 such value on this connection), which this decoder does not support",
+        // Go defines the concrete type (and the types in it) here, in the first interface
+        // value of it on a stream. Each definition ends the message: the value goes on in the
+        // next one, which the caller joins on, length and all (the "count" Go skips).
+        let mut id = self.r.int()?;
+        let mut new_types = false;
+        while id < 0 {
+            new_types |= !self.types.is_defined(id.wrapping_neg());
+            self.types.read_inline(id.wrapping_neg(), &mut self.r)?;
+            if self.r.is_empty() {
+                self.types.set_continues();
+                return Err(GobError::malformed(format!(
+                    "an interface value holding {:?} goes on in the next message",
+                    String::from_utf8_lossy(name)
+                )));
+            }
+            self.r.uint()?;
+            id = self.r.int()?;
+        }
+        if new_types {
+            // Decoded again once they are defined.
+            return Err(GobError::malformed(format!(
+                "an interface value holding {:?} defines its type: define it \
+                 (Decoder::define_inline_types) and decode the message again",
                 String::from_utf8_lossy(name)
             )));
         }

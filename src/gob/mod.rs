@@ -71,11 +71,12 @@
 //! to encode with an [`Unsupported`](GobErrorKind::Unsupported) error. Go's `complex` values
 //! decode as a pair `(f64, f64)`; Go interface values decode as their concrete value (into a
 //! [`Value`] or any self-describing type, or a matching Rust type), but cannot be encoded.
-//! Go sends the definition of a concrete type inside the first interface value of that type
-//! on a stream; this decoder does not read such definitions, so that value fails and the
-//! stream cannot go on ([`Decoder::in_step`]): send the type once outside an interface
-//! first, or avoid `interface{}` in RPC types. Types that encode themselves (`time.Time`, any
-//! `GobEncoder` or `BinaryMarshaler`) decode as their bytes and cannot be sent back to Go.
+//! Go sends the definition of a concrete type inside the first interface value of it on a
+//! stream, and ends the message there: the rest of the value comes in the next message. The
+//! RPC codec reads such values whole; with a [`Decoder`] of your own, follow
+//! [`Decoder::value_continues`] and [`Decoder::define_inline_types`]. Types that encode
+//! themselves (`time.Time`, any `GobEncoder` or `BinaryMarshaler`) decode as their bytes and
+//! cannot be sent back to Go.
 //!
 //! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences, `None`) are left
 //! out of a message, and so are empty maps (Go sends an empty but non-nil map; a Rust map
@@ -419,17 +420,35 @@ impl Decoder {
 
     /// Feeds one message and, if it is a value, deserializes it as `T`.
     pub fn decode_value<T: DeserializeOwned>(&mut self, msg: &[u8]) -> Result<Option<T>, GobError> {
-        match self.decode(msg)? {
-            Some(value) => value.deserialize().map(Some),
-            None => Ok(None),
+        loop {
+            let decoded = match self.decode(msg)? {
+                Some(value) => value.deserialize(),
+                None => return Ok(None),
+            };
+            match decoded {
+                Err(e) if self.value_continues() => {
+                    self.define_inline_types()?;
+                    return Err(e);
+                }
+                Err(_) if self.define_inline_types()? => continue,
+                decoded => return decoded.map(Some),
+            }
         }
     }
 
-    /// Whether the stream can go on: not after a value brought type definitions this decoder
-    /// does not keep (an interface value's, the first of its type on the stream), which later
-    /// messages may use.
-    pub fn in_step(&self) -> bool {
-        !self.types.lost_step()
+    /// Defines the types that the value of the last message brought inside it (Go defines a
+    /// type inside the first interface value of it on a stream); `true` if there were any:
+    /// then that value failed to decode and must be decoded again (from the same message,
+    /// with [`Decoder::decode`]).
+    pub fn define_inline_types(&mut self) -> Result<bool, GobError> {
+        self.types.define_inline(self.limits.max_types)
+    }
+
+    /// Whether the value of the last message went on past it (after type definitions inside
+    /// an interface value, Go sends the rest in the next message): decode it again from that
+    /// message with the next one joined on, the next one's length prefix included. Forgets it.
+    pub fn value_continues(&mut self) -> bool {
+        self.types.take_continues()
     }
 
     /// How many types the peer has defined on this stream.

@@ -656,9 +656,13 @@ pub(crate) struct ReceivedTypes {
     types: HashMap<i64, WireType>,
     /// Struct fields defined so far, all types together.
     fields: usize,
-    /// Set when a value brought type definitions that were not kept (see
-    /// [`ReceivedTypes::lose_step`]): later messages may use them, so the stream cannot go on.
-    lost: std::cell::Cell<bool>,
+    /// Type definitions met inside a value being decoded (Go defines a type inside the first
+    /// interface value of it on a stream), as their bytes: they are defined once the value
+    /// is done with, and the value is decoded again.
+    inline: std::cell::RefCell<Vec<(i64, Vec<u8>)>>,
+    /// Set when a value being decoded went on past its message after such definitions: Go
+    /// sends the rest in the next message, to be read with it.
+    continues: std::cell::Cell<bool>,
 }
 
 /// The most struct fields the type definitions of one stream may declare: a field costs a
@@ -667,14 +671,45 @@ pub(crate) struct ReceivedTypes {
 const MAX_FIELDS: usize = 1 << 18;
 
 impl ReceivedTypes {
-    /// Notes that type definitions went by unkept, from within a value being decoded.
-    pub(crate) fn lose_step(&self) {
-        self.lost.set(true);
+    /// Notes that the value being decoded goes on in the next message.
+    pub(crate) fn set_continues(&self) {
+        self.continues.set(true);
     }
 
-    /// Whether type definitions went by unkept: the stream cannot go on.
-    pub(crate) fn lost_step(&self) -> bool {
-        self.lost.get()
+    /// Whether the value last decoded went on in the next message; forgets it.
+    pub(crate) fn take_continues(&self) -> bool {
+        self.continues.replace(false)
+    }
+
+    /// Whether type `id` has been defined on this stream.
+    pub(crate) fn is_defined(&self, id: i64) -> bool {
+        self.types.contains_key(&id)
+    }
+
+    /// Reads past the definition of type `id` met inside a value, keeping it for
+    /// [`ReceivedTypes::define_inline`] unless the type is known already.
+    pub(crate) fn read_inline(&self, id: i64, r: &mut Reader<'_>) -> Result<(), GobError> {
+        let start = r.clone();
+        let mut fields_left = MAX_FIELDS - self.fields;
+        parse_wire_type(r, &mut fields_left)?;
+        if !self.types.contains_key(&id) {
+            let bytes = &start.unread()[..start.remaining() - r.remaining()];
+            self.inline.borrow_mut().push((id, bytes.to_vec()));
+        }
+        Ok(())
+    }
+
+    /// Defines the types [`ReceivedTypes::read_inline`] kept; whether there were any, and so
+    /// whether the value that brought them is worth decoding again.
+    pub(crate) fn define_inline(&mut self, max_types: usize) -> Result<bool, GobError> {
+        let inline = std::mem::take(self.inline.get_mut());
+        let any = !inline.is_empty();
+        for (id, bytes) in inline {
+            if !self.types.contains_key(&id) {
+                self.define(id, &mut Reader::new(&bytes), max_types)?;
+            }
+        }
+        Ok(any)
     }
 
     /// How many types have been defined.

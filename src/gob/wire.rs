@@ -101,6 +101,11 @@ impl<'de> Reader<'de> {
         self.buf.len() - self.pos
     }
 
+    /// The bytes not read yet.
+    pub(crate) fn unread(&self) -> &'de [u8] {
+        &self.buf[self.pos..]
+    }
+
     /// Whether everything has been read.
     pub(crate) fn is_empty(&self) -> bool {
         self.pos == self.buf.len()

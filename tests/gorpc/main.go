@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/gob"
 	"errors"
 	"flag"
 	"fmt"
@@ -119,6 +120,33 @@ func (k *Kinds) Names(n *int, reply *map[string]Point) error {
 	return nil
 }
 
+// Circle travels in an interface value: Go defines its type inside the first such value on
+// a connection.
+type Circle struct{ R float64 }
+
+type Shape struct {
+	Name string
+	Any  interface{}
+}
+
+func init() { gob.Register(Circle{}) }
+
+// Radius returns the radius of the Circle in args.Any.
+func (k *Kinds) Radius(args *Shape, reply *float64) error {
+	c, ok := args.Any.(Circle)
+	if !ok {
+		return fmt.Errorf("not a circle: %T", args.Any)
+	}
+	*reply = c.R
+	return nil
+}
+
+// Circle returns a Shape holding a Circle of radius r.
+func (k *Kinds) Circle(r *float64, reply *Shape) error {
+	*reply = Shape{"circle", Circle{*r}}
+	return nil
+}
+
 // Zero returns the zero Point, whatever it is sent.
 func (k *Kinds) Zero(args *Point, reply *Point) error {
 	*reply = Point{}
@@ -194,6 +222,14 @@ func check(c *rpc.Client) {
 		fail("unknown method: %v", err)
 	}
 	fmt.Println("ok: unknown method")
+
+	for _, r := range []float64{2.5, 4} {
+		var got float64
+		if err := c.Call("Kinds.Radius", &Shape{"circle", Circle{r}}, &got); err != nil || got != r {
+			fail("interface value: %v %v", got, err)
+		}
+	}
+	fmt.Println("ok: interface value")
 
 	err = c.Call("Nope.Nope", &Args{1, 2}, &product)
 	if err == nil || err.Error() != "rpc: can't find service Nope.Nope" {
