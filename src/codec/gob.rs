@@ -136,7 +136,10 @@ impl<C: Conn> GobReader<C> {
             let msg = message_body(self.frames.bytes(frame.clone()), frame)?;
             // The message, with the next ones joined on if the value goes on in them.
             let mut joined = Vec::new();
-            loop {
+            for tries in 1.. {
+                if tries > Decoder::MAX_DECODES {
+                    return Err(malformed(crate::gob::too_many_decodes()));
+                }
                 let bytes = match joined.is_empty() {
                     true => self.frames.bytes(msg.clone()),
                     false => &joined[..],

@@ -420,7 +420,7 @@ impl Decoder {
 
     /// Feeds one message and, if it is a value, deserializes it as `T`.
     pub fn decode_value<T: DeserializeOwned>(&mut self, msg: &[u8]) -> Result<Option<T>, GobError> {
-        loop {
+        for _ in 0..Self::MAX_DECODES {
             let decoded = match self.decode(msg)? {
                 Some(value) => value.deserialize(),
                 None => return Ok(None),
@@ -434,7 +434,13 @@ impl Decoder {
                 decoded => return decoded.map(Some),
             }
         }
+        Err(too_many_decodes())
     }
+
+    /// How many times one value may be decoded, each time after defining the types the last
+    /// try met inside it: each try gets past one interface value that defines its type, so a
+    /// value may bring this many less one (and a hostile one costs this many decodings).
+    pub const MAX_DECODES: usize = 64;
 
     /// Defines the types that the value of the last message brought inside it (Go defines a
     /// type inside the first interface value of it on a stream); `true` if there were any:
@@ -516,3 +522,11 @@ impl<'a> ValueMessage<'a> {
 
 #[cfg(test)]
 mod tests;
+
+/// A value that defined types inside it more times than [`Decoder::MAX_DECODES`] allows.
+pub(crate) fn too_many_decodes() -> GobError {
+    GobError::limit(format!(
+        "a value defines types inside it more than {} times",
+        Decoder::MAX_DECODES - 1
+    ))
+}

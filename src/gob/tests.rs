@@ -1075,3 +1075,108 @@ fn an_interface_value_may_define_its_type() {
     // Circle is defined for the rest of the stream now.
     assert_eq!(dec.type_count(), 2);
 }
+
+/// gob's unsigned integer.
+fn gob_uint(out: &mut Vec<u8>, x: u64) {
+    if x < 128 {
+        out.push(x as u8);
+        return;
+    }
+    let bytes = x.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count();
+    out.push((-((8 - skip) as i8)) as u8);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+fn gob_int(out: &mut Vec<u8>, i: i64) {
+    gob_uint(
+        out,
+        if i < 0 {
+            (!(i as u64) << 1) | 1
+        } else {
+            (i as u64) << 1
+        },
+    );
+}
+
+fn gob_str(out: &mut Vec<u8>, s: &str) {
+    gob_uint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A struct type definition `name` (id `id`), its fields `(name, type id)`.
+fn struct_type(out: &mut Vec<u8>, name: &str, id: i64, fields: &[(&str, i64)]) {
+    out.extend_from_slice(&[3, 1, 1]); // StructT, CommonType, Name
+    gob_str(out, name);
+    out.push(1); // Id
+    gob_int(out, id);
+    out.push(0);
+    if !fields.is_empty() {
+        out.push(1); // Field
+        gob_uint(out, fields.len() as u64);
+        for (field, ty) in fields {
+            out.push(1);
+            gob_str(out, field);
+            out.push(1);
+            gob_int(out, *ty);
+            out.push(0);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
+/// A stream of `S { F []interface{} }` holding `n` values of `n` new empty struct types,
+/// each defined inside its interface value, all in the value's one message.
+fn interfaces_defining_types(n: usize) -> Vec<Vec<u8>> {
+    let mut slice = Vec::new();
+    gob_int(&mut slice, -66);
+    slice.extend_from_slice(&[2, 1, 1]); // SliceT, CommonType, Name
+    gob_str(&mut slice, "[]interface {}");
+    slice.push(1);
+    gob_int(&mut slice, 66);
+    slice.extend_from_slice(&[0, 1]); // Elem: interface
+    gob_int(&mut slice, 8);
+    slice.extend_from_slice(&[0, 0]);
+    let mut s = Vec::new();
+    gob_int(&mut s, -65);
+    struct_type(&mut s, "S", 65, &[("F", 66)]);
+    let mut value = Vec::new();
+    gob_int(&mut value, 65);
+    value.push(1); // F
+    gob_uint(&mut value, n as u64);
+    for k in 0..n {
+        let id = 67 + k as i64;
+        gob_str(&mut value, &format!("C{k}"));
+        gob_int(&mut value, -id);
+        struct_type(&mut value, &format!("C{k}"), id, &[]);
+        value.push(0); // the count Go skips
+        gob_int(&mut value, id);
+        value.extend_from_slice(&[1, 0]); // the empty struct, delimited
+    }
+    value.push(0);
+    vec![slice, s, value]
+}
+
+#[test]
+fn a_value_may_define_a_bounded_number_of_types_inside_it() {
+    #[derive(Deserialize)]
+    struct S {
+        #[serde(rename = "F")]
+        f: Vec<Value>,
+    }
+    let decode = |n| {
+        let mut dec = Decoder::new();
+        let messages = interfaces_defining_types(n);
+        for m in &messages[..2] {
+            assert!(dec.decode_value::<S>(m).unwrap().is_none());
+        }
+        dec.decode_value::<S>(&messages[2])
+            .map(|s| s.unwrap().f.len())
+    };
+    assert_eq!(
+        decode(Decoder::MAX_DECODES - 1).unwrap(),
+        Decoder::MAX_DECODES - 1
+    );
+    let e = decode(Decoder::MAX_DECODES).unwrap_err();
+    assert_eq!(e.kind(), GobErrorKind::Limit, "{e}");
+}
