@@ -84,7 +84,7 @@ impl Scanner for GobScanner {
 }
 
 fn malformed(e: GobError) -> CodecError {
-    CodecError::Malformed(format!("gob: {e}"))
+    CodecError::Malformed(e.to_string())
 }
 
 /// The reading half both sides share: gob messages off the connection, and the stream's types.
@@ -174,6 +174,14 @@ impl<C: Conn> GobReader<C> {
                 match decoded {
                     Ok(()) => return Ok(()),
                     Err(_) if self.decoder.define_inline_types().map_err(malformed)? => {}
+                    // The stream cannot be followed: end the connection, so that no later
+                    // call fails on a type it never got.
+                    Err(e) if !self.decoder.in_step() => {
+                        return Err(CodecError::Malformed(format!(
+                            "gob: reading body: {}",
+                            e.message()
+                        )))
+                    }
                     Err(_) if decode.is_none() => return Ok(()),
                     Err(e) => {
                         return Err(CodecError::Decode(format!(

@@ -31,6 +31,8 @@ pub(crate) struct State<'t, 'de> {
     /// The struct types of the values being decoded, outermost first, since the last slice,
     /// map or interface: the struct and array types that hold one another by value.
     enclosing: Vec<i64>,
+    /// Whether this reads the contents of an interface value (a count of bytes Go wrote).
+    in_interface: bool,
 }
 
 impl<'t, 'de> State<'t, 'de> {
@@ -42,6 +44,7 @@ impl<'t, 'de> State<'t, 'de> {
             max_depth,
             zero_budget: Rc::new(Cell::new(ZERO_BUDGET)),
             enclosing: Vec::new(),
+            in_interface: false,
         }
     }
 
@@ -116,7 +119,14 @@ impl<'t, 'de> State<'t, 'de> {
                 self.r.uint()?;
             }
             Kind::Interface => {
-                self.open_interface()?;
+                // Walked, not jumped over: types defined inside must be met.
+                if let Some((id, body)) = self.open_interface()? {
+                    self.enter()?;
+                    let mut inner = self.inner(body);
+                    inner.skip(id)?;
+                    inner.finish()?;
+                    self.leave();
+                }
             }
             Kind::Array(elem, len) => {
                 self.enter()?;
@@ -198,6 +208,16 @@ impl<'t, 'de> State<'t, 'de> {
         while id < 0 {
             new_types |= !self.types.is_defined(id.wrapping_neg());
             self.types.read_inline(id.wrapping_neg(), &mut self.r)?;
+            if self.r.is_empty() && self.in_interface {
+                // Go then goes on past the count of bytes it wrote for the outer value, which
+                // this decoder reads within: the stream cannot be followed.
+                self.types.lose_step();
+                return Err(GobError::unsupported(format!(
+                    "an interface value holding {:?}, inside another interface value, defines \
+                     its type, which this decoder does not support; the connection cannot go on",
+                    String::from_utf8_lossy(name)
+                )));
+            }
             if self.r.is_empty() {
                 self.types.set_continues();
                 return Err(GobError::malformed(format!(
@@ -221,6 +241,19 @@ impl<'t, 'de> State<'t, 'de> {
         Ok(Some((id, body)))
     }
 
+    /// A state reading the contents of an interface value, `body`.
+    fn inner(&self, body: &'de [u8]) -> State<'t, 'de> {
+        State {
+            r: Reader::new(body),
+            types: self.types,
+            depth: self.depth,
+            max_depth: self.max_depth,
+            zero_budget: self.zero_budget.clone(),
+            enclosing: Vec::new(),
+            in_interface: true,
+        }
+    }
+
     /// Decodes the contents of an interface value with `f`.
     fn in_interface<R>(
         &mut self,
@@ -229,14 +262,7 @@ impl<'t, 'de> State<'t, 'de> {
         f: impl FnOnce(ValueDe<'_, 't, 'de>) -> Result<R, GobError>,
     ) -> Result<R, GobError> {
         self.enter()?;
-        let mut inner = State {
-            r: Reader::new(body),
-            types: self.types,
-            depth: self.depth,
-            max_depth: self.max_depth,
-            zero_budget: self.zero_budget.clone(),
-            enclosing: Vec::new(),
-        };
+        let mut inner = self.inner(body);
         let v = f(inner.top(id)?)?;
         inner.finish()?;
         self.leave();

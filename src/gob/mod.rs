@@ -450,6 +450,13 @@ impl Decoder {
         self.types.define_inline(self.limits.max_types)
     }
 
+    /// Whether the stream can go on: not after a value brought type definitions this decoder
+    /// cannot follow (an interface value inside another that defines its type), which later
+    /// messages may use.
+    pub fn in_step(&self) -> bool {
+        !self.types.lost_step()
+    }
+
     /// Whether the value of the last message went on past it (after type definitions inside
     /// an interface value, Go sends the rest in the next message): decode it again from that
     /// message with the next one joined on, the next one's length prefix included. Forgets it.

@@ -1180,3 +1180,42 @@ fn a_value_may_define_a_bounded_number_of_types_inside_it() {
     let e = decode(Decoder::MAX_DECODES).unwrap_err();
     assert_eq!(e.kind(), GobErrorKind::Limit, "{e}");
 }
+
+#[test]
+fn an_interface_value_inside_another_that_defines_its_type_ends_the_stream() {
+    // Go 1.19: gob.Register(T1{}); gob.Register(Box{});
+    // enc.Encode(&S{F: Box{Inner: T1{7}}}), where S and Box each hold an interface{}, and
+    // neither Box nor T1 was sent before: T1's definition comes inside Box's value.
+    let stream = hex(concat!(
+        "15ff81030101015301ff82000101010146011000000027ff8201086d61696e2e426f78ff830301",
+        "0103426f7801ff840001010105496e6e657201100000002bff841f01076d61696e2e5431ff8503",
+        "010102543101ff8600010101014e010400000007ff8603010e000000",
+    ));
+    #[derive(Deserialize, Debug)]
+    struct S {
+        #[serde(rename = "F")]
+        _f: Value,
+    }
+    let mut messages = Vec::new();
+    let mut rest = &stream[..];
+    while let Some((header, len)) = message_len(rest, 1 << 20).unwrap() {
+        messages.push(&rest[header..header + len]);
+        rest = &rest[header + len..];
+    }
+    let mut dec = Decoder::new();
+    assert!(dec.decode_value::<S>(messages[0]).unwrap().is_none());
+    // The first try meets Box's definition, which ends the message: join the next one on
+    // (length and all) and decode again, as the Decoder's docs say.
+    assert!(dec.decode_value::<S>(messages[1]).is_err());
+    let joined = [
+        messages[1],
+        &stream[1 + messages[0].len() + 1 + messages[1].len()..],
+    ]
+    .concat();
+    let e = dec.decode_value::<S>(&joined).unwrap_err();
+    assert!(
+        e.message().contains("inside another interface value"),
+        "{e}"
+    );
+    assert!(!dec.in_step());
+}

@@ -663,6 +663,8 @@ pub(crate) struct ReceivedTypes {
     /// Set when a value being decoded went on past its message after such definitions: Go
     /// sends the rest in the next message, to be read with it.
     continues: std::cell::Cell<bool>,
+    /// Set when definitions went by that this decoder cannot follow: the stream cannot go on.
+    lost: std::cell::Cell<bool>,
 }
 
 /// The most struct fields the type definitions of one stream may declare: a field costs a
@@ -671,6 +673,16 @@ pub(crate) struct ReceivedTypes {
 const MAX_FIELDS: usize = 1 << 18;
 
 impl ReceivedTypes {
+    /// Notes that definitions went by that this decoder cannot follow.
+    pub(crate) fn lose_step(&self) {
+        self.lost.set(true);
+    }
+
+    /// Whether definitions went by that this decoder cannot follow.
+    pub(crate) fn lost_step(&self) -> bool {
+        self.lost.get()
+    }
+
     /// Notes that the value being decoded goes on in the next message.
     pub(crate) fn set_continues(&self) {
         self.continues.set(true);
