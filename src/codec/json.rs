@@ -176,10 +176,12 @@ impl Place<'_> {
 }
 
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::De(
-        &mut de,
-    )))
+    json_go::decode_as_go(|| {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::De(
+            &mut de,
+        )))
+    })
     .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
 }
 

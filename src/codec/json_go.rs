@@ -12,8 +12,9 @@
 //! members ignored) or `null`.
 //!
 //! Structs decode as Go decodes them: members match fields by name, exactly or else in any
-//! case (ASCII); a field the object lacks, or that is `null`, is zero; `null` for a whole
-//! struct, a number, a string, a sequence or a map is its zero value.
+//! case; a field the object lacks is zero where serde would find it missing (see
+//! [`decode_as_go`]); `null` for a number, a string, a sequence or a map is its zero value,
+//! and for a struct an object without members.
 //!
 //! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
 //! empty sequences and maps, `None`, and structs with every field zero.
@@ -501,10 +502,11 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for StructVisitor<V> {
         self.visitor.expecting(f)
     }
 
+    /// `null`: as an object without members.
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        self.visitor
-            .visit_map(ZeroFields(self.fields))
-            .map_err(E::custom)
+        self.visit_map(de::value::MapDeserializer::<_, E>::new(
+            std::iter::empty::<((), ())>(),
+        ))
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
@@ -598,7 +600,63 @@ impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for Lend<'_, T> {
     }
 }
 
-/// The members of an object read into a struct, then a zero value for each field it lacked.
+thread_local! {
+    /// The struct fields that get Go's zero value when left out: see [`decode_as_go`].
+    static GO_ZEROS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Whether a struct field named `field` that a value left out gets Go's zero value.
+fn go_zero(field: &str) -> bool {
+    GO_ZEROS.with(|zeros| zeros.borrow().iter().any(|f| f == field))
+}
+
+/// The most fields [`decode_as_go`] gives zero values, each costing one more decoding.
+const MAX_GO_ZEROS: usize = 64;
+
+/// Runs `decode` (a decoding through [`De`]) as serde has it, fields left out taking their
+/// `#[serde(default)]`s; while that fails on a missing field, again with Go's zero value for
+/// that field too, as Go decodes (`omitempty` fields). Serde's way first, because a struct's
+/// field list holds its aliases too, and a zero for an alias not sent, or in place of a
+/// default of the user's, would be wrong. If it still fails, the first error is returned.
+pub(crate) fn decode_as_go<R, E: fmt::Display>(
+    mut decode: impl FnMut() -> Result<R, E>,
+) -> Result<R, E> {
+    /// Empties the list at the end, even after a `Deserialize` that panics.
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            GO_ZEROS.with(|zeros| zeros.borrow_mut().clear());
+        }
+    }
+    let first = match decode() {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let _reset = Reset;
+    let mut text = first.to_string();
+    for _ in 0..MAX_GO_ZEROS {
+        // serde's words for it: "missing field `name`".
+        let Some(field) = text
+            .split_once("missing field `")
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map(|(field, _)| field.to_owned())
+        else {
+            break;
+        };
+        if go_zero(&field) {
+            break;
+        }
+        GO_ZEROS.with(|zeros| zeros.borrow_mut().push(field));
+        match decode() {
+            Ok(value) => return Ok(value),
+            Err(e) => text = e.to_string(),
+        }
+    }
+    Err(first)
+}
+
+/// The members of an object read into a struct, then (with [`decode_as_go`]'s second try) a
+/// zero value for each field it lacked.
 struct GoFields<A> {
     map: A,
     fields: &'static [&'static str],
@@ -620,11 +678,12 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
         if self.zeros_from.is_none() {
             match self.map.next_key::<Key<'de>>()? {
                 Some(Key(key)) => {
-                    let field = self
-                        .fields
-                        .iter()
-                        .position(|f| *f == key)
-                        .or_else(|| self.fields.iter().position(|f| equal_folded(f, &key)));
+                    // Exactly, or else in any case to a field not met yet (a second member
+                    // for one field is skipped, where Go would take the last).
+                    let field = self.fields.iter().position(|f| *f == key).or_else(|| {
+                        (0..self.fields.len())
+                            .find(|&i| !self.seen[i] && equal_folded(self.fields[i], &key))
+                    });
                     return match field {
                         Some(i) => {
                             self.seen[i] = true;
@@ -640,7 +699,8 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
             }
         }
         let from = self.zeros_from.unwrap_or(0);
-        let Some(i) = (from..self.fields.len()).find(|&i| !self.seen[i]) else {
+        let Some(i) = (from..self.fields.len()).find(|&i| !self.seen[i] && go_zero(self.fields[i]))
+        else {
             self.zeros_from = Some(self.fields.len());
             return Ok(None);
         };
@@ -1115,7 +1175,31 @@ mod tests {
     }
 
     fn go_decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
-        T::deserialize(De(&mut serde_json::Deserializer::from_str(json)))
+        decode_as_go(|| T::deserialize(De(&mut serde_json::Deserializer::from_str(json))))
+    }
+
+    #[test]
+    fn serde_s_own_defaults_and_aliases_come_first() {
+        fn five() -> i64 {
+            5
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Rusty {
+            #[serde(alias = "nm")]
+            name: String,
+            #[serde(default = "five")]
+            n: i64,
+            missing: i64,
+        }
+        // Aliases and defaults of the user's as serde has them...
+        let got: Rusty = go_decode(r#"{"nm":"a","missing":1}"#).unwrap();
+        assert_eq!((got.name.as_str(), got.n, got.missing), ("a", 5, 1));
+        // ...and Go's zero only where serde finds a field missing: the default stays.
+        let got: Rusty = go_decode(r#"{"name":"a"}"#).unwrap();
+        assert_eq!((got.n, got.missing), (5, 0));
+        // A second member for one field, in another case, is skipped.
+        let got: Rusty = go_decode(r#"{"name":"a","NAME":"b","missing":1}"#).unwrap();
+        assert_eq!(got.name, "a");
     }
 
     #[test]
