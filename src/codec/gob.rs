@@ -121,7 +121,6 @@ impl<C: Conn> GobReader<C> {
         }
     }
 
-    /// Decodes the next value into `decode`, or skips it when `None`.
     /// Decodes the next value into `decode`, or skips it when `None`. A value that defines
     /// types inside it (Go's first interface value of a type on a stream) is decoded again
     /// once they are defined; a skipped one is walked for them too.
@@ -171,25 +170,21 @@ impl<C: Conn> GobReader<C> {
                     }
                     continue;
                 }
-                match decoded {
+                let e = match decoded {
                     Ok(()) => return Ok(()),
-                    Err(_) if self.decoder.define_inline_types().map_err(malformed)? => {}
+                    Err(_) if self.decoder.define_inline_types().map_err(malformed)? => continue,
+                    Err(e) => e,
+                };
+                let text = format!("gob: reading body: {}", e.message());
+                return if !self.decoder.in_step() {
                     // The stream cannot be followed: end the connection, so that no later
                     // call fails on a type it never got.
-                    Err(e) if !self.decoder.in_step() => {
-                        return Err(CodecError::Malformed(format!(
-                            "gob: reading body: {}",
-                            e.message()
-                        )))
-                    }
-                    Err(_) if decode.is_none() => return Ok(()),
-                    Err(e) => {
-                        return Err(CodecError::Decode(format!(
-                            "gob: reading body: {}",
-                            e.message()
-                        )))
-                    }
-                }
+                    Err(CodecError::Malformed(text))
+                } else if decode.is_none() {
+                    Ok(())
+                } else {
+                    Err(CodecError::Decode(text))
+                };
             }
         }
     }

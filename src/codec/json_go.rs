@@ -487,9 +487,9 @@ where
     }
 }
 
-/// A struct asked for, read as Go's `encoding/json` reads one: `null` is the zero struct, and
-/// an object's members are matched to fields by name, exactly or else in any case; fields it
-/// lacks are zero.
+/// A struct asked for, read as Go's `encoding/json` reads one: `null` is an object without
+/// members, and an object's members are matched to fields by name, exactly or else in any
+/// case; fields it lacks are zero where [`decode_as_go`] says so.
 struct StructVisitor<V> {
     visitor: V,
     fields: &'static [&'static str],
@@ -655,8 +655,8 @@ pub(crate) fn decode_as_go<R, E: fmt::Display>(
     Err(first)
 }
 
-/// The members of an object read into a struct, then (with [`decode_as_go`]'s second try) a
-/// zero value for each field it lacked.
+/// The members of an object read into a struct, then a zero value for each field it lacked
+/// that [`decode_as_go`] gives one.
 struct GoFields<A> {
     map: A,
     fields: &'static [&'static str],

@@ -206,8 +206,7 @@ impl<'t, 'de> State<'t, 'de> {
         let mut id = self.r.int()?;
         let mut new_types = false;
         while id < 0 {
-            new_types |= !self.types.is_defined(id.wrapping_neg());
-            self.types.read_inline(id.wrapping_neg(), &mut self.r)?;
+            new_types |= self.types.read_inline(id.wrapping_neg(), &mut self.r)?;
             if self.r.is_empty() && self.in_interface {
                 // Go then goes on past the count of bytes it wrote for the outer value, which
                 // this decoder reads within: the stream cannot be followed.
@@ -217,8 +216,7 @@ impl<'t, 'de> State<'t, 'de> {
                      its type, which this decoder does not support; the connection cannot go on",
                     String::from_utf8_lossy(name)
                 )));
-            }
-            if self.r.is_empty() {
+            } else if self.r.is_empty() {
                 self.types.set_continues();
                 return Err(GobError::malformed(format!(
                     "an interface value holding {:?} goes on in the next message",

@@ -693,22 +693,18 @@ impl ReceivedTypes {
         self.continues.replace(false)
     }
 
-    /// Whether type `id` has been defined on this stream.
-    pub(crate) fn is_defined(&self, id: i64) -> bool {
-        self.types.contains_key(&id)
-    }
-
     /// Reads past the definition of type `id` met inside a value, keeping it for
-    /// [`ReceivedTypes::define_inline`] unless the type is known already.
-    pub(crate) fn read_inline(&self, id: i64, r: &mut Reader<'_>) -> Result<(), GobError> {
+    /// [`ReceivedTypes::define_inline`] unless the type is known already; whether it is new.
+    pub(crate) fn read_inline(&self, id: i64, r: &mut Reader<'_>) -> Result<bool, GobError> {
         let start = r.clone();
         let mut fields_left = MAX_FIELDS - self.fields;
         parse_wire_type(r, &mut fields_left)?;
-        if !self.types.contains_key(&id) {
+        let new = !self.types.contains_key(&id);
+        if new {
             let bytes = &start.unread()[..start.remaining() - r.remaining()];
             self.inline.borrow_mut().push((id, bytes.to_vec()));
         }
-        Ok(())
+        Ok(new)
     }
 
     /// Defines the types [`ReceivedTypes::read_inline`] kept; whether there were any, and so
