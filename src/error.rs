@@ -166,9 +166,11 @@ impl CodecError {
     /// A message of `size` bytes that is not sent, being over the `limit`: an encode error, so
     /// that its call is answered with the reason instead.
     pub(crate) fn unsendable(size: usize, limit: usize) -> CodecError {
-        CodecError::Encode(format!(
-            "rpc: message of {size} bytes exceeds the limit of {limit} bytes"
-        ))
+        let too_large = CodecError::TooLarge {
+            size: size as u64,
+            limit,
+        };
+        CodecError::Encode(too_large.to_string())
     }
 }
 
