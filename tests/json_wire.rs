@@ -111,3 +111,34 @@ fn an_empty_argument_list_is_sent_as_an_empty_params() {
         .call_timeout::<_, ()>("Test.Nothing", &netrpc::Params(None::<(i64,)>), WAIT)
         .unwrap();
 }
+
+#[test]
+fn text_that_is_not_utf8_reads_as_go_reads_it() {
+    // Go's encoding/json reads each byte that is not UTF-8, and each escaped UTF-16 surrogate
+    // that is not half of a pair, as U+FFFD; the message is answered, not refused.
+    let addr = json_server(Server::new());
+    let mut conn = raw(addr);
+    let mut lines = std::io::BufReader::new(conn.try_clone().unwrap());
+    let cases: [(&[u8], &str); 8] = [
+        (b"a\xffb", "a\u{fffd}b"),
+        (b"\xe2\x82A", "\u{fffd}\u{fffd}A"),
+        (br"\ud800", "\u{fffd}"),
+        (br"\ud800\u0041", "\u{fffd}A"),
+        (br"\udc00x", "\u{fffd}x"),
+        (br"\ud800\ud800\udc00", "\u{fffd}\u{10000}"),
+        (br"\ud83d\ude00 \u00e9", "\u{1f600} \u{e9}"),
+        (br"\\ud800", r"\ud800"),
+    ];
+    for (id, (text, expected)) in cases.into_iter().enumerate() {
+        let mut request = br#"{"method":"Echo.Echo","params":[""#.to_vec();
+        request.extend_from_slice(text);
+        request.extend_from_slice(format!("\"],\"id\":{id}}}\n").as_bytes());
+        conn.write_all(&request).unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut lines, &mut line).unwrap();
+        let reply: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("no reply to {text:?} ({e}): {line:?}"));
+        assert_eq!(reply["id"], id, "{reply}");
+        assert_eq!(reply["result"], expected, "{reply}");
+    }
+}

@@ -141,6 +141,22 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
         &self.buf[self.start..self.end]
     }
 
+    /// The scanner, which may tell more of the frame it last found.
+    pub(crate) fn scanner(&self) -> &S {
+        &self.scanner
+    }
+
+    /// Puts `bytes` in the place of `frame`, the frame [`FrameReader::next_frame`] has just
+    /// returned, and returns where they lie.
+    pub(crate) fn replace_frame(&mut self, frame: Range<usize>, bytes: &[u8]) -> Range<usize> {
+        debug_assert_eq!(frame.end, self.start);
+        let len = frame.len();
+        self.buf.splice(frame.clone(), bytes.iter().copied());
+        self.start = self.start - len + bytes.len();
+        self.end = self.end - len + bytes.len();
+        frame.start..frame.start + bytes.len()
+    }
+
     /// The bytes of a frame returned by [`FrameReader::next_frame`].
     pub(crate) fn bytes(&self, range: Range<usize>) -> &[u8] {
         &self.buf[range]

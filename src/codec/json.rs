@@ -144,9 +144,15 @@ impl<'a, T: Deserialize<'a>> Envelope<'a, T> {
     fn next<C: Conn>(
         reader: &'a mut FrameReader<C, JsonScanner>,
     ) -> Result<Option<Self>, CodecError> {
-        let Some(frame) = reader.next_frame()? else {
+        let Some(mut frame) = reader.next_frame()? else {
             return Ok(None);
         };
+        if let Some(text) = json_go::go_text(
+            reader.bytes(frame.clone()),
+            reader.scanner().last_odd_text(),
+        ) {
+            frame = reader.replace_frame(frame, &text);
+        }
         let bytes = reader.bytes(frame.clone());
         let message = serde_json::from_slice(bytes)
             .map_err(|e| CodecError::Malformed(format!("jsonrpc: {e}")))?;
@@ -364,7 +370,9 @@ impl RequestEncoder for JsonRequestEncoder {
     }
 }
 
-/// Finds the end of one JSON object or array by counting brackets outside strings.
+/// Finds the end of one JSON object or array by counting brackets outside strings, and notes
+/// whether its strings hold text that Go may read otherwise than serde_json
+/// ([`json_go::go_text`]).
 #[derive(Debug, Default)]
 pub(crate) struct JsonScanner {
     /// Bytes of the current message examined so far.
@@ -372,6 +380,18 @@ pub(crate) struct JsonScanner {
     depth: usize,
     in_string: bool,
     escaped: bool,
+    /// The last byte was the `u` of an escape.
+    unicode: bool,
+    odd: json_go::OddText,
+    /// `odd` of the message last found whole.
+    last_odd: json_go::OddText,
+}
+
+impl JsonScanner {
+    /// What the message last found whole holds that serde_json may read otherwise than Go.
+    pub(crate) fn last_odd_text(&self) -> json_go::OddText {
+        self.last_odd
+    }
 }
 
 impl Scanner for JsonScanner {
@@ -381,15 +401,32 @@ impl Scanner for JsonScanner {
                 "jsonrpc: expected a JSON object".to_owned(),
             ));
         }
-        for (i, &byte) in buf.iter().enumerate().skip(self.pos) {
+        let mut i = self.pos;
+        while i < buf.len() {
+            let byte = buf[i];
             if self.in_string {
                 if self.escaped {
                     self.escaped = false;
-                } else if byte == b'\\' {
-                    self.escaped = true;
-                } else if byte == b'"' {
-                    self.in_string = false;
+                    self.unicode = byte == b'u';
+                    i += 1;
+                    continue;
                 }
+                if self.unicode {
+                    // The first hex digit of a `\u` escape: D begins UTF-16's surrogates.
+                    self.unicode = false;
+                    self.odd.surrogate_escapes |= byte | 0x20 == b'd';
+                }
+                // On to the string's next quote or backslash (a payload is mostly strings).
+                let rest = &buf[i..];
+                let run = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                self.odd.non_ascii |= !rest[..run].is_ascii();
+                i += run;
+                match buf.get(i) {
+                    Some(b'\\') => self.escaped = true,
+                    Some(_) => self.in_string = false,
+                    None => break,
+                }
+                i += 1;
                 continue;
             }
             match byte {
@@ -398,12 +435,16 @@ impl Scanner for JsonScanner {
                 b'}' | b']' => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        *self = JsonScanner::default();
+                        *self = JsonScanner {
+                            last_odd: self.odd,
+                            ..JsonScanner::default()
+                        };
                         return within(i + 1, limit).map(Some);
                     }
                 }
                 _ => {}
             }
+            i += 1;
         }
         self.pos = within(buf.len(), limit)?;
         Ok(None)
@@ -456,6 +497,25 @@ mod tests {
             JsonScanner::default().scan(msg, msg.len() - 1),
             Err(CodecError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn scanner_notes_odd_text_however_the_message_arrives() {
+        let flags = |msg: &[u8], step: usize| {
+            let mut scanner = JsonScanner::default();
+            let mut end = step.min(msg.len());
+            while scanner.scan(&msg[..end], 1 << 20).unwrap().is_none() {
+                end = (end + step).min(msg.len());
+            }
+            let odd = scanner.last_odd_text();
+            (odd.non_ascii, odd.surrogate_escapes)
+        };
+        for step in [1, 2, 3, 100] {
+            assert_eq!(flags(br#"{"a":"b\"c\\ud800","d":1}"#, step), (false, false));
+            assert_eq!(flags(br#"{"a":"\u0041\uD800"}"#, step), (false, true));
+            assert_eq!(flags("{\"a\":\"\\\"é\"}".as_bytes(), step), (true, false));
+            assert_eq!(flags(br#"{"\ud83d":[]}"#, step), (false, true));
+        }
     }
 
     #[test]

@@ -18,11 +18,101 @@
 //!
 //! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
 //! empty sequences and maps, `None`, and structs with every field zero.
+//!
+//! Text that is not UTF-8 reads as Go reads it ([`go_text`]): where serde_json refuses a byte
+//! that is not UTF-8, or an escaped UTF-16 surrogate that is not half of a pair, Go reads
+//! U+FFFD.
 
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 use serde::ser::{self, Serialize, Serializer};
+
+/// What a JSON message's strings hold that serde_json may read otherwise than Go: noted by the
+/// scanner that finds where the message ends.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct OddText {
+    /// A byte that is not ASCII, which may not be UTF-8.
+    pub(crate) non_ascii: bool,
+    /// A `\u` escape of a UTF-16 surrogate, which may not be half of a pair.
+    pub(crate) surrogate_escapes: bool,
+}
+
+/// The replacement character, U+FFFD, in UTF-8.
+const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
+
+/// A JSON message as Go's `encoding/json` reads it, where serde_json would refuse it, or
+/// `None` if it reads the same either way: each byte that does not begin a UTF-8 character
+/// becomes U+FFFD, as does each `\u` escape of a UTF-16 surrogate that is not half of a pair
+/// (as `\ufffd`). `odd` says what the message may hold; a message that holds neither is
+/// not looked at.
+pub(crate) fn go_text(message: &[u8], odd: OddText) -> Option<Vec<u8>> {
+    if !odd.surrogate_escapes && (!odd.non_ascii || std::str::from_utf8(message).is_ok()) {
+        return None;
+    }
+    let mut out = Vec::new();
+    // `message[..copied]` is in `out`, as it is or replaced.
+    let mut copied = 0;
+    let mut replace = |out: &mut Vec<u8>, at: usize, len: usize, with: &[u8]| {
+        out.extend_from_slice(&message[copied..at]);
+        out.extend_from_slice(with);
+        copied = at + len;
+    };
+    let mut i = 0;
+    while i < message.len() {
+        match message[i] {
+            b'\\' => match surrogate_at(message, i) {
+                Some(0xD800..=0xDBFF)
+                    if matches!(surrogate_at(message, i + 6), Some(0xDC00..=0xDFFF)) =>
+                {
+                    i += 12
+                }
+                Some(_) => {
+                    replace(&mut out, i, 6, b"\\ufffd");
+                    i += 6;
+                }
+                // Any other escape is two bytes long, or six for a `\u` outside the
+                // surrogates; a malformed one fails in serde_json as it does in Go.
+                None => i += 2,
+            },
+            byte if byte < 0x80 => i += 1,
+            byte => {
+                let width = match byte {
+                    0xC0..=0xDF => 2,
+                    0xE0..=0xEF => 3,
+                    0xF0..=0xF7 => 4,
+                    _ => 0,
+                };
+                let character = message.get(i..i + width).filter(|_| width > 0);
+                if character.is_some_and(|c| std::str::from_utf8(c).is_ok()) {
+                    i += width;
+                } else {
+                    replace(&mut out, i, 1, REPLACEMENT);
+                    i += 1;
+                }
+            }
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&message[copied..]);
+    Some(out)
+}
+
+/// The UTF-16 surrogate escaped at `message[at..]` (`\uD800` to `\uDFFF`), if one is there.
+fn surrogate_at(message: &[u8], at: usize) -> Option<u16> {
+    let escape = message.get(at..at + 6)?;
+    if escape[..2] != *b"\\u" {
+        return None;
+    }
+    let hex = &escape[2..];
+    if !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let unit = u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+    (0xD800..=0xDFFF).contains(&unit).then_some(unit)
+}
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -1119,6 +1209,37 @@ mod tests {
         assert!(base64_decode("Zm9v!").is_err());
         assert!(base64_decode("Zg==Zg").is_err());
         assert!(base64_decode("Z").is_err());
+    }
+
+    #[test]
+    fn go_text_mends_only_what_serde_json_refuses() {
+        let both = OddText {
+            non_ascii: true,
+            surrogate_escapes: true,
+        };
+        let mend = |text: &[u8]| go_text(text, both).map(|t| String::from_utf8(t).unwrap());
+        assert_eq!(mend("é \\ud83d\\ude00 \\u0041".as_bytes()), None);
+        assert_eq!(mend(b"\xff\xff").as_deref(), Some("\u{fffd}\u{fffd}"));
+        // Cut short at the end of the message: each byte on its own, as Go's utf8.DecodeRune.
+        assert_eq!(
+            mend(b"a\xf0\x9f\x98").as_deref(),
+            Some("a\u{fffd}\u{fffd}\u{fffd}")
+        );
+        assert_eq!(
+            mend(b"\xed\xa0\x80").as_deref(),
+            Some("\u{fffd}\u{fffd}\u{fffd}")
+        );
+        assert_eq!(mend(br"\ud83d").as_deref(), Some(r"\ufffd"));
+        assert_eq!(
+            mend(br"\ud83d\ud83d\ude00").as_deref(),
+            Some(r"\ufffd\ud83d\ude00")
+        );
+        // Escapes cut short or malformed are left to serde_json to refuse, as Go does.
+        assert_eq!(mend(br"\ud83"), None);
+        assert_eq!(mend(br"\u+d80"), None);
+        assert_eq!(mend(br"\"), None);
+        // What the scanner did not flag is not looked at.
+        assert_eq!(go_text(b"\xff", OddText::default()), None);
     }
 
     #[derive(serde::Serialize, Deserialize, Debug, PartialEq, Default)]
