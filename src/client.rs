@@ -523,6 +523,7 @@ impl ClientBuilder {
     }
 
     /// The message size limit set, for codecs built for this builder.
+    #[cfg(any(feature = "json", feature = "gob"))]
     pub(crate) fn message_size_limit(&self) -> usize {
         self.max_message_size
     }

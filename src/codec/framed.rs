@@ -69,6 +69,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     }
 
     /// The size limit of a message, in bytes.
+    #[cfg(any(feature = "json", feature = "gob"))]
     pub(crate) fn limit(&self) -> usize {
         self.limit
     }
@@ -142,12 +143,14 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     }
 
     /// The scanner, which may tell more of the frame it last found.
+    #[cfg(feature = "json")]
     pub(crate) fn scanner(&self) -> &S {
         &self.scanner
     }
 
     /// Puts `bytes` in the place of `frame`, the frame [`FrameReader::next_frame`] has just
     /// returned, and returns where they lie.
+    #[cfg(feature = "json")]
     pub(crate) fn replace_frame(&mut self, frame: Range<usize>, bytes: &[u8]) -> Range<usize> {
         debug_assert_eq!(frame.end, self.start);
         let len = frame.len();
