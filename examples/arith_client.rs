@@ -12,7 +12,13 @@ use std::error::Error;
 use common::{Args, Quotient};
 use netrpc::Client;
 
+const USAGE: &str = "usage: arith_client [--addr HOST:PORT] [--codec msgpack|json|gob] [--http]
+
+Calls Arith and Echo on the server at --addr (127.0.0.1:1234), in --codec (msgpack), over
+HTTP's CONNECT with --http.";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    common::check_args(USAGE, &["addr", "codec"], &["http"]);
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
     let http = common::switch("http");
     let client = match (common::flag("codec").as_deref(), http) {

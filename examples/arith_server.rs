@@ -15,7 +15,13 @@ use std::net::TcpListener;
 
 use netrpc::{Server, Wire, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 
+const USAGE: &str = "usage: arith_server [--addr HOST:PORT] [--codec msgpack|json|gob] [--http]
+
+Serves Arith, Echo and Work on --addr (127.0.0.1:1234) until killed. With no other flag,
+every wire on one port; --codec pins one wire, --http serves HTTP only.";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    common::check_args(USAGE, &["addr", "codec"], &["http"]);
     let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
     let wire = match common::flag("codec").as_deref() {
         None => Wire::Detect,

@@ -373,7 +373,22 @@ fn max_rss_kb() -> u64 {
         .unwrap_or(0)
 }
 
+const USAGE: &str = "usage: loadgen [--addr HOST:PORT] [--conns N] [--callers M | --async K]
+               [--duration SECS] [--payload BYTES | --sleep-us N] [--interval MS]
+               [--codec msgpack|json|gob]
+
+Drives --addr (an in-process server if none) for --duration and prints one JSON line of
+calls per second and latency percentiles. See the top of examples/loadgen.rs for each flag.";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    common::check_args(
+        USAGE,
+        &[
+            "addr", "conns", "callers", "async", "duration", "payload", "sleep-us", "codec",
+            "interval",
+        ],
+        &[],
+    );
     let opts = parse()?;
     let addr = match &opts.addr {
         Some(addr) => addr.clone(),

@@ -26,13 +26,19 @@ impl Handler {
     }
 }
 
+const USAGE: &str = "usage: nvim --addr HOST:PORT | --socket PATH
+
+Talks to the Neovim listening there: sets a line and reads it back, subscribes to an event,
+and answers a request Neovim makes.";
+
 fn main() -> Result<(), Box<dyn Error>> {
+    common::check_args(USAGE, &["addr", "socket"], &[]);
     let builder = Client::builder().timeout(Some(Duration::from_secs(10)));
     let nvim = match (common::flag("addr"), common::flag("socket")) {
         (Some(addr), _) => builder.dial(&addr)?,
         #[cfg(unix)]
         (None, Some(path)) => builder.dial_unix(&path)?,
-        _ => return Err("usage: nvim --addr HOST:PORT | --socket PATH".into()),
+        _ => return Err(USAGE.into()),
     };
     nvim.register_methods(Service::new(Handler).method("Add", Handler::add))?;
     let events = nvim.notifications();

@@ -47,3 +47,22 @@ fn paced_connections_each_call_once_per_interval() {
     let calls = line["calls"].as_u64().unwrap();
     assert!((190..=200).contains(&calls), "{calls} calls: {line}");
 }
+
+#[test]
+fn examples_refuse_flags_they_do_not_take_and_explain_themselves() {
+    for (name, wrong) in [
+        ("loadgen", &["--conn", "8"][..]),
+        ("loadgen", &["--conns"][..]),
+        ("arith_server", &["--adr", "127.0.0.1:0"][..]),
+        ("arith_client", &["--http=yes"][..]),
+    ] {
+        let out = common::finished(Command::new(common::example(name)).args(wrong));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name} {wrong:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(stderr.contains(&format!("usage: {name}")), "{stderr}");
+    }
+    let out = common::finished(Command::new(common::example("arith_server")).arg("--help"));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: arith_server"));
+}

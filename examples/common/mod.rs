@@ -146,6 +146,34 @@ pub fn register(server: &Server) -> Result<(), RegisterError> {
     server.register(Service::new(Work).method("Sleep", Work::sleep))
 }
 
+/// Checks the command line against what the example takes: `flags` (`--name VALUE` or
+/// `--name=VALUE`) and `switches` (`--name`). `--help` prints `usage` and exits; anything
+/// else, or a flag without its value, prints what is wrong and `usage`, and exits with 2.
+pub fn check_args(usage: &str, flags: &[&str], switches: &[&str]) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--help" || arg == "-h" {
+            println!("{usage}");
+            std::process::exit(0);
+        }
+        let name = arg.strip_prefix("--").unwrap_or_default();
+        let (name, inline_value) = name
+            .split_once('=')
+            .map_or((name, false), |(n, _)| (n, true));
+        let wrong = if flags.contains(&name) {
+            (!inline_value && args.next().is_none()).then(|| format!("{arg} needs a value"))
+        } else if switches.contains(&name) && !inline_value {
+            None
+        } else {
+            Some(format!("unexpected argument {arg:?}"))
+        };
+        if let Some(wrong) = wrong {
+            eprintln!("error: {wrong}\n\n{usage}");
+            std::process::exit(2);
+        }
+    }
+}
+
 /// The value of `--name VALUE` or `--name=VALUE` on the command line.
 pub fn flag(name: &str) -> Option<String> {
     let long = format!("--{name}");

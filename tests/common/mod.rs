@@ -162,12 +162,33 @@ pub fn expect_closed(stream: &mut TcpStream) {
     }
 }
 
-/// Runs `command` to its end and returns its standard output; fails the test, showing both
-/// outputs, if it does not succeed.
-pub fn output_of(command: &mut std::process::Command) -> String {
-    let output = command
-        .output()
+/// Runs `command` to its end, for at most a minute, and returns what it printed and how it
+/// ended; fails the test (killing it) if it runs longer.
+pub fn finished(command: &mut std::process::Command) -> std::process::Output {
+    use std::process::Stdio;
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap_or_else(|e| panic!("{command:?}: {e}")),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            panic!("{command:?} still runs after a minute");
+        }
+    }
+}
+
+/// Runs `command` to its end (for at most a minute) and returns its standard output; fails
+/// the test, showing both outputs, if it does not succeed.
+pub fn output_of(command: &mut std::process::Command) -> String {
+    let output = finished(command);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
