@@ -2,8 +2,9 @@
 # CPU time and context switches per call, server and client process, measured by `perf stat`.
 # Needs perf, ../shared/bench/compare.sh to have built the Go yardstick into /tmp/netrpc-bench,
 # and cargo build --release --examples. Run from the project root.
-# usage: benches/scripts/cpu_per_call.sh netrpc|go|thread-floor "--conns 8 --callers 8"
+# usage: benches/scripts/cpu_per_call.sh netrpc|go|thread-floor|floor "--conns 8 --callers 8"
 # thread-floor (benches/thread_floor, built here) serves only Work.Sleep, driven by netrpc's loadgen.
+# floor is compare.sh's raw TCP ping-pong (no RPC at all), server and client, built by compare.sh.
 set -euo pipefail
 impl=$1; flags=$2; secs=3
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
@@ -17,8 +18,10 @@ if [ "$impl" = netrpc ] || [ "$impl" = thread-floor ]; then
   fi
   client="./target/release/examples/loadgen --addr $addr --duration $secs $flags"
 else
-  /tmp/netrpc-bench/go-netrpcbench -mode server -addr "$addr" 2>/dev/null &
-  client="/tmp/netrpc-bench/go-netrpcbench -mode client -addr $addr -duration ${secs}s ${flags//--/-}"
+  bin=/tmp/netrpc-bench/go-netrpcbench
+  [ "$impl" = floor ] && bin=/tmp/netrpc-bench/floor
+  "$bin" -mode server -addr "$addr" 2>/dev/null &
+  client="$bin -mode client -addr $addr -duration ${secs}s ${flags//--/-}"
 fi
 srv=$!
 trap 'kill $srv 2>/dev/null || true' EXIT
