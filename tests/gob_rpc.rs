@@ -17,6 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{assert_has_lines, spawn_announcing, Args, Quotient, WAIT};
+use netrpc::gob::Time;
 use netrpc::{Client, Error, Server, Service};
 use serde::{Deserialize, Serialize};
 
@@ -203,11 +204,36 @@ impl Kinds {
             circle: Circle { r },
         })
     }
+    fn later(&self, m: Moment) -> Result<Moment, String> {
+        Ok(Moment {
+            at: later(m.at, m.secs),
+            secs: 0,
+            zero: m.zero,
+        })
+    }
     fn radius(&self, shape: Shape) -> Result<f64, String> {
         match shape.any.get("R") {
             Some(netrpc::gob::Value::Float(r)) => Ok(*r),
             other => Err(format!("not a circle: {other:?}")),
         }
+    }
+}
+
+/// Go's `Moment{At time.Time; Secs int64; Zero time.Time}`.
+#[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+#[serde(rename_all = "PascalCase")]
+struct Moment {
+    at: Time,
+    secs: i64,
+    zero: Time,
+}
+
+/// `t` moved by `secs` seconds, in its own zone.
+fn later(t: Time, secs: i64) -> Time {
+    let moved = Time::from_unix(t.unix_seconds() + secs, t.nanosecond());
+    match t.offset() {
+        Some(offset) => moved.with_offset(offset).unwrap(),
+        None => moved,
     }
 }
 
@@ -250,7 +276,8 @@ fn server() -> Server {
                 .method("Names", Kinds::names)
                 .method("Zero", Kinds::zero)
                 .method("Radius", Kinds::radius)
-                .method("Circle", Kinds::circle),
+                .method("Circle", Kinds::circle)
+                .method("Later", Kinds::later),
         )
         .unwrap();
     server
@@ -279,6 +306,7 @@ const GO_CLIENT_LINES: &[&str] = &[
     "ok: empty slice at top level",
     "ok: empty map at top level",
     "ok: zero struct at top level",
+    "ok: time.Time",
     "ok: 100 concurrent calls",
 ];
 
@@ -376,6 +404,26 @@ fn check(client: &Client) {
     for r in [1.5, 3.0] {
         let shape: Shape = client.call_timeout("Kinds.Circle", &r, WAIT).unwrap();
         assert_eq!(shape.any.get("R"), Some(&netrpc::gob::Value::Float(r)));
+    }
+    // 19:07:00.123456789 at UTC+5:30, and the Moon landing in UTC.
+    let at = Time::from_unix(1_796_220_420, 123_456_789)
+        .with_offset(19_800)
+        .unwrap();
+    let landing = Time::from_unix(-14_182_940, 0);
+    for (at, secs) in [(at, 90), (landing, -40)] {
+        let m: Moment = client
+            .call_timeout(
+                "Kinds.Later",
+                &Moment {
+                    at,
+                    secs,
+                    ..Moment::default()
+                },
+                WAIT,
+            )
+            .unwrap();
+        assert_eq!(m.at, later(at, secs));
+        assert!(m.zero.is_zero());
     }
 
     thread::scope(|s| {

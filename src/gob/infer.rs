@@ -131,9 +131,12 @@ impl ser::Serializer for Infer {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<Shape, GobError> {
+        if name == super::time::NAME || name == super::time::ZERO_NAME {
+            return Ok(Shape::Opaque(super::time::GO_NAME));
+        }
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

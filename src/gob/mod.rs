@@ -60,6 +60,7 @@
 //! | `Option<T>` | `*T`: a `None` field is left out, like a nil pointer |
 //! | newtypes, `Box<T>` | `T` |
 //! | `()`, unit structs | `struct{}` |
+//! | [`Time`] | `time.Time` |
 //!
 //! Go fills only exported fields, matched by name: give Rust fields Go's names
 //! (`#[serde(rename_all = "PascalCase")]` or `rename`). Rust fields the wire type lacks
@@ -74,9 +75,9 @@
 //! Go sends the definition of a concrete type inside the first interface value of it on a
 //! stream, and ends the message there: the rest of the value comes in the next message. The
 //! RPC codec reads such values whole; with a [`Decoder`] of your own, follow
-//! [`Decoder::value_continues`] and [`Decoder::define_inline_types`]. Types that encode
-//! themselves (`time.Time`, any `GobEncoder` or `BinaryMarshaler`) decode as their bytes and
-//! cannot be sent back to Go.
+//! [`Decoder::value_continues`] and [`Decoder::define_inline_types`]. Go's `time.Time`, which
+//! encodes itself, is [`Time`] both ways; other types that encode themselves (any
+//! `GobEncoder` or `BinaryMarshaler`) decode as their bytes and cannot be sent back to Go.
 //!
 //! As in Go, zero-valued struct fields (0, `""`, `false`, empty sequences, `None`) are left
 //! out of a message, and so are empty maps (Go sends an empty but non-nil map; a Rust map
@@ -109,6 +110,7 @@ mod error;
 mod infer;
 mod rpc;
 mod ser;
+mod time;
 mod trace;
 mod types;
 mod value;
@@ -122,6 +124,7 @@ use serde::de::{Deserialize, DeserializeOwned};
 use serde::Serialize;
 
 pub use error::{GobError, GobErrorKind};
+pub use time::Time;
 pub use value::Value;
 
 pub use rpc::{

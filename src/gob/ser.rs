@@ -37,6 +37,8 @@ enum Want<'a> {
     Struct(&'a [(&'static str, i64)]),
     /// One byte of a `[]byte` given as a sequence of `u8`.
     Byte,
+    /// A type that encodes itself: a [`super::Time`].
+    Opaque,
     /// A struct field the type does not have: only an absent or empty value fits.
     Nothing(&'static str),
 }
@@ -55,6 +57,7 @@ impl Want<'_> {
             Want::Map(..) => "a map".into(),
             Want::Struct(_) => "a struct".into(),
             Want::Byte => "a byte".into(),
+            Want::Opaque => super::time::GO_NAME.into(),
             Want::Nothing(_) => "nothing".into(),
         }
     }
@@ -109,6 +112,7 @@ impl<'a> Emit<'a> {
                 Def::Array(e, n) => Want::Array(*e, *n),
                 Def::Map(k, v) => Want::Map(*k, *v),
                 Def::Struct(fields) => Want::Struct(fields),
+                Def::Opaque => Want::Opaque,
             },
         };
         Ok(Emit {
@@ -358,10 +362,23 @@ impl<'a> ser::Serializer for Emit<'a> {
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<Emitted, GobError> {
-        value.serialize(self)
+        let zero = match name {
+            super::time::NAME => false,
+            super::time::ZERO_NAME => true,
+            _ => return value.serialize(self),
+        };
+        let Want::Opaque = self.want else {
+            return Err(self.mismatch(super::time::GO_NAME));
+        };
+        // Its bytes go as a []byte's do; a zero time is left out of a struct, as in Go.
+        value.serialize(Emit {
+            want: Want::Bytes,
+            ..self
+        })?;
+        Ok(zero_if(zero))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,

@@ -1219,3 +1219,40 @@ fn an_interface_value_inside_another_that_defines_its_type_ends_the_stream() {
     );
     assert!(!dec.in_step());
 }
+
+#[test]
+fn times_encode_themselves_and_a_zero_one_is_left_out() {
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Log {
+        at: super::Time,
+        zero: super::Time,
+        seen: Vec<super::Time>,
+    }
+    let at = super::Time::from_unix(1_700_000_000, 42)
+        .with_offset(-4 * 3600)
+        .unwrap();
+    let log = Log {
+        at,
+        zero: super::Time::default(),
+        seen: vec![at, super::Time::default()],
+    };
+    round_trip(&log);
+    round_trip(&at);
+    round_trip(&super::Time::default());
+    // Traced from Deserialize, an empty Vec<Time> still has its type; the zero field is not
+    // in the value.
+    let empty = Log {
+        at,
+        ..Log::default()
+    };
+    let stream = encode_typed(&empty);
+    assert_eq!(decode::<Log>(&stream), empty);
+    let nothing = encode_typed(&Log::default());
+    let epoch = encode_typed(&Log {
+        zero: super::Time::from_unix(0, 0),
+        ..Log::default()
+    });
+    // Field delta, length and Go's 15 bytes.
+    assert_eq!(epoch.len(), nothing.len() + 17);
+}

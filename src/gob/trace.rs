@@ -229,10 +229,14 @@ impl<'de> de::Deserializer<'de> for Tracer<'_> {
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
+        mut self,
+        name: &'static str,
         visitor: V,
     ) -> Result<V::Value, GobError> {
+        if name == super::time::NAME {
+            self.set(Shape::Opaque(super::time::GO_NAME));
+            return visitor.visit_borrowed_bytes(b"");
+        }
         visitor.visit_newtype_struct(self)
     }
 

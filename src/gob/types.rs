@@ -57,6 +57,8 @@ pub(crate) enum Shape {
     Recurse(usize),
     /// A struct in the table [`Shape::unify_structs`] builds (entry, variant); never outside it.
     Ref(usize, usize),
+    /// A type that encodes itself (Go's `GobEncoder`), by its Go name: a [`super::Time`].
+    Opaque(&'static str),
 }
 
 impl Shape {
@@ -336,6 +338,7 @@ impl Shape {
             Shape::Struct("", _) => "struct".into(),
             Shape::Struct(name, _) => format!("struct {name}"),
             Shape::Recurse(_) | Shape::Ref(..) => "a recursive struct".into(),
+            Shape::Opaque(name) => (*name).into(),
         }
     }
 
@@ -378,6 +381,8 @@ pub(crate) enum Def {
     Array(i64, usize),
     Map(i64, i64),
     Struct(Vec<(&'static str, i64)>),
+    /// A type that encodes itself: its values are byte strings.
+    Opaque,
 }
 
 /// The types an encoder has defined on its stream.
@@ -481,6 +486,7 @@ impl SentTypes {
                 let k = self.assign(k, false, out, mark, enclosing)?;
                 Def::Map(k, self.assign(v, false, out, mark, enclosing)?)
             }
+            Shape::Opaque(_) => Def::Opaque,
             _ => Def::Struct(Vec::new()),
         };
         let id = FIRST_USER_ID + self.defs.len() as i64;
@@ -509,7 +515,7 @@ impl SentTypes {
             _ => def,
         };
         let name = match shape {
-            Shape::Struct(name, _) if !name.is_empty() => name.to_string(),
+            Shape::Struct(name, _) | Shape::Opaque(name) if !name.is_empty() => name.to_string(),
             _ if field => go_name(shape),
             _ => String::new(),
         };
@@ -533,7 +539,7 @@ fn go_name(shape: &Shape) -> String {
         Shape::Array(e, n) => format!("[{n}]{}", go_name(e)),
         Shape::Map(k, v) => format!("map[{}]{}", go_name(k), go_name(v)),
         Shape::Struct("", _) => "struct {}".into(),
-        Shape::Struct(name, _) => (*name).into(),
+        Shape::Struct(name, _) | Shape::Opaque(name) => (*name).into(),
         Shape::Unknown(_) | Shape::Recurse(_) | Shape::Ref(..) => String::new(),
     }
 }
@@ -542,12 +548,13 @@ fn go_name(shape: &Shape) -> String {
 fn write_definition(out: &mut Vec<u8>, id: i64, name: &str, def: &Def) {
     let mut body = Vec::with_capacity(32);
     put_int(&mut body, -id);
-    // wireType field number: ArrayT 0, SliceT 1, StructT 2, MapT 3.
+    // wireType field number: ArrayT 0, SliceT 1, StructT 2, MapT 3, GobEncoderT 4.
     let field = match def {
         Def::Array(..) => 0,
         Def::Slice(_) => 1,
         Def::Struct(_) => 2,
         Def::Map(..) => 3,
+        Def::Opaque => 4,
     };
     put_uint(&mut body, field + 1);
     // Field 0 of every xxxType is its CommonType {Name, Id}; zero values are left out.
@@ -598,6 +605,8 @@ fn write_definition(out: &mut Vec<u8>, id: i64, name: &str, def: &Def) {
                 }
             }
         }
+        // gobEncoderType is its CommonType alone.
+        Def::Opaque => {}
     }
     body.push(0); // end of the xxxType
     body.push(0); // end of the wireType

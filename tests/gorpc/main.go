@@ -23,6 +23,7 @@ import (
 	"os"
 	"reflect"
 	"sync"
+	"time"
 )
 
 type Args struct{ A, B int }
@@ -150,6 +151,19 @@ func (k *Kinds) Circle(r *float64, reply *Shape) error {
 // Zero returns the zero Point, whatever it is sent.
 func (k *Kinds) Zero(args *Point, reply *Point) error {
 	*reply = Point{}
+	return nil
+}
+
+// Moment carries times, which encode themselves (GobEncoder): Later moves At by Secs seconds
+// in its own zone, and sends Zero back as it came.
+type Moment struct {
+	At   time.Time
+	Secs int64
+	Zero time.Time
+}
+
+func (k *Kinds) Later(args *Moment, reply *Moment) error {
+	*reply = Moment{At: args.At.Add(time.Duration(args.Secs) * time.Second), Zero: args.Zero}
 	return nil
 }
 
@@ -299,6 +313,19 @@ func check(c *rpc.Client) {
 		fail("zero point: %v %v", p, err)
 	}
 	fmt.Println("ok: zero struct at top level")
+
+	ist := time.FixedZone("", 5*3600+30*60)
+	at := time.Date(2026, 12, 1, 19, 7, 0, 123456789, ist)
+	later := at.Add(90 * time.Second).Format(time.RFC3339Nano)
+	var m Moment
+	if err := c.Call("Kinds.Later", &Moment{At: at, Secs: 90}, &m); err != nil || m.At.Format(time.RFC3339Nano) != later || !m.Zero.IsZero() {
+		fail("time: %v %v", m, err)
+	}
+	landing := time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)
+	if err := c.Call("Kinds.Later", &Moment{At: landing, Secs: -40}, &m); err != nil || !m.At.Equal(landing.Add(-40*time.Second)) || m.At.Location() != time.UTC {
+		fail("time in UTC: %v %v", m, err)
+	}
+	fmt.Println("ok: time.Time")
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)
