@@ -26,7 +26,7 @@ use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::{ClientCodec, Message, Request, RequestEncoder, Response};
 use crate::error::{CodecError, Error, RegisterError};
 use crate::http::DEFAULT_RPC_PATH;
-use crate::outbox::{self, Outbox};
+use crate::outbox::{self, Outbox, Overflow};
 use crate::peer::{Answer, Notification, Peer};
 use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
 use crate::service::panic_message;
@@ -415,7 +415,7 @@ impl Client {
         notification: bool,
         args: Argument<'_>,
     ) -> Result<(), Error> {
-        let sent = self.inner.outbox.send(|encoder, buf| {
+        let sent = self.inner.outbox.send(Overflow::Refuse, |encoder, buf| {
             let Encoder { codec, header } = encoder;
             header.seq = seq;
             header.service_method.clear();
@@ -461,6 +461,7 @@ impl Drop for ClientInner {
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     max_message_size: usize,
+    max_unsent: usize,
     timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
     write_timeout: Option<Duration>,
@@ -471,6 +472,7 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         ClientBuilder {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
             timeout: None,
             connect_timeout: None,
             write_timeout: None,
@@ -487,6 +489,16 @@ impl ClientBuilder {
     /// fails with an error and is not sent; a reply over it ends the connection.
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// The most bytes of requests that may wait for a server that reads them more slowly
+    /// than they are made (default 64 MiB, and never less than the message size limit): a
+    /// burst of [`Client::go`] calls to a server at its limit of calls in flight, say. A call
+    /// that would queue more fails at once with an error saying so, and is not sent; the
+    /// connection and the calls before it go on. (Go's `Client.Go` blocks instead.)
+    pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
+        self.max_unsent = bytes;
         self
     }
 
@@ -578,7 +590,7 @@ impl ClientBuilder {
             output,
             outbox::Limits {
                 max_message: self.max_message_size,
-                max_unsent: MAX_UNSENT.max(self.max_message_size),
+                max_unsent: self.max_unsent.max(self.max_message_size),
             },
         );
         let calls = Arc::new(Calls::new());
@@ -616,10 +628,6 @@ impl ClientBuilder {
         Ok(Shared::new(stream))
     }
 }
-
-/// The most bytes of requests that may wait for a server that does not read before the
-/// connection closes (or the message size limit, if larger).
-const MAX_UNSENT: usize = 64 << 20;
 
 /// Tries each address `addr` resolves to, each for at most `timeout`, if any. An error names
 /// the address, as Go's do (`dial tcp 127.0.0.1:1: connection refused`), and keeps its kind.
@@ -719,7 +727,9 @@ impl Answer for Replies {
                 error,
                 error_value: None,
             };
-            outbox.send(|encoder, buf| encoder.codec.encode_reply(buf, &response, body))
+            outbox.send(Overflow::Close, |encoder, buf| {
+                encoder.codec.encode_reply(buf, &response, body)
+            })
         };
         let sent = match reply {
             Ok(body) => send(None, Some(body)),

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
-use crate::outbox::{self, Outbox};
+use crate::outbox::{self, Outbox, Overflow};
 use crate::pool::Pool;
 use crate::service::{Arg, Method, Registry, Reply};
 
@@ -296,7 +296,7 @@ enum Incoming {
 /// Sends the reply to call `seq`; a reply that cannot be encoded is answered with the reason.
 fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<Reply, String>) {
     let sent = match result {
-        Ok(reply) => outbox.send(|encoder, buf| {
+        Ok(reply) => outbox.send(Overflow::Close, |encoder, buf| {
             let response = Response {
                 seq,
                 ..Response::default()
@@ -318,7 +318,9 @@ fn send_error<E: ResponseEncoder>(
         error: Some(error),
         error_value: None,
     };
-    outbox.send(|encoder, buf| encoder.encode_response(buf, &response, None))
+    outbox.send(Overflow::Close, |encoder, buf| {
+        encoder.encode_response(buf, &response, None)
+    })
 }
 
 /// A connection's calls in flight, bounded: one token per call, so the reader stops reading
@@ -327,6 +329,8 @@ struct Slots {
     take: Sender<()>,
     give_back: Receiver<()>,
     answered: Arc<AtomicU64>,
+    /// Whether the connection has been at its limit, which is logged once.
+    warned: AtomicBool,
 }
 
 /// One call in flight; dropping it, however the call ends, gives everything back.
@@ -343,6 +347,7 @@ impl Slots {
             take,
             give_back,
             answered: Arc::default(),
+            warned: AtomicBool::new(false),
         }
     }
 
@@ -353,6 +358,15 @@ impl Slots {
         shared: &Arc<Shared>,
         outbox: &Outbox<E>,
     ) -> Option<InFlight> {
+        if self.take.is_full() && !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "rpc: {} has {} calls in flight, the limit (ServerBuilder::max_in_flight_per_conn): \
+                 no more of its requests are read until one answers. Calls that call this server \
+                 back over the same connection wait here for ever once they fill it",
+                outbox.peer(),
+                self.in_flight()
+            );
+        }
         loop {
             match self.take.send_timeout((), CLOSED_POLL) {
                 Ok(()) => break,

@@ -101,6 +101,18 @@ pub(crate) struct Limits {
     pub(crate) max_unsent: usize,
 }
 
+/// What a message does that takes the bytes waiting for a peer that does not read past the
+/// limit ([`Limits::max_unsent`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// Closes the connection: a reply, whose caller would otherwise wait for it for ever.
+    Close,
+    /// Is not sent, and its caller told why: a request, whose caller can be answered at
+    /// once, and whose connection may only be slow to read (a server at its limit of calls in
+    /// flight). A message that finds nothing else waiting is sent all the same.
+    Refuse,
+}
+
 /// A connection's queue of encoded messages and its one writer.
 pub(crate) struct Outbox<E> {
     state: Mutex<State<E>>,
@@ -167,13 +179,16 @@ impl<E: Send + 'static> Outbox<E> {
     /// Queues one message, which `encode` appends to the buffer it is given, and sees it
     /// written. An `encode` that fails or panics, or a message over the size limit, leaves
     /// nothing behind and is a [`CodecError::Encode`]; the connection goes on. A closed
-    /// connection is a [`CodecError::Io`].
+    /// connection is a [`CodecError::Io`]. `overflow` says what a message that takes the
+    /// bytes waiting for the peer past their limit does.
     pub(crate) fn send(
         self: &Arc<Self>,
+        overflow: Overflow,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         self.in_line.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock();
+        let mark = state.queue.len();
         let queued = self.queue(&mut state, encode);
         // Senders already in line for the lock have their messages ready: the last of them
         // writes for all, so that messages ready together leave together. Decided under the
@@ -185,13 +200,24 @@ impl<E: Send + 'static> Outbox<E> {
             return Err(closed());
         }
         if state.queue.len() > self.limits.max_unsent {
-            let unsent = state.queue.len();
-            drop(state);
-            log::warn!(
-                "rpc: {unsent} bytes wait for {} to read, more than the limit of {}; closing the connection",
+            let waiting = format!(
+                "{} bytes wait for {} to read, more than the limit of {}",
+                state.queue.len(),
                 self.peer,
                 self.limits.max_unsent
             );
+            if overflow == Overflow::Refuse && mark > 0 {
+                state.queue.truncate(mark);
+                return Err(CodecError::Encode(format!(
+                    "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
+                )));
+            }
+            let reason = format!("{waiting}; the connection was closed");
+            log::warn!("rpc: {reason}");
+            state
+                .failure
+                .get_or_insert((io::ErrorKind::WriteZero, reason));
+            drop(state);
             self.close();
             return Err(closed());
         }
@@ -301,7 +327,8 @@ impl<E: Send + 'static> Outbox<E> {
                 Err(e) => {
                     drop(sink);
                     log::warn!("rpc: writing to {}: {e}; closing the connection", self.peer);
-                    self.state.lock().failure = Some((e.kind(), e.to_string()));
+                    // A write that fails on a connection closed for a reason keeps that reason.
+                    (self.state.lock().failure).get_or_insert((e.kind(), e.to_string()));
                     self.close();
                     return;
                 }

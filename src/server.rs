@@ -451,7 +451,7 @@ impl ServerBuilder {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
                 max_connections: 16_384,
-                max_in_flight: 256,
+                max_in_flight: DEFAULT_WORKERS,
                 read_timeout: None,
                 write_timeout: Some(Duration::from_secs(30)),
             },
@@ -521,9 +521,12 @@ impl ServerBuilder {
         self
     }
 
-    /// The most calls one connection may have in flight (default 256). At the limit the
-    /// connection's reader stops reading until a call answers: backpressure instead of an
-    /// unbounded queue.
+    /// The most calls one connection may have in flight (default 4,096, the default number
+    /// of workers). At the limit the connection's reader stops reading until a call answers
+    /// (backpressure instead of an unbounded queue), and a warning is logged. Methods that
+    /// call this server back through one shared `Client` need room for their nested calls
+    /// too: past the limit they wait for each other for ever, as they would past
+    /// [`workers`](Self::workers).
     pub fn max_in_flight_per_conn(mut self, n: usize) -> Self {
         self.limits.max_in_flight = n.max(1);
         self

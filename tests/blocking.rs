@@ -149,6 +149,23 @@ fn sixty_four_nested_calls_into_the_same_server_complete() {
 }
 
 #[test]
+fn three_hundred_nested_calls_over_the_callers_own_connection_complete() {
+    // Each call holds its place on the connection while its nested call needs one more: past
+    // 256 in flight this deadlocked.
+    let h = start();
+    let client = h.client();
+    *h.work.back.lock() = Some(client.clone());
+    let calls: Vec<_> = (0..300)
+        .map(|n| client.go::<_, i64>("Slow.Nested", &n))
+        .collect();
+    for (n, call) in (0..).zip(calls) {
+        let done = call.done.recv_timeout(WAIT).expect("a nested call hung");
+        assert_eq!(done.result.unwrap(), n * 2);
+    }
+    *h.work.back.lock() = None;
+}
+
+#[test]
 fn a_quick_reply_is_not_held_behind_calls_that_block_forever() {
     let h = start();
     let client = h.client();

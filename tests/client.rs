@@ -86,6 +86,40 @@ fn the_write_timeout_fails_a_call_to_a_server_that_stops_reading() {
     ));
 }
 
+#[test]
+fn requests_past_the_unsent_limit_fail_alone_and_the_connection_goes_on() {
+    let (addr, _held) = deaf_server();
+    let client = Client::builder()
+        .max_message_size(1 << 20)
+        .max_unsent_bytes(4 << 20)
+        .dial(addr)
+        .unwrap();
+    let argument = serde_bytes::ByteBuf::from(vec![1u8; 1000 << 10]);
+    let mut sent = Vec::new();
+    let refused = loop {
+        assert!(sent.len() < 1000, "no call was refused");
+        let call = client.go::<_, Ignore>("Echo.Echo", &argument);
+        match call.done.try_recv() {
+            Ok(done) => break done.result,
+            Err(_) => sent.push(call),
+        }
+    };
+    match refused {
+        Err(Error::Codec(CodecError::Encode(text))) => {
+            assert!(text.contains("max_unsent_bytes"), "{text}")
+        }
+        other => panic!("expected the call to be refused, got {other:?}"),
+    }
+    // The calls before it still wait for their replies: the connection was not closed.
+    thread::sleep(Duration::from_millis(100));
+    for call in &sent {
+        assert!(call.done.try_recv().is_err(), "an earlier call ended");
+    }
+    // A small call still goes in line.
+    let small = client.go::<_, i64>("Arith.Multiply", &Args { a: 2, b: 3 });
+    assert!(small.done.try_recv().is_err());
+}
+
 /// A reply type whose `Deserialize` panics.
 #[derive(Debug)]
 struct Explosive;
