@@ -96,12 +96,13 @@ impl HttpHandler {
             .server
             .read_timeout()
             .map_or(self.head_timeout, |read| read.min(self.head_timeout));
-        let head = read_head(&mut conn, timeout);
+        let head = read_head(&mut conn, timeout, may_start_a_request);
         let head = match head {
             Ok(head) => head,
             Err(e) => {
                 let status = match e.kind() {
                     io::ErrorKind::InvalidData => "431 Request Header Fields Too Large",
+                    io::ErrorKind::InvalidInput => "400 Bad Request",
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => "408 Request Timeout",
                     _ => return,
                 };
@@ -244,7 +245,7 @@ pub(crate) fn connect<C: Conn>(
     conn.set_write_timeout(Some(timeout))?;
     let head = conn
         .write_all(format!("CONNECT {path} HTTP/1.0\n\n").as_bytes())
-        .and_then(|()| read_head(&mut conn, timeout))
+        .and_then(|()| read_head(&mut conn, timeout, |_| true))
         .map_err(|e| match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -312,8 +313,12 @@ struct Head {
 
 /// Reads up to the blank line that ends an HTTP head, within [`MAX_HEAD`] bytes and about
 /// `timeout` in all, so a slow or garbage peer cannot hold the thread. Each byte is looked at
-/// once.
-fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
+/// once. Bytes that `may_be_http` says cannot begin the head end it at once (`InvalidInput`).
+fn read_head<C: Conn>(
+    conn: &mut C,
+    timeout: Duration,
+    may_be_http: fn(&[u8]) -> bool,
+) -> io::Result<Head> {
     let deadline = Instant::now().checked_add(timeout);
     conn.set_read_timeout(deadline.map(|_| timeout))?;
     let mut read_timeout = timeout;
@@ -350,12 +355,46 @@ fn read_head<C: Conn>(conn: &mut C, timeout: Duration) -> io::Result<Head> {
                     "connection closed inside the HTTP head",
                 ))
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if !may_be_http(&buf) {
+                    // Such as a MessagePack-RPC client dialled without `dial_http`: it is
+                    // told at once, not after the head timeout.
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "not an HTTP request",
+                    ));
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
 }
+
+/// Whether `buf` may be the front of an HTTP request: up to [`MAX_METHOD`] bytes of empty
+/// lines, then a method, which is a token (RFC 9110's `tchar`s) of at most [`MAX_METHOD`]
+/// bytes, up to the first space. Looks at no more than twice that many bytes, however long
+/// `buf` is, so a head read a byte at a time costs a bounded look per byte.
+fn may_start_a_request(buf: &[u8]) -> bool {
+    let front = &buf[..buf.len().min(2 * MAX_METHOD + 1)];
+    let Some(start) = front.iter().position(|&b| b != b'\r' && b != b'\n') else {
+        return front.len() <= MAX_METHOD;
+    };
+    let rest = &front[start..];
+    let method = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    let whole = method.len() < rest.len();
+    start <= MAX_METHOD
+        && method.len() <= MAX_METHOD
+        && (!whole || !method.is_empty())
+        && method
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// The longest method name taken (`CONNECT` and `OPTIONS` are 7 bytes), and the most bytes
+/// of empty lines before it.
+const MAX_METHOD: usize = 32;
 
 /// Where the head ends: after the first empty line (`\n\n` or `\n\r\n`; Go sends `\n\n`),
 /// looking from `from` on.
@@ -544,6 +583,32 @@ fn json_string(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_cannot_start_a_request_is_told_at_once() {
+        for front in [
+            &b""[..],
+            b"\r\n",
+            b"GE",
+            b"GET",
+            b"GET /",
+            b"CONNECT /_goRPC_ HTTP/1.0\n",
+        ] {
+            assert!(may_start_a_request(front), "{front:?}");
+        }
+        let long = [b'A'; 33];
+        let blank = [b'\n'; 40];
+        for front in [
+            &[0x94, 0x00][..],
+            b"{\"method\"",
+            b" GET /",
+            b"\x16\x03\x01",
+            &long,
+            &blank,
+        ] {
+            assert!(!may_start_a_request(front), "{front:?}");
+        }
+    }
 
     #[test]
     fn head_ends_at_the_first_empty_line() {

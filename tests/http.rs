@@ -271,3 +271,25 @@ fn the_servers_read_timeout_bounds_an_http_head_on_the_one_port() {
         "held for {took:?} (the head timeout is 10 s)"
     );
 }
+
+#[test]
+fn a_client_that_forgot_dial_http_is_told_at_once() {
+    let server = Server::new();
+    register_all(&server);
+    let addr = http_server_with(server, WAIT);
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let started = Instant::now();
+    let result = client.call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 2 });
+    // The server waits 10 s for a head; the client hears 400 Bad Request at once.
+    assert!(started.elapsed() < Duration::from_secs(5));
+    match result {
+        Err(netrpc::Error::Codec(e)) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("400 Bad Request") && text.contains("dial_http"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a codec error, got {other:?}"),
+    }
+}

@@ -94,7 +94,11 @@ impl<C: Conn> MessageReader<C> {
             return Ok(None);
         };
         let mut rd = self.frames.bytes(frame.clone());
-        let len = read_array_len(&mut rd)?;
+        let len = read_array_len(&mut rd).map_err(|e| {
+            let mut front = self.frames.bytes(frame.clone()).to_vec();
+            front.extend_from_slice(self.frames.unread());
+            spoken_http(&front).unwrap_or(e)
+        })?;
         let kind = read_uint(&mut rd)?;
         Ok(Some(Envelope {
             kind,
@@ -266,6 +270,25 @@ impl<C: Conn> ServerCodec for MsgpackServerCodec<C> {
     fn read_request_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
         self.0.read_body(body)
     }
+}
+
+/// The error for a peer that speaks HTTP where MessagePack-RPC was expected (an answer, or
+/// a request line, in `front`, the first bytes of the message): a server that takes RPC over
+/// HTTP only, dialled without `dial_http`, answers `400 Bad Request`.
+fn spoken_http(front: &[u8]) -> Option<CodecError> {
+    let line = front.split(|&b| b == b'\r' || b == b'\n').next()?;
+    let method = line.split(|&b| b == b' ').next()?;
+    let http = line.starts_with(b"HTTP/1.")
+        || (!method.is_empty()
+            && method.iter().all(u8::is_ascii_uppercase)
+            && line.windows(8).any(|w| w == b" HTTP/1."));
+    http.then(|| {
+        let line = String::from_utf8_lossy(&line[..line.len().min(80)]);
+        CodecError::Malformed(format!(
+            "the peer speaks HTTP, not MessagePack-RPC ({line:?}); a server that takes RPC \
+             over HTTP is dialled with Client::dial_http"
+        ))
+    })
 }
 
 /// The msgid of the request that `front` begins, if it is one and the msgid has come.
