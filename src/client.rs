@@ -54,6 +54,11 @@ pub struct Client {
     inner: Arc<ClientInner>,
 }
 
+// A panic in a caller's code (an argument's `Serialize`, say) is caught where it happens, and
+// the client's locks do not poison: a client used across `catch_unwind` is as it was.
+impl std::panic::UnwindSafe for Client {}
+impl std::panic::RefUnwindSafe for Client {}
+
 struct ClientInner {
     calls: Arc<Calls>,
     outbox: Arc<Outbox<Encoder>>,

@@ -162,16 +162,12 @@ impl Shared {
                             running.set(0);
                             result
                         });
-                        if !request.notification {
-                            reply(&outbox, request.seq, result);
-                        }
+                        answer(&outbox, &request, result);
                         drop(call);
                     });
                 }
                 Ok(Some(Incoming::Rejected { request, error })) => {
-                    if !request.notification {
-                        reply(&outbox, request.seq, Err(error));
-                    }
+                    answer(&outbox, &request, Err(error));
                 }
                 Ok(None) => break,
                 Err(CodecError::Io(e))
@@ -225,9 +221,7 @@ impl Shared {
             }
             Some(Incoming::Rejected { request, error }) => (request, Err(error)),
         };
-        if !request.notification {
-            reply(outbox, request.seq, result);
-        }
+        answer(outbox, &request, result);
         Ok(true)
     }
 
@@ -291,6 +285,24 @@ enum Incoming {
     },
     /// A request answered with an error without running anything.
     Rejected { request: Request, error: String },
+}
+
+/// Answers `request` with `result`; a notification, which has no answer, has its error
+/// logged instead (an unknown method, say), so that it is not lost without a word.
+fn answer<E: ResponseEncoder>(
+    outbox: &Arc<Outbox<E>>,
+    request: &Request,
+    result: Result<Reply, String>,
+) {
+    match result {
+        _ if !request.notification => reply(outbox, request.seq, result),
+        Err(error) => log::debug!(
+            "rpc: notification {} from {}: {error}",
+            request.service_method,
+            outbox.peer()
+        ),
+        Ok(_) => {}
+    }
 }
 
 /// Sends the reply to call `seq`; a reply that cannot be encoded is answered with the reason.

@@ -48,6 +48,11 @@ pub struct Server {
     inner: Arc<Inner>,
 }
 
+// User code that panics (a method, a reply's `Serialize`) is caught where it runs, and the
+// server's locks do not poison: a server used across `catch_unwind` is as it was.
+impl std::panic::UnwindSafe for Server {}
+impl std::panic::RefUnwindSafe for Server {}
+
 struct Inner {
     shared: Arc<Shared>,
     socket: SocketOptions,

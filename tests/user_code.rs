@@ -669,3 +669,10 @@ fn an_argument_is_serialized_once() {
         assert_eq!(reply.len(), 5);
     }
 }
+
+#[test]
+fn clients_and_servers_may_be_used_across_catch_unwind() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<netrpc::Client>();
+    unwind_safe::<netrpc::Server>();
+}

@@ -237,3 +237,19 @@ fn a_reply_too_large_to_send_is_answered_with_an_error() {
         10
     );
 }
+
+#[test]
+fn a_method_name_sent_as_binary_is_read_as_its_text() {
+    // msgpack-python with use_bin_type=True sends a bytes method name as bin.
+    let h = start();
+    let mut conn = h.raw();
+    let mut as_bin = Vec::new();
+    rmp::encode::write_array_len(&mut as_bin, 4).unwrap();
+    rmp::encode::write_uint(&mut as_bin, 0).unwrap();
+    rmp::encode::write_uint(&mut as_bin, 1).unwrap();
+    rmp::encode::write_bin(&mut as_bin, b"Arith.Multiply").unwrap();
+    args_params(7, 8)(&mut as_bin);
+    let as_str = request(1, "Arith.Multiply", args_params(7, 8));
+    let expected = exchange(&mut h.raw(), &as_str, 5);
+    assert_eq!(exchange(&mut conn, &as_bin, 5), expected);
+}

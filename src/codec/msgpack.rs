@@ -496,8 +496,15 @@ fn read_uint(rd: &mut &[u8]) -> Result<u64, CodecError> {
     })
 }
 
+/// Reads a method name: a string, or binary holding UTF-8, which some peers send for one.
 fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a str, CodecError> {
+    let mut as_bin = *rd;
     let len = rmp::decode::read_str_len(rd)
+        .or_else(|_| {
+            let len = rmp::decode::read_bin_len(&mut as_bin)?;
+            *rd = as_bin;
+            Ok::<_, rmp::decode::ValueReadError>(len)
+        })
         .map_err(|_| CodecError::Malformed("expected a method name, as a string".to_owned()))?
         as usize;
     let bytes = rd.get(..len).ok_or_else(|| {
@@ -687,7 +694,9 @@ mod tests {
             text,
             "rpc: malformed message: expected an unsigned integer (a kind or a msgid)"
         );
-        let mut bytes: &[u8] = &[0xc4, 1, b'M']; // bin, not str
+        let mut bytes: &[u8] = &[0xc4, 1, b'M']; // bin, taken as UTF-8
+        assert_eq!(read_str(&mut bytes).unwrap(), "M");
+        let mut bytes: &[u8] = &[0x01]; // a number
         let text = read_str(&mut bytes).unwrap_err().to_string();
         assert_eq!(
             text,
