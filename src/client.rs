@@ -26,7 +26,7 @@ use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::{ClientCodec, Message, Request, RequestEncoder, Response};
 use crate::error::{CodecError, Error, RegisterError};
 use crate::http::DEFAULT_RPC_PATH;
-use crate::outbox::{self, Outbox, Overflow};
+use crate::outbox::{self, Outbox, Outgoing};
 use crate::peer::{Answer, Notification, Peer};
 use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
 use crate::service::panic_message;
@@ -420,7 +420,7 @@ impl Client {
         notification: bool,
         args: Argument<'_>,
     ) -> Result<(), Error> {
-        let sent = self.inner.outbox.send(Overflow::Refuse, |encoder, buf| {
+        let sent = self.inner.outbox.send(Outgoing::Request, |encoder, buf| {
             let Encoder { codec, header } = encoder;
             header.seq = seq;
             header.service_method.clear();
@@ -732,7 +732,7 @@ impl Answer for Replies {
                 error,
                 error_value: None,
             };
-            outbox.send(Overflow::Close, |encoder, buf| {
+            outbox.send(Outgoing::Reply, |encoder, buf| {
                 encoder.codec.encode_reply(buf, &response, body)
             })
         };

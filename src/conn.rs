@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
-use crate::outbox::{self, Outbox, Overflow};
+use crate::outbox::{self, Outbox, Outgoing};
 use crate::pool::Pool;
 use crate::service::{Arg, Method, Registry, Reply};
 
@@ -308,7 +308,7 @@ fn answer<E: ResponseEncoder>(
 /// Sends the reply to call `seq`; a reply that cannot be encoded is answered with the reason.
 fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<Reply, String>) {
     let sent = match result {
-        Ok(reply) => outbox.send(Overflow::Close, |encoder, buf| {
+        Ok(reply) => outbox.send(Outgoing::Reply, |encoder, buf| {
             let response = Response {
                 seq,
                 ..Response::default()
@@ -330,7 +330,7 @@ fn send_error<E: ResponseEncoder>(
         error: Some(error),
         error_value: None,
     };
-    outbox.send(Overflow::Close, |encoder, buf| {
+    outbox.send(Outgoing::Reply, |encoder, buf| {
         encoder.encode_response(buf, &response, None)
     })
 }

@@ -163,14 +163,13 @@ impl CodecError {
         matches!(self, CodecError::Decode(_) | CodecError::Encode(_))
     }
 
-    /// A message of `size` bytes that is not sent, being over the `limit`: an encode error, so
-    /// that its call is answered with the reason instead.
-    pub(crate) fn unsendable(size: usize, limit: usize) -> CodecError {
-        let too_large = CodecError::TooLarge {
-            size: size as u64,
-            limit,
-        };
-        CodecError::Encode(too_large.to_string())
+    /// A message (`what`: a request or a reply) of `size` bytes that is not sent, being over
+    /// the sender's `limit`: an encode error, so that its call is answered with the reason
+    /// instead.
+    pub(crate) fn unsendable(what: &str, size: usize, limit: usize) -> CodecError {
+        CodecError::Encode(format!(
+            "rpc: {what} of {size} bytes exceeds the limit of {limit} bytes (max_message_size)"
+        ))
     }
 }
 

@@ -101,16 +101,27 @@ pub(crate) struct Limits {
     pub(crate) max_unsent: usize,
 }
 
-/// What a message does that takes the bytes waiting for a peer that does not read past the
-/// limit ([`Limits::max_unsent`]).
+/// What a message sent through an [`Outbox`] is, which decides what becomes of one that the
+/// limits refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Overflow {
-    /// Closes the connection: a reply, whose caller would otherwise wait for it for ever.
-    Close,
-    /// Is not sent, and its caller told why: a request, whose caller can be answered at
-    /// once, and whose connection may only be slow to read (a server at its limit of calls in
-    /// flight). A message that finds nothing else waiting is sent all the same.
-    Refuse,
+pub(crate) enum Outgoing {
+    /// A request, whose caller can be told at once: past the bytes that may wait for the peer
+    /// ([`Limits::max_unsent`]) it is not sent, and the connection, which may only be slow to
+    /// read (a server at its limit of calls in flight), goes on. One that finds nothing else
+    /// waiting is sent all the same.
+    Request,
+    /// A reply, whose caller would wait for ever if it were dropped: past that limit the
+    /// connection closes.
+    Reply,
+}
+
+impl Outgoing {
+    fn name(self) -> &'static str {
+        match self {
+            Outgoing::Request => "request",
+            Outgoing::Reply => "reply",
+        }
+    }
 }
 
 /// A connection's queue of encoded messages and its one writer.
@@ -179,17 +190,17 @@ impl<E: Send + 'static> Outbox<E> {
     /// Queues one message, which `encode` appends to the buffer it is given, and sees it
     /// written. An `encode` that fails or panics, or a message over the size limit, leaves
     /// nothing behind and is a [`CodecError::Encode`]; the connection goes on. A closed
-    /// connection is a [`CodecError::Io`]. `overflow` says what a message that takes the
-    /// bytes waiting for the peer past their limit does.
+    /// connection is a [`CodecError::Io`]. What the message is decides what becomes of one
+    /// over a limit ([`Outgoing`]).
     pub(crate) fn send(
         self: &Arc<Self>,
-        overflow: Overflow,
+        message: Outgoing,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         self.in_line.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock();
         let mark = state.queue.len();
-        let queued = self.queue(&mut state, encode);
+        let queued = self.queue(&mut state, message, encode);
         // Senders already in line for the lock have their messages ready: the last of them
         // writes for all, so that messages ready together leave together. Decided under the
         // lock, so the last one finds every message of those before it queued.
@@ -206,7 +217,7 @@ impl<E: Send + 'static> Outbox<E> {
                 self.peer,
                 self.limits.max_unsent
             );
-            if overflow == Overflow::Refuse && mark > 0 {
+            if message == Outgoing::Request && mark > 0 {
                 state.queue.truncate(mark);
                 return Err(CodecError::Encode(format!(
                     "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
@@ -235,6 +246,7 @@ impl<E: Send + 'static> Outbox<E> {
     fn queue(
         &self,
         state: &mut State<E>,
+        message: Outgoing,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         if self.is_closed() {
@@ -252,7 +264,11 @@ impl<E: Send + 'static> Outbox<E> {
             .and_then(|()| {
                 let size = queue.len() - mark;
                 if size > self.limits.max_message {
-                    return Err(CodecError::unsendable(size, self.limits.max_message));
+                    return Err(CodecError::unsendable(
+                        message.name(),
+                        size,
+                        self.limits.max_message,
+                    ));
                 }
                 Ok(())
             });

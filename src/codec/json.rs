@@ -124,8 +124,12 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
             ));
         };
         let params = self.reader.bytes(params);
-        let elements: Vec<&RawValue> = serde_json::from_slice(params)
-            .map_err(|e| CodecError::Decode(format!("jsonrpc: params must be an array: {e}")))?;
+        let elements: Vec<&RawValue> = serde_json::from_slice(params).map_err(|e| {
+            CodecError::Decode(format!(
+                "jsonrpc: params must be an array: {}",
+                within_part(&e)
+            ))
+        })?;
         match elements.first().map(|raw| raw.get()) {
             None | Some("null") => decode_zero(decode),
             Some(argument) => decode_json(argument.as_bytes(), decode),
@@ -188,7 +192,17 @@ fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
             &mut de,
         )))
     })
-    .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
+    .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {}", within_part(&e))))
+}
+
+/// An error decoding a part of a message (`params`, the argument, the result) without
+/// serde_json's "at line 1 column N", which counts within the part, not the message.
+fn within_part(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    match text.rsplit_once(" at line ") {
+        Some((what, place)) if place.contains(" column ") => what.to_owned(),
+        _ => text,
+    }
 }
 
 /// Decodes Go's zero value for the argument's type into `decode`: what Go's server keeps when
@@ -233,7 +247,7 @@ impl ResponseEncoder for JsonResponseEncoder {
         // is too large to send, is answered again with the reason, under the same id.
         let size = buf.len() - mark;
         if size > self.limit {
-            return Err(CodecError::unsendable(size, self.limit));
+            return Err(CodecError::unsendable("reply", size, self.limit));
         }
         self.ids.lock().remove(&response.seq);
         Ok(())
