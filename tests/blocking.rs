@@ -134,18 +134,24 @@ fn sixty_four_callers_of_a_blocking_method_run_at_once() {
     );
 }
 
-#[test]
-fn sixty_four_nested_calls_into_the_same_server_complete() {
-    let h = start();
-    *h.work.back.lock() = Some(h.client());
-    let client = h.client();
-    let calls: Vec<_> = (0..64)
+/// Makes `n` calls of `Slow.Nested` through `client`, each calling the server back through
+/// `back`, and checks that every one completes.
+fn nested_calls_complete(h: &Harness, client: &Client, back: Client, n: i64) {
+    *h.work.back.lock() = Some(back);
+    let calls: Vec<_> = (0..n)
         .map(|n| client.go::<_, i64>("Slow.Nested", &n))
         .collect();
     for (n, call) in (0..).zip(calls) {
         let done = call.done.recv_timeout(WAIT).expect("a nested call hung");
         assert_eq!(done.result.unwrap(), n * 2);
     }
+    *h.work.back.lock() = None;
+}
+
+#[test]
+fn sixty_four_nested_calls_into_the_same_server_complete() {
+    let h = start();
+    nested_calls_complete(&h, &h.client(), h.client(), 64);
 }
 
 #[test]
@@ -154,15 +160,7 @@ fn three_hundred_nested_calls_over_the_callers_own_connection_complete() {
     // 256 in flight this deadlocked.
     let h = start();
     let client = h.client();
-    *h.work.back.lock() = Some(client.clone());
-    let calls: Vec<_> = (0..300)
-        .map(|n| client.go::<_, i64>("Slow.Nested", &n))
-        .collect();
-    for (n, call) in (0..).zip(calls) {
-        let done = call.done.recv_timeout(WAIT).expect("a nested call hung");
-        assert_eq!(done.result.unwrap(), n * 2);
-    }
-    *h.work.back.lock() = None;
+    nested_calls_complete(&h, &client, client.clone(), 300);
 }
 
 #[test]
