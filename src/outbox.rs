@@ -149,6 +149,9 @@ struct State<E> {
     spare: Vec<u8>,
     /// Whether a writer is at work; it takes whatever is queued before it stops.
     writing: bool,
+    /// Whether that writer is the connection's writer thread, waiting for a peer slow to
+    /// read: only then do queued bytes wait for the peer, rather than for a writer in passing.
+    stalled: bool,
     /// Why writing failed, if it did.
     failure: Option<(io::ErrorKind, String)>,
 }
@@ -171,6 +174,7 @@ impl<E: Send + 'static> Outbox<E> {
                 queue: Vec::new(),
                 spare: Vec::new(),
                 writing: false,
+                stalled: false,
                 failure: None,
             }),
             sink: Mutex::new(output.sink),
@@ -199,8 +203,15 @@ impl<E: Send + 'static> Outbox<E> {
     ) -> Result<(), CodecError> {
         self.in_line.fetch_add(1, Ordering::AcqRel);
         let mut state = self.state.lock();
-        let mark = state.queue.len();
-        let queued = self.queue(&mut state, message, encode);
+        // A request is refused before it is encoded, so that nothing of it is sent, or
+        // remembered as sent (a gob type definition); the queue may so pass the limit by one
+        // message. The sender still writes for those in line, below.
+        let queued = match self.unsent_past_limit(&state) {
+            Some(waiting) if message == Outgoing::Request => Err(CodecError::Encode(format!(
+                "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
+            ))),
+            _ => self.queue(&mut state, message, encode),
+        };
         // Senders already in line for the lock have their messages ready: the last of them
         // writes for all, so that messages ready together leave together. Decided under the
         // lock, so the last one finds every message of those before it queued.
@@ -210,27 +221,17 @@ impl<E: Send + 'static> Outbox<E> {
             state.queue = Vec::new();
             return Err(closed());
         }
-        if state.queue.len() > self.limits.max_unsent {
-            let waiting = format!(
-                "{} bytes wait for {} to read, more than the limit of {}",
-                state.queue.len(),
-                self.peer,
-                self.limits.max_unsent
-            );
-            if message == Outgoing::Request && mark > 0 {
-                state.queue.truncate(mark);
-                return Err(CodecError::Encode(format!(
-                    "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
-                )));
+        if message == Outgoing::Reply {
+            if let Some(waiting) = self.unsent_past_limit(&state) {
+                let reason = format!("{waiting}; the connection was closed");
+                log::warn!("rpc: {reason}");
+                state
+                    .failure
+                    .get_or_insert((io::ErrorKind::WriteZero, reason));
+                drop(state);
+                self.close();
+                return Err(closed());
             }
-            let reason = format!("{waiting}; the connection was closed");
-            log::warn!("rpc: {reason}");
-            state
-                .failure
-                .get_or_insert((io::ErrorKind::WriteZero, reason));
-            drop(state);
-            self.close();
-            return Err(closed());
         }
         if !last || state.writing || state.queue.is_empty() {
             return queued;
@@ -240,6 +241,20 @@ impl<E: Send + 'static> Outbox<E> {
         drop(state);
         self.write_out(batch, 0, Waiting::HandOff);
         queued
+    }
+
+    /// What waits for a peer slow to read, if it is past the limit: the bytes queued while
+    /// the writer thread waits for the peer. (While a sender writes in passing, the peer
+    /// reads, and the queue holds only what arrived meanwhile.)
+    fn unsent_past_limit(&self, state: &State<E>) -> Option<String> {
+        (state.stalled && state.queue.len() > self.limits.max_unsent).then(|| {
+            format!(
+                "{} bytes wait for {} to read, more than the limit of {}",
+                state.queue.len(),
+                self.peer,
+                self.limits.max_unsent
+            )
+        })
     }
 
     /// Appends one message, which `encode` writes, to the queue; see [`Outbox::send`].
@@ -353,6 +368,7 @@ impl<E: Send + 'static> Outbox<E> {
             let closed = self.is_closed();
             if closed || state.queue.is_empty() {
                 state.writing = false;
+                state.stalled = false;
                 batch.clear();
                 if closed {
                     state.queue = Vec::new();
@@ -414,6 +430,7 @@ impl<E: Send + 'static> Outbox<E> {
     /// Gives the rest of a batch that the peer is slow to take to a writer thread, which
     /// waits for the peer; the `writing` flag goes with it.
     fn hand_off(self: &Arc<Self>, batch: Vec<u8>, sent: usize) {
+        self.state.lock().stalled = true;
         let outbox = Arc::clone(self);
         let spawned = thread::Builder::new()
             .name(thread_name("netrpc-writer", &self.peer))

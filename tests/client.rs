@@ -120,6 +120,29 @@ fn requests_past_the_unsent_limit_fail_alone_and_the_connection_goes_on() {
     assert!(small.done.try_recv().is_err());
 }
 
+#[test]
+fn large_calls_made_together_to_a_server_that_reads_are_all_answered() {
+    // Two 40 MB requests queued at once, and their two 40 MB replies: more than the unsent
+    // limit together, but nothing waits for a peer slow to read. One was refused, and then
+    // left the other unwritten; the server closed the connection over the replies.
+    let h = start();
+    let client = h.client();
+    let argument = serde_bytes::ByteBuf::from(vec![7u8; 40_000_000]);
+    thread::scope(|s| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    client.call_timeout::<_, serde_bytes::ByteBuf>("Echo.Echo", &argument, WAIT)
+                })
+            })
+            .collect();
+        for call in calls {
+            let echoed = call.join().unwrap().expect("a large call failed");
+            assert_eq!(echoed.len(), argument.len());
+        }
+    });
+}
+
 /// A reply type whose `Deserialize` panics.
 #[derive(Debug)]
 struct Explosive;

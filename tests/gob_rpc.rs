@@ -662,3 +662,56 @@ fn a_call_whose_error_cannot_be_sent_closes_the_connection_instead_of_hanging() 
     );
     assert!(started.elapsed() < WAIT / 2, "{:?}", started.elapsed());
 }
+
+/// A proxy to `target` that forwards nothing of what its one client sends until `release`
+/// is signalled: a server slow to read.
+fn held_proxy(target: SocketAddr) -> (SocketAddr, crossbeam_channel::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (release, released) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        let mut server = std::net::TcpStream::connect(target).unwrap();
+        let (mut client_back, mut server_back) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        thread::spawn(move || std::io::copy(&mut server_back, &mut client_back));
+        if released.recv_timeout(WAIT).is_ok() {
+            let _ = std::io::copy(&mut client, &mut server);
+        }
+    });
+    (addr, release)
+}
+
+#[test]
+fn a_request_refused_before_its_type_was_sent_leaves_the_gob_stream_whole() {
+    let server = Server::new();
+    common::register_all(&server);
+    let (addr, release) = held_proxy(common::serve(&server));
+    let builder = Client::builder()
+        .max_message_size(1 << 20)
+        .max_unsent_bytes(2 << 20)
+        .timeout(Some(WAIT));
+    let client = netrpc::gob::dial_with(&builder, addr).unwrap();
+    // Bytes ([]byte, a predefined type) until the server's socket is full and a call is
+    // refused...
+    let bytes = serde_bytes::ByteBuf::from(vec![1u8; 500 << 10]);
+    let mut pending = Vec::new();
+    loop {
+        assert!(pending.len() < 1000, "nothing was refused");
+        let call = client.go::<_, serde_bytes::ByteBuf>("Echo.Echo", &bytes);
+        if call.done.try_recv().is_ok() {
+            break;
+        }
+        pending.push(call);
+    }
+    // ...then the first call whose argument's type gob must define is refused too.
+    let refused = client.call::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 });
+    assert!(matches!(refused, Err(Error::Codec(_))), "{refused:?}");
+    release.send(()).unwrap();
+    for call in pending {
+        call.done.recv_timeout(WAIT).unwrap().result.unwrap();
+    }
+    // The definition was not sent, nor taken as sent: the next call defines the type.
+    let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
+    assert_eq!(product, 42);
+}
