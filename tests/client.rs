@@ -115,9 +115,20 @@ fn requests_past_the_unsent_limit_fail_alone_and_the_connection_goes_on() {
     for call in &sent {
         assert!(call.done.try_recv().is_err(), "an earlier call ended");
     }
-    // A small call still goes in line.
+    // While the bytes wait, a small call is refused too, and the connection stays open.
     let small = client.go::<_, i64>("Arith.Multiply", &Args { a: 2, b: 3 });
-    assert!(small.done.try_recv().is_err());
+    let done = small
+        .done
+        .try_recv()
+        .expect("a call was queued past the limit");
+    assert!(
+        matches!(done.result, Err(Error::Codec(_))),
+        "{:?}",
+        done.result
+    );
+    for call in &sent {
+        assert!(call.done.try_recv().is_err(), "an earlier call ended");
+    }
 }
 
 #[test]
