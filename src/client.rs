@@ -499,9 +499,10 @@ impl ClientBuilder {
 
     /// The most bytes of requests that may wait for a server that reads them more slowly
     /// than they are made (default 64 MiB, and never less than the message size limit): a
-    /// burst of [`Client::go`] calls to a server at its limit of calls in flight, say. A call
-    /// that would queue more fails at once with an error saying so, and is not sent; the
-    /// connection and the calls before it go on. (Go's `Client.Go` blocks instead.)
+    /// burst of [`Client::go`] calls to a server at its limit of calls in flight, say. While
+    /// more than this waits for the server, a call fails at once with an error saying so
+    /// ([`Error::Codec`]) and is not sent; the connection and the calls before it go on.
+    /// (Go's `Client.Go` blocks instead.)
     pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
         self.max_unsent = bytes;
         self

@@ -26,8 +26,9 @@ pub enum Error {
     Shutdown,
     /// The connection failed while the call was in flight.
     Io(io::Error),
-    /// The arguments could not be encoded, or the reply could not be decoded into the
-    /// requested type, or the peer broke the protocol.
+    /// The arguments could not be encoded or the request was not sent (over the size limit,
+    /// or while too much waits for the server: `ClientBuilder::max_unsent_bytes`), or the
+    /// reply could not be decoded into the requested type, or the peer broke the protocol.
     Codec(CodecError),
     /// The call's deadline passed before its reply arrived.
     Timeout,
