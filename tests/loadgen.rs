@@ -55,6 +55,7 @@ fn examples_refuse_flags_they_do_not_take_and_explain_themselves() {
         ("loadgen", &["--conns"][..]),
         ("arith_server", &["--adr", "127.0.0.1:0"][..]),
         ("arith_client", &["--http=yes"][..]),
+        ("arith_client", &["--addr", "--http"][..]),
     ] {
         let out = common::finished(Command::new(common::example(name)).args(wrong));
         let stderr = String::from_utf8_lossy(&out.stderr);

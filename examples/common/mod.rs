@@ -161,7 +161,8 @@ pub fn check_args(usage: &str, flags: &[&str], switches: &[&str]) {
             .split_once('=')
             .map_or((name, false), |(n, _)| (n, true));
         let wrong = if flags.contains(&name) {
-            (!inline_value && args.next().is_none()).then(|| format!("{arg} needs a value"))
+            let missing = !inline_value && args.next().is_none_or(|v| v.starts_with("--"));
+            missing.then(|| format!("{arg} needs a value"))
         } else if switches.contains(&name) && !inline_value {
             None
         } else {
@@ -174,19 +175,20 @@ pub fn check_args(usage: &str, flags: &[&str], switches: &[&str]) {
     }
 }
 
-/// The value of `--name VALUE` or `--name=VALUE` on the command line.
+/// The value of `--name VALUE` or `--name=VALUE` on the command line; the last one given, as
+/// Go's `flag` package takes it.
 pub fn flag(name: &str) -> Option<String> {
     let long = format!("--{name}");
     let mut args = std::env::args().skip(1);
+    let mut value = None;
     while let Some(arg) = args.next() {
         if arg == long {
-            return args.next();
-        }
-        if let Some(value) = arg.strip_prefix(&long).and_then(|v| v.strip_prefix('=')) {
-            return Some(value.to_owned());
+            value = args.next();
+        } else if let Some(v) = arg.strip_prefix(&long).and_then(|v| v.strip_prefix('=')) {
+            value = Some(v.to_owned());
         }
     }
-    None
+    value
 }
 
 /// Whether the switch `--name` is on the command line.

@@ -148,16 +148,33 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
         &self.scanner
     }
 
-    /// Puts `bytes` in the place of `frame`, the frame [`FrameReader::next_frame`] has just
-    /// returned, and returns where they lie.
+    /// Puts `bytes`, at least as long as `frame`, in the place of `frame`, the frame
+    /// [`FrameReader::next_frame`] has just returned, and returns where they lie. The frames
+    /// before it are done with: `bytes` go where they end at the frame's end, over those, so
+    /// that nothing after the frame moves. Only where they leave too little room (the frame
+    /// is near the front of the buffer, as after each refill) are the bytes received past the
+    /// frame moved, once.
     #[cfg(feature = "json")]
     pub(crate) fn replace_frame(&mut self, frame: Range<usize>, bytes: &[u8]) -> Range<usize> {
-        debug_assert_eq!(frame.end, self.start);
-        let len = frame.len();
-        self.buf.splice(frame.clone(), bytes.iter().copied());
-        self.start = self.start - len + bytes.len();
-        self.end = self.end - len + bytes.len();
+        debug_assert!(frame.end == self.start && bytes.len() >= frame.len());
+        if let Some(start) = frame.end.checked_sub(bytes.len()) {
+            self.buf[start..frame.end].copy_from_slice(bytes);
+            return start..frame.end;
+        }
+        let grow = bytes.len() - frame.len();
+        self.buf.truncate(self.end);
+        self.buf
+            .splice(frame.end..frame.end, std::iter::repeat_n(0, grow));
+        self.buf[frame.start..frame.start + bytes.len()].copy_from_slice(bytes);
+        self.start += grow;
+        self.end += grow;
         frame.start..frame.start + bytes.len()
+    }
+
+    /// How many bytes the read buffer holds, received or room for them.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buf.len()
     }
 
     /// The bytes of a frame returned by [`FrameReader::next_frame`].

@@ -151,10 +151,8 @@ impl<'a, T: Deserialize<'a>> Envelope<'a, T> {
         let Some(mut frame) = reader.next_frame()? else {
             return Ok(None);
         };
-        if let Some(text) = json_go::go_text(
-            reader.bytes(frame.clone()),
-            reader.scanner().last_odd_text(),
-        ) {
+        let odd = reader.scanner().last_odd_text();
+        if let Some(text) = json_go::go_text(reader.bytes(frame.clone()), odd, reader.limit())? {
             frame = reader.replace_frame(frame, &text);
         }
         let bytes = reader.bytes(frame.clone());
@@ -482,6 +480,34 @@ fn within(size: usize, limit: usize) -> Result<usize, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mending_message_after_message_keeps_the_buffer_to_its_size() {
+        // Each byte that is not UTF-8 becomes three: the mended text goes over the messages
+        // read before it, so the buffer does not grow by the difference each time.
+        let mut input = Vec::new();
+        for id in 0..60 {
+            input.extend_from_slice(br#"{"method":"A.B","params":[""#);
+            input.extend_from_slice(&[0xff; 1000]);
+            input.extend_from_slice(format!(r#""],"id":{id}}}"#).as_bytes());
+        }
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let written = input.clone();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut ours, &written));
+        let mut codec = JsonServerCodec::new(crate::Shared::new(theirs));
+        let mut most = 0;
+        for _ in 0..60 {
+            codec.read_request_header().unwrap().unwrap();
+            codec.read_request_body(None).unwrap();
+            most = most.max(codec.reader.buffered());
+        }
+        writer.join().unwrap().unwrap();
+        assert!(
+            most < input.len() + 8192,
+            "{most} bytes for {}",
+            input.len()
+        );
+    }
 
     #[test]
     fn scanner_counts_brackets_outside_strings() {

@@ -28,6 +28,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 use serde::ser::{self, Serialize, Serializer};
 
+use crate::error::CodecError;
+
 /// What a JSON message's strings hold that serde_json may read otherwise than Go: noted by the
 /// scanner that finds where the message ends.
 #[derive(Debug, Default, Clone, Copy)]
@@ -45,10 +47,14 @@ const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
 /// `None` if it reads the same either way: each byte that does not begin a UTF-8 character
 /// becomes U+FFFD, as does each `\u` escape of a UTF-16 surrogate that is not half of a pair
 /// (as `\ufffd`). `odd` says what the message may hold; a message that holds neither is
-/// not looked at.
-pub(crate) fn go_text(message: &[u8], odd: OddText) -> Option<Vec<u8>> {
+/// not looked at. U+FFFD is three bytes: a message that grows past `limit` so is refused.
+pub(crate) fn go_text(
+    message: &[u8],
+    odd: OddText,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, CodecError> {
     if !odd.surrogate_escapes && (!odd.non_ascii || std::str::from_utf8(message).is_ok()) {
-        return None;
+        return Ok(None);
     }
     let mut out = Vec::new();
     // `message[..copied]` is in `out`, as it is or replaced.
@@ -89,15 +95,22 @@ pub(crate) fn go_text(message: &[u8], odd: OddText) -> Option<Vec<u8>> {
                 } else {
                     replace(&mut out, i, 1, REPLACEMENT);
                     i += 1;
+                    let at_least = out.len() + (message.len() - i);
+                    if at_least > limit {
+                        return Err(CodecError::TooLarge {
+                            size: at_least as u64,
+                            limit,
+                        });
+                    }
                 }
             }
         }
     }
     if copied == 0 {
-        return None;
+        return Ok(None);
     }
     out.extend_from_slice(&message[copied..]);
-    Some(out)
+    Ok(Some(out))
 }
 
 /// The UTF-16 surrogate escaped at `message[at..]` (`\uD800` to `\uDFFF`), if one is there.
@@ -1217,7 +1230,10 @@ mod tests {
             non_ascii: true,
             surrogate_escapes: true,
         };
-        let mend = |text: &[u8]| go_text(text, both).map(|t| String::from_utf8(t).unwrap());
+        let mend = |text: &[u8]| {
+            let mended = go_text(text, both, 1 << 20).unwrap();
+            mended.map(|t| String::from_utf8(t).unwrap())
+        };
         assert_eq!(mend("é \\ud83d\\ude00 \\u0041".as_bytes()), None);
         assert_eq!(mend(b"\xff\xff").as_deref(), Some("\u{fffd}\u{fffd}"));
         // Cut short at the end of the message: each byte on its own, as Go's utf8.DecodeRune.
@@ -1239,7 +1255,10 @@ mod tests {
         assert_eq!(mend(br"\u+d80"), None);
         assert_eq!(mend(br"\"), None);
         // What the scanner did not flag is not looked at.
-        assert_eq!(go_text(b"\xff", OddText::default()), None);
+        assert_eq!(go_text(b"\xff", OddText::default(), 10).unwrap(), None);
+        // Three bytes for one: past the limit, the message is refused.
+        assert!(go_text(b"\xff\xff\xff\xff", both, 11).is_err());
+        assert!(go_text(b"\xff\xff\xff\xff", both, 12).is_ok());
     }
 
     #[derive(serde::Serialize, Deserialize, Debug, PartialEq, Default)]
