@@ -209,6 +209,7 @@ impl Kinds {
             at: later(m.at, m.secs),
             secs: 0,
             zero: m.zero,
+            ptr: m.ptr,
         })
     }
     fn radius(&self, shape: Shape) -> Result<f64, String> {
@@ -226,6 +227,7 @@ struct Moment {
     at: Time,
     secs: i64,
     zero: Time,
+    ptr: Option<Time>,
 }
 
 /// `t` moved by `secs` seconds, in its own zone.
@@ -410,20 +412,17 @@ fn check(client: &Client) {
         .with_offset(19_800)
         .unwrap();
     let landing = Time::from_unix(-14_182_940, 0);
-    for (at, secs) in [(at, 90), (landing, -40)] {
-        let m: Moment = client
-            .call_timeout(
-                "Kinds.Later",
-                &Moment {
-                    at,
-                    secs,
-                    ..Moment::default()
-                },
-                WAIT,
-            )
-            .unwrap();
+    for (at, secs, ptr) in [(at, 90, Some(Time::default())), (landing, -40, None)] {
+        let sent = Moment {
+            at,
+            secs,
+            ptr,
+            ..Moment::default()
+        };
+        let m: Moment = client.call_timeout("Kinds.Later", &sent, WAIT).unwrap();
         assert_eq!(m.at, later(at, secs));
         assert!(m.zero.is_zero());
+        assert_eq!(m.ptr, ptr);
     }
 
     thread::scope(|s| {

@@ -18,6 +18,9 @@ pub(crate) enum Emitted {
     Value,
     /// A zero value (0, "", false, an empty slice or map): a struct leaves it out.
     Zero,
+    /// The zero value of a type that encodes itself (a zero `time.Time`): a struct leaves it
+    /// out too, but not behind a pointer, which Go sends when it is not nil.
+    ZeroEncoded,
     /// Nothing at all (`None`).
     Absent,
 }
@@ -337,7 +340,10 @@ impl<'a> ser::Serializer for Emit<'a> {
         Ok(Emitted::Absent)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Emitted, GobError> {
-        value.serialize(self)
+        match value.serialize(self)? {
+            Emitted::ZeroEncoded => Ok(Emitted::Value),
+            emitted => Ok(emitted),
+        }
     }
     fn serialize_unit(self) -> Result<Emitted, GobError> {
         match self.want {
@@ -373,12 +379,17 @@ impl<'a> ser::Serializer for Emit<'a> {
         let Want::Opaque = self.want else {
             return Err(self.mismatch(super::time::GO_NAME));
         };
-        // Its bytes go as a []byte's do; a zero time is left out of a struct, as in Go.
+        // Its bytes go as a []byte's do; a zero time is left out of a struct, as in Go, but
+        // not behind a pointer.
         value.serialize(Emit {
             want: Want::Bytes,
             ..self
         })?;
-        Ok(zero_if(zero))
+        Ok(if zero {
+            Emitted::ZeroEncoded
+        } else {
+            Emitted::Value
+        })
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,

@@ -1248,6 +1248,16 @@ fn times_encode_themselves_and_a_zero_one_is_left_out() {
     };
     let stream = encode_typed(&empty);
     assert_eq!(decode::<Log>(&stream), empty);
+    // Behind a pointer, Go sends a zero time (a nil pointer is what it leaves out).
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Default)]
+    #[serde(rename_all = "PascalCase")]
+    struct Maybe {
+        at: Option<super::Time>,
+    }
+    round_trip(&Maybe {
+        at: Some(super::Time::default()),
+    });
+    round_trip(&Maybe { at: None });
     let nothing = encode_typed(&Log::default());
     let epoch = encode_typed(&Log {
         zero: super::Time::from_unix(0, 0),

@@ -160,10 +160,12 @@ type Moment struct {
 	At   time.Time
 	Secs int64
 	Zero time.Time
+	Ptr  *time.Time
 }
 
+// Later also sends Ptr back as it came: a pointer to a zero time is sent, unlike a nil one.
 func (k *Kinds) Later(args *Moment, reply *Moment) error {
-	*reply = Moment{At: args.At.Add(time.Duration(args.Secs) * time.Second), Zero: args.Zero}
+	*reply = Moment{At: args.At.Add(time.Duration(args.Secs) * time.Second), Zero: args.Zero, Ptr: args.Ptr}
 	return nil
 }
 
@@ -318,11 +320,12 @@ func check(c *rpc.Client) {
 	at := time.Date(2026, 12, 1, 19, 7, 0, 123456789, ist)
 	later := at.Add(90 * time.Second).Format(time.RFC3339Nano)
 	var m Moment
-	if err := c.Call("Kinds.Later", &Moment{At: at, Secs: 90}, &m); err != nil || m.At.Format(time.RFC3339Nano) != later || !m.Zero.IsZero() {
+	if err := c.Call("Kinds.Later", &Moment{At: at, Secs: 90, Ptr: &time.Time{}}, &m); err != nil || m.At.Format(time.RFC3339Nano) != later || !m.Zero.IsZero() || m.Ptr == nil || !m.Ptr.IsZero() {
 		fail("time: %v %v", m, err)
 	}
 	landing := time.Date(1969, 7, 20, 20, 17, 40, 0, time.UTC)
-	if err := c.Call("Kinds.Later", &Moment{At: landing, Secs: -40}, &m); err != nil || !m.At.Equal(landing.Add(-40*time.Second)) || m.At.Location() != time.UTC {
+	m = Moment{}
+	if err := c.Call("Kinds.Later", &Moment{At: landing, Secs: -40}, &m); err != nil || !m.At.Equal(landing.Add(-40*time.Second)) || m.At.Location() != time.UTC || m.Ptr != nil {
 		fail("time in UTC: %v %v", m, err)
 	}
 	fmt.Println("ok: time.Time")
