@@ -97,7 +97,8 @@ impl<C: Conn> Sink for C {
 pub(crate) struct Limits {
     /// The largest message that may be queued.
     pub(crate) max_message: usize,
-    /// The most bytes that may wait for a peer that does not read before the connection closes.
+    /// The most bytes that may queue while the writer thread waits for a peer slow to read;
+    /// past it a reply closes the connection and a request is refused ([`Outgoing`]).
     pub(crate) max_unsent: usize,
 }
 
