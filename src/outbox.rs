@@ -31,6 +31,9 @@ use crate::transport::{thread_name, Conn};
 /// A write buffer grown past this is given back once it has been written.
 const KEEP_BUFFER: usize = 256 * 1024;
 
+/// Queued bytes past which a sender writes even if others are in line to send.
+const WRITE_NOW: usize = 64 * 1024;
+
 /// The writing half of a connection, handed by a codec to the library's writer
 /// (see [`ServerCodec::writer`](crate::codec::ServerCodec::writer)).
 pub struct Output {
@@ -207,7 +210,7 @@ impl<E: Send + 'static> Outbox<E> {
         // A request is refused before it is encoded, so that nothing of it is sent, or
         // remembered as sent (a gob type definition); the queue may so pass the limit by one
         // message. The sender still writes for those in line, below.
-        let queued = match self.unsent_past_limit(&state) {
+        let queued = match self.unsent_past_limit(&state, 0) {
             Some(waiting) if message == Outgoing::Request => Err(CodecError::Encode(format!(
                 "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
             ))),
@@ -215,15 +218,18 @@ impl<E: Send + 'static> Outbox<E> {
         };
         // Senders already in line for the lock have their messages ready: the last of them
         // writes for all, so that messages ready together leave together. Decided under the
-        // lock, so the last one finds every message of those before it queued.
-        let last = self.in_line.fetch_sub(1, Ordering::AcqRel) == 1;
+        // lock, so the last one finds every message of those before it queued. Senders that
+        // keep coming may leave no last one: past `WRITE_NOW` queued bytes, any sender writes.
+        let last =
+            self.in_line.fetch_sub(1, Ordering::AcqRel) == 1 || state.queue.len() >= WRITE_NOW;
         if self.is_closed() {
             // Perhaps closed while the message encoded: nothing will write it.
             state.queue = Vec::new();
             return Err(closed());
         }
         if message == Outgoing::Reply {
-            if let Some(waiting) = self.unsent_past_limit(&state) {
+            // Past the requests' bound by more than the one message a request may add.
+            if let Some(waiting) = self.unsent_past_limit(&state, self.limits.max_message) {
                 let reason = format!("{waiting}; the connection was closed");
                 log::warn!("rpc: {reason}");
                 state
@@ -247,8 +253,9 @@ impl<E: Send + 'static> Outbox<E> {
     /// What waits for a peer slow to read, if it is past the limit: the bytes queued while
     /// the writer thread waits for the peer. (While a sender writes in passing, the peer
     /// reads, and the queue holds only what arrived meanwhile.)
-    fn unsent_past_limit(&self, state: &State<E>) -> Option<String> {
-        (state.stalled && state.queue.len() > self.limits.max_unsent).then(|| {
+    fn unsent_past_limit(&self, state: &State<E>, slack: usize) -> Option<String> {
+        let limit = self.limits.max_unsent.saturating_add(slack);
+        (state.stalled && state.queue.len() > limit).then(|| {
             format!(
                 "{} bytes wait for {} to read, more than the limit of {}",
                 state.queue.len(),
@@ -349,7 +356,17 @@ impl<E: Send + 'static> Outbox<E> {
     fn write_out(self: &Arc<Self>, mut batch: Vec<u8>, mut sent: usize, waiting: Waiting) {
         let mut sink = self.sink.lock();
         loop {
-            match self.write_batch(&mut **sink, &batch, &mut sent, waiting) {
+            // A transport whose write panics fails like one whose write errs.
+            let written = catch_unwind(AssertUnwindSafe(|| {
+                self.write_batch(&mut **sink, &batch, &mut sent, waiting)
+            }))
+            .unwrap_or_else(|panic| {
+                Err(io::Error::other(format!(
+                    "the connection's write panicked: {}",
+                    panic_message(&*panic)
+                )))
+            });
+            match written {
                 Ok(true) => {}
                 Ok(false) => {
                     drop(sink);
@@ -403,9 +420,12 @@ impl<E: Send + 'static> Outbox<E> {
         while *sent < batch.len() {
             let rest = &batch[*sent..];
             let written = match waiting {
-                Waiting::HandOff => sink
-                    .write_nonblocking(rest)
-                    .unwrap_or_else(|| sink.write(rest)),
+                Waiting::HandOff => sink.write_nonblocking(rest).unwrap_or_else(|| {
+                    // A transport that cannot write without blocking: this sender may wait
+                    // for the peer, so what queues meanwhile is bounded.
+                    self.state.lock().stalled = true;
+                    sink.write(rest)
+                }),
                 Waiting::Wait => sink.write(rest),
             };
             match written {

@@ -154,6 +154,138 @@ fn large_calls_made_together_to_a_server_that_reads_are_all_answered() {
     });
 }
 
+/// A TCP connection that cannot write without blocking (`Conn::write_nonblocking` left to
+/// its default, as a TLS session's), and whose writes panic once `panics` is set.
+struct BlockingConn {
+    tcp: TcpStream,
+    panics: Arc<AtomicBool>,
+}
+
+impl Read for BlockingConn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for BlockingConn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        assert!(
+            !self.panics.load(Ordering::SeqCst),
+            "this transport's write panics"
+        );
+        self.tcp.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl netrpc::Conn for BlockingConn {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        Ok(BlockingConn {
+            tcp: self.tcp.try_clone()?,
+            panics: Arc::clone(&self.panics),
+        })
+    }
+    fn shutdown(&self) -> std::io::Result<()> {
+        self.tcp.shutdown(std::net::Shutdown::Both)
+    }
+    fn peer(&self) -> String {
+        "blocking".to_owned()
+    }
+}
+
+#[test]
+fn the_unsent_limit_holds_on_a_transport_that_only_writes_blocking() {
+    let (addr, _held) = deaf_server();
+    let conn = BlockingConn {
+        tcp: TcpStream::connect(addr).unwrap(),
+        panics: Arc::default(),
+    };
+    let client = Client::builder()
+        .max_message_size(4 << 20)
+        .max_unsent_bytes(4 << 20)
+        .connect(conn)
+        .unwrap();
+    let (blocked, small) = (vec![1u8; 4_000_000], vec![1u8; 64 << 10]);
+    let (blocked, small) = (
+        serde_bytes::ByteBuf::from(blocked),
+        serde_bytes::ByteBuf::from(small),
+    );
+    thread::scope(|s| {
+        // A sender writes until the kernel's buffers are full, and then waits in the write.
+        s.spawn(|| {
+            for _ in 0..10 {
+                client.go::<_, Ignore>("Echo.Echo", &blocked);
+            }
+        });
+        thread::sleep(Duration::from_millis(500));
+        // What queues behind it is bounded: 64 calls fill the limit, the rest are refused.
+        let calls: Vec<_> = (0..100)
+            .map(|_| client.go::<_, Ignore>("Echo.Echo", &small))
+            .collect();
+        let refused = calls.iter().filter(|c| c.done.try_recv().is_ok()).count();
+        client.close().unwrap();
+        assert!(refused >= 30, "{refused} of 100 refused past a limit of 64");
+    });
+}
+
+#[test]
+fn a_transport_whose_write_panics_fails_its_calls_and_closes() {
+    let h = start();
+    let panics = Arc::new(AtomicBool::new(false));
+    let conn = BlockingConn {
+        tcp: TcpStream::connect(h.addr).unwrap(),
+        panics: Arc::clone(&panics),
+    };
+    let client = Client::builder().timeout(Some(WAIT)).connect(conn).unwrap();
+    let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
+    assert_eq!(product, 42);
+    panics.store(true, Ordering::SeqCst);
+    let started = Instant::now();
+    let failed = client.call::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 });
+    assert!(failed.is_err(), "{failed:?}");
+    // The connection is closed, not left with its writer taken: later calls fail at once.
+    let later = client.call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 });
+    assert!(later.is_err(), "{later:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn senders_that_keep_coming_do_not_hold_every_message_back() {
+    // Each sender leaves writing to the last in line; with senders always in line, there
+    // was none, and nothing was written while they went on.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counting = Arc::clone(&received);
+    thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            counting.fetch_add(n, Ordering::SeqCst);
+        }
+    });
+    let client = Client::dial(addr).unwrap();
+    // Far longer than writing a MiB takes; the senders were held back for seconds.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let payload = "y".repeat(100);
+    thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                while received.load(Ordering::SeqCst) < 1 << 20 && Instant::now() < deadline {
+                    client.notify("S.M", &payload).unwrap();
+                }
+            });
+        }
+    });
+    let got = received.load(Ordering::SeqCst);
+    assert!(
+        got >= 1 << 20,
+        "the server got {got} bytes while they were sent"
+    );
+}
+
 /// A reply type whose `Deserialize` panics.
 #[derive(Debug)]
 struct Explosive;
