@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Receiver, SendTimeoutError, Sender};
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
@@ -335,30 +334,35 @@ fn send_error<E: ResponseEncoder>(
     })
 }
 
-/// A connection's calls in flight, bounded: one token per call, so the reader stops reading
-/// at the limit.
+/// A connection's calls in flight, bounded: a count of them, so the reader stops reading at
+/// the limit. (A count, not a channel of tokens: room for 4,096 tokens would cost every
+/// connection 32 KiB.)
 struct Slots {
-    take: Sender<()>,
-    give_back: Receiver<()>,
-    answered: Arc<AtomicU64>,
+    tokens: Arc<Tokens>,
+    max: usize,
     /// Whether the connection has been at its limit, which is logged once.
     warned: AtomicBool,
+}
+
+#[derive(Default)]
+struct Tokens {
+    taken: Mutex<usize>,
+    /// Signalled when a call gives its token back.
+    freed: Condvar,
+    answered: AtomicU64,
 }
 
 /// One call in flight; dropping it, however the call ends, gives everything back.
 struct InFlight {
     shared: Arc<Shared>,
-    give_back: Receiver<()>,
-    answered: Arc<AtomicU64>,
+    tokens: Arc<Tokens>,
 }
 
 impl Slots {
     fn new(max: usize) -> Slots {
-        let (take, give_back) = bounded(max.max(1));
         Slots {
-            take,
-            give_back,
-            answered: Arc::default(),
+            tokens: Arc::default(),
+            max: max.max(1),
             warned: AtomicBool::new(false),
         }
     }
@@ -370,43 +374,45 @@ impl Slots {
         shared: &Arc<Shared>,
         outbox: &Outbox<E>,
     ) -> Option<InFlight> {
-        if self.take.is_full() && !self.warned.swap(true, Ordering::Relaxed) {
+        let mut taken = self.tokens.taken.lock();
+        if *taken >= self.max && !self.warned.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "rpc: {} has {} calls in flight, the limit (ServerBuilder::max_in_flight_per_conn): \
                  no more of its requests are read until one answers. Calls that call this server \
                  back over the same connection wait here for ever once they fill it",
                 outbox.peer(),
-                self.in_flight()
+                *taken
             );
         }
-        loop {
-            match self.take.send_timeout((), CLOSED_POLL) {
-                Ok(()) => break,
-                Err(SendTimeoutError::Timeout(())) if !outbox.is_closed() => {}
-                Err(_) => return None,
+        while *taken >= self.max {
+            if outbox.is_closed() {
+                return None;
             }
+            self.tokens.freed.wait_for(&mut taken, CLOSED_POLL);
         }
+        *taken += 1;
+        drop(taken);
         shared.in_flight.fetch_add(1, Ordering::AcqRel);
         Some(InFlight {
             shared: Arc::clone(shared),
-            give_back: self.give_back.clone(),
-            answered: Arc::clone(&self.answered),
+            tokens: Arc::clone(&self.tokens),
         })
     }
 
     fn in_flight(&self) -> usize {
-        self.take.len()
+        *self.tokens.taken.lock()
     }
 
     fn answered(&self) -> u64 {
-        self.answered.load(Ordering::Acquire)
+        self.tokens.answered.load(Ordering::Acquire)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.answered.fetch_add(1, Ordering::AcqRel);
-        let _ = self.give_back.try_recv();
+        self.tokens.answered.fetch_add(1, Ordering::AcqRel);
+        *self.tokens.taken.lock() -= 1;
+        self.tokens.freed.notify_one();
         self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
