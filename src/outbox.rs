@@ -153,8 +153,9 @@ struct State<E> {
     spare: Vec<u8>,
     /// Whether a writer is at work; it takes whatever is queued before it stops.
     writing: bool,
-    /// Whether that writer is the connection's writer thread, waiting for a peer slow to
-    /// read: only then do queued bytes wait for the peer, rather than for a writer in passing.
+    /// Whether that writer may be waiting for a peer slow to read (the connection's writer
+    /// thread, or a sender writing blocking): only then do queued bytes wait for the peer,
+    /// rather than for a writer in passing.
     stalled: bool,
     /// Why writing failed, if it did.
     failure: Option<(io::ErrorKind, String)>,
@@ -250,9 +251,10 @@ impl<E: Send + 'static> Outbox<E> {
         queued
     }
 
-    /// What waits for a peer slow to read, if it is past the limit: the bytes queued while
-    /// the writer thread waits for the peer. (While a sender writes in passing, the peer
-    /// reads, and the queue holds only what arrived meanwhile.)
+    /// What waits for a peer slow to read, if it is past the limit: the bytes queued while a
+    /// writer may be waiting for the peer (the writer thread, or a sender on a transport that
+    /// can only write blocking). While a sender writes in passing without blocking, the peer
+    /// reads, and the queue holds only what arrived meanwhile.
     fn unsent_past_limit(&self, state: &State<E>, slack: usize) -> Option<String> {
         let limit = self.limits.max_unsent.saturating_add(slack);
         (state.stalled && state.queue.len() > limit).then(|| {
