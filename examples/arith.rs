@@ -17,8 +17,10 @@ const USAGE: &str = "usage: arith [--addr HOST:PORT]
 Serves Arith in this process on --addr (an ephemeral port) and calls it.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(USAGE, &["addr"], &[]);
-    let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let args = common::CommandLine::read(USAGE, &["addr"], &[]);
+    let addr = args
+        .flag("addr")
+        .unwrap_or_else(|| "127.0.0.1:0".to_owned());
     let server = Server::new();
     common::register(&server)?;
     let listener = TcpListener::bind(&addr)?;

@@ -18,10 +18,12 @@ Calls Arith and Echo on the server at --addr (127.0.0.1:1234), in --codec (msgpa
 HTTP's CONNECT with --http.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(USAGE, &["addr", "codec"], &["http"]);
-    let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
-    let http = common::switch("http");
-    let client = match (common::flag("codec").as_deref(), http) {
+    let args = common::CommandLine::read(USAGE, &["addr", "codec"], &["http"]);
+    let addr = args
+        .flag("addr")
+        .unwrap_or_else(|| "127.0.0.1:1234".to_owned());
+    let http = args.switch("http");
+    let client = match (args.flag("codec").as_deref(), http) {
         (Some("gob"), true) => netrpc::gob::dial_http(&addr)?,
         (Some("gob"), false) => netrpc::gob::dial(&addr)?,
         (Some("json"), _) => netrpc::jsonrpc::dial(&addr)?,

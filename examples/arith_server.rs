@@ -21,9 +21,11 @@ Serves Arith, Echo and Work on --addr (127.0.0.1:1234) until killed. With no oth
 every wire on one port; --codec pins one wire, --http serves HTTP only.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(USAGE, &["addr", "codec"], &["http"]);
-    let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:1234".to_owned());
-    let wire = match common::flag("codec").as_deref() {
+    let args = common::CommandLine::read(USAGE, &["addr", "codec"], &["http"]);
+    let addr = args
+        .flag("addr")
+        .unwrap_or_else(|| "127.0.0.1:1234".to_owned());
+    let wire = match args.flag("codec").as_deref() {
         None => Wire::Detect,
         Some("msgpack") => Wire::Msgpack,
         Some("json") => Wire::Json,
@@ -36,7 +38,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     common::register(&server)?;
     let listener = TcpListener::bind(&addr)?;
     let addr = listener.local_addr()?;
-    if common::switch("http") {
+    if args.switch("http") {
         println!(
             "serving Arith, Echo and Work over HTTP on {addr}: CONNECT {DEFAULT_RPC_PATH}, \
              debug page at http://{addr}{DEFAULT_DEBUG_PATH}"

@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Args, SleepArgs};
+use common::{Args, CommandLine, SleepArgs};
 use crossbeam_channel::bounded;
 use hdrhistogram::Histogram;
 use netrpc::{Client, Completed, Server};
@@ -80,25 +80,26 @@ struct Opts {
     sleep_us: u64,
 }
 
-fn number(name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
-    match common::flag(name) {
+fn number(args: &CommandLine, name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
+    match args.flag(name) {
         Some(v) => Ok(v.parse().map_err(|e| format!("--{name} {v}: {e}"))?),
         None => Ok(default),
     }
 }
 
-fn parse() -> Result<Opts, Box<dyn Error>> {
-    let secs: f64 =
-        common::flag("duration").map_or(Ok(5.0), |v| v.trim_end_matches('s').parse())?;
-    let codec = common::flag("codec").unwrap_or_else(|| "msgpack".to_owned());
+fn parse(args: &CommandLine) -> Result<Opts, Box<dyn Error>> {
+    let secs: f64 = args
+        .flag("duration")
+        .map_or(Ok(5.0), |v| v.trim_end_matches('s').parse())?;
+    let codec = args.flag("codec").unwrap_or_else(|| "msgpack".to_owned());
     let codec = match codec.as_str() {
         "msgpack" => Codec::Msgpack,
         "json" => Codec::Json,
         "gob" => Codec::Gob,
         _ => return Err(format!("--codec must be msgpack, json or gob, not {codec}").into()),
     };
-    let sleep_us = number("sleep-us", 0)? as u64;
-    let interval = Duration::from_millis(number("interval", 0)? as u64);
+    let sleep_us = number(args, "sleep-us", 0)? as u64;
+    let interval = Duration::from_millis(number(args, "interval", 0)? as u64);
     if sleep_us > 0 && !interval.is_zero() {
         return Err(
             "--sleep-us cannot be paced with --interval: Work.Sleep's reply names no \
@@ -107,12 +108,12 @@ fn parse() -> Result<Opts, Box<dyn Error>> {
         );
     }
     Ok(Opts {
-        addr: common::flag("addr"),
-        conns: number("conns", 1)?.max(1),
-        callers: number("callers", 1)?.max(1),
-        async_k: number("async", 0)?,
+        addr: args.flag("addr"),
+        conns: number(args, "conns", 1)?.max(1),
+        callers: number(args, "callers", 1)?.max(1),
+        async_k: number(args, "async", 0)?,
         duration: Duration::from_secs_f64(secs),
-        payload: number("payload", 0)?,
+        payload: number(args, "payload", 0)?,
         codec,
         interval,
         sleep_us,
@@ -381,7 +382,7 @@ Drives --addr (an in-process server if none) for --duration and prints one JSON 
 calls per second and latency percentiles. See the top of examples/loadgen.rs for each flag.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(
+    let args = CommandLine::read(
         USAGE,
         &[
             "addr", "conns", "callers", "async", "duration", "payload", "sleep-us", "codec",
@@ -389,7 +390,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         ],
         &[],
     );
-    let opts = parse()?;
+    let opts = parse(&args)?;
     let addr = match &opts.addr {
         Some(addr) => addr.clone(),
         None => {

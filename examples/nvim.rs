@@ -32,9 +32,9 @@ Talks to the Neovim listening there: sets a line and reads it back, subscribes t
 and answers a request Neovim makes.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(USAGE, &["addr", "socket"], &[]);
+    let args = common::CommandLine::read(USAGE, &["addr", "socket"], &[]);
     let builder = Client::builder().timeout(Some(Duration::from_secs(10)));
-    let nvim = match (common::flag("addr"), common::flag("socket")) {
+    let nvim = match (args.flag("addr"), args.flag("socket")) {
         (Some(addr), _) => builder.dial(&addr)?,
         #[cfg(unix)]
         (None, Some(path)) => builder.dial_unix(&path)?,

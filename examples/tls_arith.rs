@@ -156,8 +156,10 @@ const USAGE: &str = "usage: tls_arith [--addr HOST:PORT]
 Serves Arith over TLS in this process on --addr (an ephemeral port) and calls it.";
 
 fn main() -> Result<(), Box<dyn Error>> {
-    common::check_args(USAGE, &["addr"], &[]);
-    let addr = common::flag("addr").unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let args = common::CommandLine::read(USAGE, &["addr"], &[]);
+    let addr = args
+        .flag("addr")
+        .unwrap_or_else(|| "127.0.0.1:0".to_owned());
 
     // A self-signed certificate for "localhost", trusted by the client below.
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;

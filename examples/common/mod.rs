@@ -146,53 +146,64 @@ pub fn register(server: &Server) -> Result<(), RegisterError> {
     server.register(Service::new(Work).method("Sleep", Work::sleep))
 }
 
-/// Checks the command line against what the example takes: `flags` (`--name VALUE` or
-/// `--name=VALUE`) and `switches` (`--name`). `--help` prints `usage` and exits; anything
-/// else, or a flag without its value, prints what is wrong and `usage`, and exits with 2.
-pub fn check_args(usage: &str, flags: &[&str], switches: &[&str]) {
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        if arg == "--help" || arg == "-h" {
-            println!("{usage}");
-            std::process::exit(0);
-        }
-        let name = arg.strip_prefix("--").unwrap_or_default();
-        let (name, inline_value) = name
-            .split_once('=')
-            .map_or((name, false), |(n, _)| (n, true));
-        let wrong = if flags.contains(&name) {
-            let missing = !inline_value && args.next().is_none_or(|v| v.starts_with("--"));
-            missing.then(|| format!("{arg} needs a value"))
-        } else if switches.contains(&name) && !inline_value {
-            None
-        } else {
-            Some(format!("unexpected argument {arg:?}"))
+/// The command line of an example, read once: `--name VALUE` or `--name=VALUE` flags, and
+/// `--name` switches.
+pub struct CommandLine {
+    /// Each flag given, with its last value, as Go's `flag` package takes it.
+    flags: std::collections::HashMap<String, String>,
+    switches: Vec<String>,
+}
+
+impl CommandLine {
+    /// Reads the command line against what the example takes: `flags` and `switches`.
+    /// `--help` prints `usage` and exits; anything else, or a flag without its value, prints
+    /// what is wrong and `usage`, and exits with 2.
+    pub fn read(usage: &str, flags: &[&str], switches: &[&str]) -> CommandLine {
+        let mut line = CommandLine {
+            flags: Default::default(),
+            switches: Vec::new(),
         };
-        if let Some(wrong) = wrong {
-            eprintln!("error: {wrong}\n\n{usage}");
-            std::process::exit(2);
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            let name = arg.strip_prefix("--").unwrap_or_default();
+            let (name, inline_value) = match name.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_owned())),
+                None => (name, None),
+            };
+            let wrong = if flags.contains(&name) {
+                let value = inline_value.or_else(|| args.next().filter(|v| !v.starts_with("--")));
+                match value {
+                    Some(value) => {
+                        line.flags.insert(name.to_owned(), value);
+                        None
+                    }
+                    None => Some(format!("{arg} needs a value")),
+                }
+            } else if switches.contains(&name) && inline_value.is_none() {
+                line.switches.push(name.to_owned());
+                None
+            } else {
+                Some(format!("unexpected argument {arg:?}"))
+            };
+            if let Some(wrong) = wrong {
+                eprintln!("error: {wrong}\n\n{usage}");
+                std::process::exit(2);
+            }
         }
+        line
     }
-}
 
-/// The value of `--name VALUE` or `--name=VALUE` on the command line; the last one given, as
-/// Go's `flag` package takes it.
-pub fn flag(name: &str) -> Option<String> {
-    let long = format!("--{name}");
-    let mut args = std::env::args().skip(1);
-    let mut value = None;
-    while let Some(arg) = args.next() {
-        if arg == long {
-            value = args.next();
-        } else if let Some(v) = arg.strip_prefix(&long).and_then(|v| v.strip_prefix('=')) {
-            value = Some(v.to_owned());
-        }
+    /// The value of the flag `--name`, if it was given.
+    pub fn flag(&self, name: &str) -> Option<String> {
+        self.flags.get(name).cloned()
     }
-    value
-}
 
-/// Whether the switch `--name` is on the command line.
-pub fn switch(name: &str) -> bool {
-    let long = format!("--{name}");
-    std::env::args().skip(1).any(|arg| arg == long)
+    /// Whether the switch `--name` was given.
+    pub fn switch(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
 }
