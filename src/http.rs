@@ -373,9 +373,10 @@ fn read_head<C: Conn>(
 }
 
 /// Whether `buf` may be the front of an HTTP request: up to [`MAX_METHOD`] bytes of CR and
-/// LF (of which the head reader takes one empty line, as RFC 9112 asks), then a method, which is a token (RFC 9110's `tchar`s) of at most [`MAX_METHOD`]
-/// bytes, up to the first space. Looks at no more than twice that many bytes, however long
-/// `buf` is, so a head read a byte at a time costs a bounded look per byte.
+/// LF (of which the head reader takes one empty line, as RFC 9112 asks), then a method, which
+/// is a token (RFC 9110's `tchar`s) of at most [`MAX_METHOD`] bytes, up to the first space.
+/// Looks at no more than twice that many bytes, however long `buf` is, so a head read a byte
+/// at a time costs a bounded look per byte.
 fn may_start_a_request(buf: &[u8]) -> bool {
     let front = &buf[..buf.len().min(2 * MAX_METHOD + 1)];
     let Some(start) = front.iter().position(|&b| b != b'\r' && b != b'\n') else {

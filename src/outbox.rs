@@ -109,10 +109,9 @@ pub(crate) struct Limits {
 /// limits refuse.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outgoing {
-    /// A request, whose caller can be told at once: past the bytes that may wait for the peer
-    /// ([`Limits::max_unsent`]) it is not sent, and the connection, which may only be slow to
-    /// read (a server at its limit of calls in flight), goes on. One that finds nothing else
-    /// waiting is sent all the same.
+    /// A request, whose caller can be told at once: made while more than the bytes that may
+    /// wait for the peer ([`Limits::max_unsent`]) wait, it is not sent, and the connection,
+    /// which may only be slow to read (a server at its limit of calls in flight), goes on.
     Request,
     /// A reply, whose caller would wait for ever if it were dropped: past that limit the
     /// connection closes.
