@@ -193,7 +193,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     sock.set_nodelay(true)?;
     let session =
         rustls::ClientConnection::new(Arc::new(client_config), ServerName::try_from("localhost")?)?;
-    let client = Client::new(TlsConn::new(sock, session))?;
+    let client = Client::builder().connect(TlsConn::new(sock, session))?;
 
     let product: i64 = client.call("Arith.Multiply", &Args { a: 7, b: 8 })?;
     println!("Arith (TLS): 7*8={product}");

@@ -14,22 +14,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The codec itself is [`crate::codec::json`].
+//! The codec itself is [`crate::wire::json`].
 
 use std::io;
 use std::net::ToSocketAddrs;
 
-use crate::client::{Client, ClientBuilder};
-pub use crate::codec::json::{JsonClientCodec, JsonServerCodec};
-use crate::server::Server;
-use crate::transport::{Conn, Listener};
+use crate::{Client, Conn, Listener, Server, Wire};
 
 /// Serves one connection with the JSON-RPC codec until the peer hangs up (Go's
 /// `ServeConn`).
 pub fn serve_conn<C: Conn>(server: &Server, conn: C) {
-    server.apply_timeouts(&conn);
-    let codec = JsonServerCodec::with_max_message_size(conn, server.max_message_size());
-    server.serve_codec(codec);
+    server.serve_conn_in(Wire::Json, conn);
 }
 
 /// Accepts connections on `listener` and serves each with the JSON-RPC codec on a thread of
@@ -39,21 +34,13 @@ pub fn accept<L: Listener>(server: &Server, listener: &L) -> io::Result<()> {
     server.accept_with(listener, move |conn| serve_conn(&serving, conn))
 }
 
-/// Connects to a JSON-RPC server at `addr` over TCP (Go's `Dial`).
+/// Connects to a JSON-RPC server at `addr` over TCP (Go's `Dial`); for timeouts and limits,
+/// `Client::builder().wire(Wire::Json)`.
 pub fn dial(addr: impl ToSocketAddrs) -> io::Result<Client> {
-    dial_with(&Client::builder(), addr)
-}
-
-/// Connects to a JSON-RPC server at `addr` over TCP with `builder`'s timeouts and limits.
-pub fn dial_with(builder: &ClientBuilder, addr: impl ToSocketAddrs) -> io::Result<Client> {
-    let conn = builder.dial_tcp(addr)?;
-    builder.codec(JsonClientCodec::with_max_message_size(
-        conn,
-        builder.message_size_limit(),
-    ))
+    Client::builder().wire(Wire::Json).dial(addr)
 }
 
 /// A JSON-RPC client on a connection already open (Go's `NewClient`).
 pub fn new_client<C: Conn>(conn: C) -> io::Result<Client> {
-    Client::with_codec(JsonClientCodec::new(conn))
+    Client::builder().wire(Wire::Json).connect(conn)
 }

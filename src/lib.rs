@@ -57,43 +57,37 @@
 
 #![warn(missing_docs)]
 
-mod call;
 mod client;
 pub mod codec;
-mod conn;
+mod encoding;
 mod error;
 #[cfg(feature = "gob")]
 pub mod gob;
-mod http;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
-mod outbox;
-mod peer;
-mod pending;
-mod pool;
+mod panic;
 mod server;
 mod service;
-mod sniff;
-mod timer;
 mod transport;
+pub mod wire;
 
 use std::io;
 use std::sync::OnceLock;
 
-pub use call::{Call, Completed, Ignore, Params};
-pub use client::{Client, ClientBuilder, WeakClient};
+pub use client::{
+    Call, Client, ClientBuilder, Completed, Ignore, Notification, Params, WeakClient,
+};
 /// The channels [`Call::done`] and [`Client::go_with`] use, re-exported so that `select!`,
 /// `Sender`s and timeouts need no dependency of a matching version.
 pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
-pub use http::{HttpHandler, DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
-pub use peer::Notification;
 /// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
 pub use rmpv;
-pub use server::{RequestCodec, Server, ServerBuilder};
+pub use server::{HttpHandler, RequestCodec, Server, ServerBuilder};
 pub use service::Service;
-pub use sniff::Wire;
+pub use transport::http::{DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};
+pub use wire::Wire;
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.
 pub fn default_server() -> &'static Server {

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{start, Args, WAIT};
-use netrpc::codec::msgpack::{MsgpackClientCodec, MsgpackEncoder};
 use netrpc::codec::{ClientCodec, DecodeBody, Output, Response};
+use netrpc::wire::msgpack::{MsgpackClientCodec, MsgpackEncoder};
 use netrpc::{Client, CodecError, Error, Ignore, Server, Service};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -396,7 +396,7 @@ fn a_panicking_codec_fails_every_pending_and_later_call() {
         inner: MsgpackClientCodec::new(netrpc::Shared::new(TcpStream::connect(h.addr).unwrap())),
         armed: Arc::clone(&armed),
     };
-    let client = Client::with_codec(codec).unwrap();
+    let client = Client::builder().codec(codec).unwrap();
     thread::sleep(Duration::from_millis(50)); // The reader waits inside the codec, unarmed.
     armed.store(true, Ordering::SeqCst);
     let quick = client.go::<_, u64>("Test.Sleep", &10u64);
@@ -581,7 +581,8 @@ fn the_http_handshake_timeout_says_with_whom() {
     let started = Instant::now();
     let err = Client::builder()
         .connect_timeout(Some(Duration::from_millis(300)))
-        .dial_http(addr, netrpc::DEFAULT_RPC_PATH)
+        .http(netrpc::DEFAULT_RPC_PATH)
+        .dial(addr)
         .expect_err("a handshake nobody answered");
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{err}");
     let text = err.to_string();
@@ -673,11 +674,11 @@ fn clients_services_servers_and_codecs_show_what_they_are() {
 #[test]
 fn a_json_client_dials_with_the_builders_timeouts() {
     let h = common::start_json();
-    let client = netrpc::jsonrpc::dial_with(
-        &Client::builder().timeout(Some(Duration::from_millis(100))),
-        h.addr,
-    )
-    .unwrap();
+    let client = netrpc::Client::builder()
+        .timeout(Some(Duration::from_millis(100)))
+        .wire(netrpc::Wire::Json)
+        .dial(h.addr)
+        .unwrap();
     assert_eq!(
         client
             .call::<_, i64>("Arith.Multiply", &Args { a: 6, b: 7 })
@@ -727,7 +728,9 @@ fn a_failed_dial_names_the_address_it_tried() {
     }
     #[cfg(unix)]
     {
-        let e = Client::dial_unix("/nonexistent/netrpc.sock").unwrap_err();
+        let e = Client::builder()
+            .dial_unix("/nonexistent/netrpc.sock")
+            .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
         assert!(
             e.to_string()

@@ -690,7 +690,7 @@ fn a_request_refused_before_its_type_was_sent_leaves_the_gob_stream_whole() {
         .max_message_size(1 << 20)
         .max_unsent_bytes(2 << 20)
         .timeout(Some(WAIT));
-    let client = netrpc::gob::dial_with(&builder, addr).unwrap();
+    let client = builder.wire(netrpc::Wire::Gob).dial(addr).unwrap();
     // Bytes ([]byte, a predefined type) until the server's socket is full and a call is
     // refused...
     let bytes = serde_bytes::ByteBuf::from(vec![1u8; 500 << 10]);

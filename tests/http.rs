@@ -92,7 +92,7 @@ fn dial_http_calls_through_the_handshake() {
 #[test]
 fn dial_http_reports_an_unexpected_status() {
     let addr = start_http();
-    let err = match Client::dial_http_path(addr, "/elsewhere") {
+    let err = match Client::builder().http("/elsewhere").dial(addr) {
         Ok(_) => panic!("dialling a wrong path should fail"),
         Err(e) => e,
     };

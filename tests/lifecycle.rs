@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{start, Args, WAIT};
-use netrpc::codec::msgpack::MsgpackServerCodec;
+use netrpc::wire::msgpack::MsgpackServerCodec;
 use netrpc::{Client, Conn, Error, Server, Service};
 
 #[test]
@@ -238,7 +238,7 @@ fn unix_domain_sockets() {
     let server = Server::new();
     common::register_all(&server);
     thread::spawn(move || server.accept(&listener));
-    let client = Client::dial_unix(&path).unwrap();
+    let client = Client::builder().dial_unix(&path).unwrap();
     assert_eq!(
         client
             .call::<_, i64>("Arith.Multiply", &Args { a: 9, b: 9 })
@@ -259,7 +259,7 @@ fn shutdown_sends_no_stray_connection_to_a_socket_bound_again_at_the_path() {
         let server = server.clone();
         thread::spawn(move || server.accept(&listener))
     };
-    Client::dial_unix(&path).unwrap(); // accept has started
+    Client::builder().dial_unix(&path).unwrap(); // accept has started
     std::fs::remove_file(&path).unwrap();
     let other = UnixListener::bind(&path).unwrap();
     server.shutdown(Duration::from_millis(100));

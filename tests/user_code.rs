@@ -460,7 +460,7 @@ fn client_new_keeps_the_write_timeout_set_on_the_connection() {
         .set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let probe = stream.try_clone().unwrap();
-    let _client = Client::new(stream).unwrap();
+    let _client = Client::builder().connect(stream).unwrap();
     assert_eq!(
         probe.write_timeout().unwrap(),
         Some(Duration::from_secs(5)),

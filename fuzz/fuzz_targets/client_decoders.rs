@@ -6,8 +6,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use netrpc::codec::json::JsonClientCodec;
-use netrpc::codec::msgpack::MsgpackClientCodec;
+use netrpc::wire::json::JsonClientCodec;
+use netrpc::wire::msgpack::MsgpackClientCodec;
 use netrpc::codec::{erased_serde, ClientCodec};
 
 fn drain<C: ClientCodec>(mut codec: C) {

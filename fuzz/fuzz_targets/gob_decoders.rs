@@ -7,7 +7,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use netrpc::codec::gob::{GobClientCodec, GobServerCodec};
+use netrpc::wire::gob::{GobClientCodec, GobServerCodec};
 use netrpc::codec::{erased_serde, ClientCodec, ServerCodec};
 use netrpc::gob::Value;
 

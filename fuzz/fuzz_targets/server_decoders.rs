@@ -5,8 +5,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use netrpc::codec::json::JsonServerCodec;
-use netrpc::codec::msgpack::MsgpackServerCodec;
+use netrpc::wire::json::JsonServerCodec;
+use netrpc::wire::msgpack::MsgpackServerCodec;
 use netrpc::codec::{erased_serde, ServerCodec};
 
 fn drain<C: ServerCodec>(mut codec: C) {

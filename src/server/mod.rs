@@ -4,25 +4,31 @@
 //! pool (see `conn.rs`); the worker runs the method and its reply leaves as the method
 //! returns, so responses on one connection may complete out of order, as in Go.
 
-use std::collections::HashMap;
+mod builder;
+mod conn;
+mod debug;
+mod http;
+mod state;
+
+pub use builder::ServerBuilder;
+pub use http::HttpHandler;
+
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use crate::codec::msgpack::{MsgpackServerCodec, DEFAULT_MAX_MESSAGE_SIZE};
 use crate::codec::ServerCodec;
-use crate::conn::{Close, Limits, OpenGuard, Shared};
 use crate::error::{CodecError, RegisterError};
-use crate::http::Rewind;
-use crate::outbox::Outbox;
-use crate::pool::{Pool, PoolConfig, TIME_SLICE};
-use crate::service::{Registry, Service, ServiceEntry};
-use crate::sniff::{self, Wire};
-use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker, READER_STACK_SIZE};
+use crate::service::{Service, ServiceEntry};
+use crate::transport::outbox::Outbox;
+use crate::transport::Rewind;
+use crate::transport::{thread_name, Conn, Listener, Waker};
+use crate::wire::{self, UseServerCodec, Wire};
+use state::{Close, OpenGuard, State};
 
 /// An RPC server: a set of registered services, served on any number of connections.
 ///
@@ -45,25 +51,13 @@ use crate::transport::{thread_name, Conn, Listener, SocketOptions, Waker, READER
 /// ```
 #[derive(Clone)]
 pub struct Server {
-    inner: Arc<Inner>,
+    state: Arc<State>,
 }
 
 // User code that panics (a method, a reply's `Serialize`) is caught where it runs, and the
 // server's locks do not poison: a server used across `catch_unwind` is as it was.
 impl std::panic::UnwindSafe for Server {}
 impl std::panic::RefUnwindSafe for Server {}
-
-struct Inner {
-    shared: Arc<Shared>,
-    socket: SocketOptions,
-    conn_stack_size: usize,
-    wire: Wire,
-    /// Connections accepted by `accept_with` and still served.
-    accepted: AtomicUsize,
-    /// How to wake each running accept loop, for shutdown.
-    wakers: Mutex<HashMap<u64, Arc<dyn Fn() + Send + Sync>>>,
-    next_waker: AtomicU64,
-}
 
 impl Default for Server {
     fn default() -> Self {
@@ -80,7 +74,7 @@ impl std::fmt::Debug for Server {
             .collect();
         f.debug_struct("Server")
             .field("services", &services)
-            .field("in_flight", &self.inner.shared.in_flight())
+            .field("in_flight", &self.state.in_flight())
             .field("shutting_down", &self.is_shutting_down())
             .finish_non_exhaustive()
     }
@@ -112,7 +106,7 @@ impl Server {
         name: &str,
         service: Service<T>,
     ) -> Result<(), RegisterError> {
-        self.inner.shared.registry.register(name, service)
+        self.state.registry.register(name, service)
     }
 
     /// Accepts connections on `listener` and serves each on a thread of its own, named
@@ -165,21 +159,21 @@ impl Server {
                 return Ok(());
             }
             let peer = conn.peer();
-            let limit = self.inner.shared.limits.max_connections;
-            if self.inner.accepted.load(Ordering::Acquire) >= limit {
+            let limit = self.state.limits.max_connections;
+            if self.state.accepted.load(Ordering::Acquire) >= limit {
                 log::warn!("rpc: {limit} connections open already; closing the one from {peer}");
                 let _ = conn.shutdown();
                 continue;
             }
-            if let Err(e) = listener.prepare(&conn, &self.inner.socket) {
+            if let Err(e) = listener.prepare(&conn, &self.state.socket) {
                 log::warn!("rpc: configuring connection from {peer}: {e}");
             }
-            self.inner.accepted.fetch_add(1, Ordering::AcqRel);
+            self.state.accepted.fetch_add(1, Ordering::AcqRel);
             let accepted = AcceptedGuard(self.clone());
             let serve = serve.clone();
             let spawned = thread::Builder::new()
                 .name(thread_name("netrpc-conn", &peer))
-                .stack_size(self.inner.conn_stack_size)
+                .stack_size(self.state.conn_stack_size)
                 .spawn(move || {
                     let _accepted = accepted;
                     serve(conn);
@@ -191,8 +185,8 @@ impl Server {
     }
 
     fn add_waker(&self, waker: Waker) -> WakerGuard {
-        let id = self.inner.next_waker.fetch_add(1, Ordering::Relaxed);
-        self.inner.wakers.lock().insert(id, Arc::from(waker));
+        let id = self.state.next_waker.fetch_add(1, Ordering::Relaxed);
+        self.state.wakers.lock().insert(id, Arc::from(waker));
         WakerGuard {
             server: self.clone(),
             id,
@@ -203,12 +197,17 @@ impl Server {
     /// (MessagePack-RPC, Go's gob, Go's JSON-RPC, or HTTP: see [`Wire`]), or in the one
     /// wire the server is pinned to ([`ServerBuilder::wire`]).
     pub fn serve_conn<C: Conn>(&self, conn: C) {
+        self.serve_conn_in(self.state.wire, conn);
+    }
+
+    /// [`serve_conn`](Self::serve_conn) in `wire`, whatever the server's own.
+    pub(crate) fn serve_conn_in<C: Conn>(&self, wire: Wire, conn: C) {
         if self.is_shutting_down() {
             let _ = conn.shutdown();
             return;
         }
         self.apply_timeouts(&conn);
-        match self.inner.wire {
+        match wire {
             Wire::Detect => self.detect_and_serve(conn, true),
             Wire::Http => self.serve_http_conn(conn),
             wire => self.serve_wire(wire, conn),
@@ -222,7 +221,7 @@ impl Server {
             return;
         }
         self.apply_timeouts(&conn);
-        match self.inner.wire {
+        match self.state.wire {
             Wire::Detect | Wire::Http => self.detect_rpc_and_serve(conn),
             wire => self.serve_wire(wire, conn),
         }
@@ -253,7 +252,7 @@ impl Server {
             return None;
         };
         let peer = conn.peer();
-        let detected = sniff::detect(conn, http);
+        let detected = wire::detect(conn, http);
         drop(reading);
         match detected {
             Ok(found) => found,
@@ -266,28 +265,17 @@ impl Server {
 
     /// Serves `conn` with the codec of `wire` (not [`Wire::Detect`] or [`Wire::Http`]).
     fn serve_wire<C: Conn>(&self, wire: Wire, conn: C) {
-        let limit = self.max_message_size();
-        match wire {
-            #[cfg(feature = "gob")]
-            Wire::Gob => self.serve_codec(
-                crate::codec::gob::GobServerCodec::with_max_message_size(conn, limit),
-            ),
-            #[cfg(feature = "json")]
-            Wire::Json => self.serve_codec(
-                crate::codec::json::JsonServerCodec::with_max_message_size(conn, limit),
-            ),
-            _ => self.serve_codec(MsgpackServerCodec::with_max_message_size(conn, limit)),
-        }
+        wire.server_codec(conn, self.state.limits.max_message_size, self);
     }
 
     /// The configured read timeout.
     pub(crate) fn read_timeout(&self) -> Option<Duration> {
-        self.inner.shared.limits.read_timeout
+        self.state.limits.read_timeout
     }
 
     /// Sets the configured read and write timeouts on `conn`.
     pub(crate) fn apply_timeouts<C: Conn>(&self, conn: &C) {
-        let limits = &self.inner.shared.limits;
+        let limits = &self.state.limits;
         // Each on its own: one the socket refuses (a zero timeout) leaves the other set.
         if let Err(e) = conn.set_read_timeout(limits.read_timeout) {
             log::warn!("rpc: setting the read timeout on {}: {e}", conn.peer());
@@ -302,18 +290,18 @@ impl Server {
     /// This thread reads requests; the worker pool runs them and each reply leaves as its
     /// method returns. The connection is closed once the last in-flight call has answered.
     pub fn serve_codec<C: ServerCodec>(&self, codec: C) {
-        self.inner.shared.serve(codec);
+        self.state.serve(codec);
     }
 
     /// Registers a connection whose HTTP head is being read, to be closed at shutdown;
     /// `None` if the server is shutting down already.
     pub(crate) fn track_conn<C: Conn>(&self, conn: &C) -> Option<OpenGuard> {
         let closer = Arc::new(ConnCloser::new(conn.try_clone().ok()?));
-        self.inner.shared.track(closer)
+        self.state.track(closer)
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.inner.shared.is_shutting_down()
+        self.state.is_shutting_down()
     }
 
     /// Shuts the server down gracefully: `accept` stops and returns `Ok(())`, requests that
@@ -323,17 +311,17 @@ impl Server {
     /// Returns once the connections are closed. A method may call it: the call running it is
     /// not waited for.
     pub fn shutdown(&self, grace: Duration) {
-        let shared = &self.inner.shared;
-        shared.begin_shutdown();
-        let wakers: Vec<_> = self.inner.wakers.lock().values().cloned().collect();
+        let state = &self.state;
+        state.begin_shutdown();
+        let wakers: Vec<_> = self.state.wakers.lock().values().cloned().collect();
         for wake in wakers {
             wake();
         }
         let deadline = Instant::now().checked_add(grace);
-        while shared.in_flight_but_ours() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+        while state.in_flight_but_ours() > 0 && deadline.is_none_or(|d| Instant::now() < d) {
             thread::sleep(Duration::from_millis(5));
         }
-        shared.close_all();
+        state.close_all();
     }
 
     /// Makes the codec [`Server::serve_request`] reads from and answers through.
@@ -342,7 +330,7 @@ impl Server {
         mut codec: C,
     ) -> Result<RequestCodec<C>, CodecError> {
         let (encoder, output) = codec.writer()?;
-        let outbox = Outbox::new(encoder, output, self.inner.shared.outbox_limits());
+        let outbox = Outbox::new(encoder, output, self.state.outbox_limits());
         Ok(RequestCodec { codec, outbox })
     }
 
@@ -352,17 +340,20 @@ impl Server {
         &self,
         codec: &mut RequestCodec<C>,
     ) -> Result<bool, CodecError> {
-        self.inner.shared.serve_one(&mut codec.codec, &codec.outbox)
-    }
-
-    /// The message size limit codecs of this server are built with.
-    pub(crate) fn max_message_size(&self) -> usize {
-        self.inner.shared.limits.max_message_size
+        self.state.serve_one(&mut codec.codec, &codec.outbox)
     }
 
     /// The registered services, sorted by name.
     pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
-        self.inner.shared.registry.services()
+        self.state.registry.services()
+    }
+}
+
+impl UseServerCodec for &Server {
+    type Output = ();
+
+    fn with<K: ServerCodec>(self, codec: K) {
+        self.serve_codec(codec);
     }
 }
 
@@ -403,7 +394,7 @@ struct WakerGuard {
 
 impl Drop for WakerGuard {
     fn drop(&mut self) {
-        self.server.inner.wakers.lock().remove(&self.id);
+        self.server.state.wakers.lock().remove(&self.id);
     }
 }
 
@@ -412,7 +403,7 @@ struct AcceptedGuard(Server);
 
 impl Drop for AcceptedGuard {
     fn drop(&mut self) {
-        self.0.inner.accepted.fetch_sub(1, Ordering::AcqRel);
+        self.0.state.accepted.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -423,169 +414,3 @@ fn is_fd_exhaustion(e: &io::Error) -> bool {
     // EMFILE and ENFILE on Linux and the BSDs.
     matches!(e.raw_os_error(), Some(23 | 24))
 }
-
-/// Configures a [`Server`].
-#[derive(Debug, Clone)]
-pub struct ServerBuilder {
-    pool: PoolConfig,
-    limits: Limits,
-    socket: SocketOptions,
-    conn_stack_size: usize,
-    wire: Wire,
-}
-
-impl Default for ServerBuilder {
-    fn default() -> Self {
-        ServerBuilder::new()
-    }
-}
-
-impl ServerBuilder {
-    /// The defaults are documented on each setter.
-    pub fn new() -> ServerBuilder {
-        let cores = thread::available_parallelism().map_or(2, |n| n.get());
-        ServerBuilder {
-            pool: PoolConfig {
-                core: cores,
-                max: DEFAULT_WORKERS,
-                queue: 1024,
-                stack_size: 2 << 20,
-                time_slice: TIME_SLICE,
-            },
-            limits: Limits {
-                max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-                max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
-                max_connections: 16_384,
-                max_in_flight: DEFAULT_WORKERS,
-                read_timeout: None,
-                write_timeout: Some(Duration::from_secs(30)),
-            },
-            socket: SocketOptions::default(),
-            conn_stack_size: READER_STACK_SIZE,
-            wire: Wire::Detect,
-        }
-    }
-
-    /// The most worker threads that run methods (default 4,096). As many as there are cores
-    /// run while methods keep them busy; a call whose method blocks (on I/O, a lock, a call to
-    /// another server or back into this one) gives its core up within about a millisecond, and
-    /// the pool starts threads for the calls waiting, up to this maximum, so that blocking
-    /// methods and nested calls behave as goroutines do in Go.
-    ///
-    /// The limit guards memory: a blocked worker costs its stack as far as it was used (the
-    /// [`worker_stack_size`](Self::worker_stack_size) is reserved address space, committed
-    /// page by page; typically tens of KiB) plus a kernel thread (about 10 KiB). Threads beyond
-    /// the core count leave after 10 s without work. At the limit, calls wait for a worker.
-    pub fn workers(mut self, max: usize) -> Self {
-        self.pool.max = max.max(1);
-        self.pool.core = self.pool.core.min(self.pool.max);
-        self
-    }
-
-    /// How many requests may wait for a free worker before connections stop reading
-    /// (default 1024).
-    pub fn queue(mut self, len: usize) -> Self {
-        self.pool.queue = len.max(1);
-        self
-    }
-
-    /// The stack size of worker threads, which run the methods (default 2 MiB).
-    pub fn worker_stack_size(mut self, bytes: usize) -> Self {
-        self.pool.stack_size = bytes;
-        self
-    }
-
-    /// The stack size of connection threads, which decode requests (default 512 KiB, 2 MiB in
-    /// debug builds: enough for arguments nested to the codecs' depth limits). Reserved
-    /// address space; only what a thread touches is committed.
-    pub fn conn_stack_size(mut self, bytes: usize) -> Self {
-        self.conn_stack_size = bytes;
-        self
-    }
-
-    /// The largest message accepted or sent, in bytes (default 64 MiB). A larger request
-    /// closes its connection; a larger reply is answered with an error instead.
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.limits.max_message_size = bytes;
-        self
-    }
-
-    /// The most bytes of replies that may wait for a peer that does not read, per connection
-    /// (default 64 MiB, and never less than the message size limit). Past it the connection
-    /// is closed and a warning logged. Set it above the replies a client may have in flight
-    /// at once, or a client that pipelines large replies faster than it reads is cut off.
-    pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
-        self.limits.max_unsent = bytes;
-        self
-    }
-
-    /// The most connections [`Server::accept`] serves at once (default 16,384); one more is
-    /// accepted and closed at once, and a warning logged.
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.limits.max_connections = n;
-        self
-    }
-
-    /// The most calls one connection may have in flight (default 4,096, the default number
-    /// of workers). At the limit the connection's reader stops reading until a call answers
-    /// (backpressure instead of an unbounded queue), and a warning is logged. Methods that
-    /// call this server back through one shared `Client` need room for their nested calls
-    /// too: past the limit they wait for each other for ever, as they would past
-    /// [`workers`](Self::workers).
-    pub fn max_in_flight_per_conn(mut self, n: usize) -> Self {
-        self.limits.max_in_flight = n.max(1);
-        self
-    }
-
-    /// Closes a connection on which nothing arrives for this long while none of its calls is
-    /// in flight, or whose request, once its first byte has come, does not arrive whole within
-    /// this long (default: none, as in Go). Bounds how long an idle or slowloris peer holds a
-    /// thread.
-    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.limits.read_timeout = timeout;
-        self
-    }
-
-    /// Closes a connection whose peer does not take its replies within this long (default
-    /// 30 s). Workers never wait for a slow reader: its replies are written by a writer thread
-    /// of the connection's own, which gives up after this long.
-    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.limits.write_timeout = timeout;
-        self
-    }
-
-    /// TCP keepalive for accepted connections: idle time before the first probe
-    /// (default: off).
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.socket.keepalive = idle;
-        self
-    }
-
-    /// The wire [`Server::accept`] and [`Server::serve_conn`] speak (default
-    /// [`Wire::Detect`]: each connection's, told from its first bytes). Pin one to refuse the
-    /// others and skip the look; [`Wire::Http`] serves HTTP only, with any RPC wire after its
-    /// `CONNECT`.
-    pub fn wire(mut self, wire: Wire) -> Self {
-        self.wire = wire;
-        self
-    }
-
-    /// Builds the server.
-    pub fn build(self) -> Server {
-        let shared = Shared::new(Registry::default(), Pool::new(self.pool), self.limits);
-        Server {
-            inner: Arc::new(Inner {
-                shared: Arc::new(shared),
-                socket: self.socket,
-                conn_stack_size: self.conn_stack_size,
-                wire: self.wire,
-                accepted: AtomicUsize::new(0),
-                wakers: Mutex::new(HashMap::new()),
-                next_waker: AtomicU64::new(0),
-            }),
-        }
-    }
-}
-
-/// The most worker threads unless configured otherwise.
-const DEFAULT_WORKERS: usize = 4096;

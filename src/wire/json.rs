@@ -27,10 +27,10 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::framed::{FrameReader, Scanner};
-use super::json_go;
-use super::msgpack::DEFAULT_MAX_MESSAGE_SIZE;
-use super::{
+use crate::transport::framed::{FrameReader, Scanner};
+
+use super::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::codec::{
     ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
     ServerCodec,
 };
@@ -152,7 +152,9 @@ impl<'a, T: Deserialize<'a>> Envelope<'a, T> {
             return Ok(None);
         };
         let odd = reader.scanner().last_odd_text();
-        if let Some(text) = json_go::go_text(reader.bytes(frame.clone()), odd, reader.limit())? {
+        if let Some(text) =
+            crate::encoding::json::go_text(reader.bytes(frame.clone()), odd, reader.limit())?
+        {
             frame = reader.replace_frame(frame, &text);
         }
         let bytes = reader.bytes(frame.clone());
@@ -184,11 +186,11 @@ impl Place<'_> {
 }
 
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
-    json_go::decode_as_go(|| {
+    crate::encoding::json::decode_as_go(|| {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::De(
-            &mut de,
-        )))
+        decode(&mut <dyn erased_serde::Deserializer>::erase(
+            crate::encoding::json::De(&mut de),
+        ))
     })
     .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {}", within_part(&e))))
 }
@@ -206,8 +208,10 @@ fn within_part(e: &dyn std::fmt::Display) -> String {
 /// Decodes Go's zero value for the argument's type into `decode`: what Go's server keeps when
 /// `params` is `[]` or `[null]`.
 fn decode_zero(decode: DecodeBody<'_>) -> Result<(), CodecError> {
-    decode(&mut <dyn erased_serde::Deserializer>::erase(json_go::Zero))
-        .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
+    decode(&mut <dyn erased_serde::Deserializer>::erase(
+        crate::encoding::json::Zero,
+    ))
+    .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
 }
 
 /// The encoder of the server side: writes responses with the ids their requests had.
@@ -254,7 +258,9 @@ impl ResponseEncoder for JsonResponseEncoder {
 
 fn encode_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
     value
-        .serialize(json_go::Ser(&mut serde_json::Serializer::new(buf)))
+        .serialize(crate::encoding::json::Ser(
+            &mut serde_json::Serializer::new(buf),
+        ))
         .map_err(|e| CodecError::Encode(format!("jsonrpc: encoding body: {e}")))
 }
 
@@ -368,7 +374,7 @@ impl RequestEncoder for JsonRequestEncoder {
                 buf.truncate(start);
                 buf.extend_from_slice(b"[]");
             } else if buf[start] != b'[' {
-                return Err(super::msgpack::not_a_list());
+                return Err(super::not_a_list());
             }
         } else {
             buf.extend_from_slice(b",\"params\":[");
@@ -384,7 +390,7 @@ impl RequestEncoder for JsonRequestEncoder {
 
 /// Finds the end of one JSON object or array by counting brackets outside strings, and notes
 /// whether its strings hold text that Go may read otherwise than serde_json
-/// ([`json_go::go_text`]).
+/// ([`crate::encoding::json::go_text`]).
 #[derive(Debug, Default)]
 pub(crate) struct JsonScanner {
     /// Bytes of the current message examined so far.
@@ -394,14 +400,14 @@ pub(crate) struct JsonScanner {
     escaped: bool,
     /// The last byte was the `u` of an escape.
     unicode: bool,
-    odd: json_go::OddText,
+    odd: crate::encoding::json::OddText,
     /// `odd` of the message last found whole.
-    last_odd: json_go::OddText,
+    last_odd: crate::encoding::json::OddText,
 }
 
 impl JsonScanner {
     /// What the message last found whole holds that serde_json may read otherwise than Go.
-    pub(crate) fn last_odd_text(&self) -> json_go::OddText {
+    pub(crate) fn last_odd_text(&self) -> crate::encoding::json::OddText {
         self.last_odd
     }
 }

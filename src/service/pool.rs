@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
-use crate::service::panic_message;
+use crate::panic::panic_message;
 
 /// How long a job runs in a slot before the monitor asks whether its thread is blocked.
 pub(crate) const BLOCKED_AFTER: Duration = Duration::from_micros(200);

@@ -28,14 +28,14 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use super::framed::{FrameReader, Scanner};
-use super::msgpack::DEFAULT_MAX_MESSAGE_SIZE;
-use super::{
+use super::DEFAULT_MAX_MESSAGE_SIZE;
+use crate::codec::{
     ClientCodec, DecodeBody, Output, Request, RequestEncoder, Response, ResponseEncoder,
     ServerCodec,
 };
+use crate::encoding::gob::{message_len, Decoder, Encoder, GobError, ValueMessage};
 use crate::error::CodecError;
-use crate::gob::{message_len, Decoder, Encoder, GobError, ValueMessage};
+use crate::transport::framed::{FrameReader, Scanner};
 use crate::transport::Conn;
 
 /// Go's `rpc.Request`, the header of a request.
@@ -137,7 +137,7 @@ impl<C: Conn> GobReader<C> {
             let mut joined = Vec::new();
             for tries in 1.. {
                 if tries > Decoder::MAX_DECODES {
-                    return Err(malformed(crate::gob::too_many_decodes()));
+                    return Err(malformed(crate::encoding::gob::too_many_decodes()));
                 }
                 let bytes = match joined.is_empty() {
                     true => self.frames.bytes(msg.clone()),

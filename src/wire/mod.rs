@@ -1,11 +1,45 @@
 //! One port for every kind of client: which wire a connection speaks, from its first bytes
 //! (documented on [`Wire`]).
 
+#[cfg(feature = "gob")]
+pub mod gob;
+#[cfg(feature = "json")]
+pub mod json;
+pub mod msgpack;
+
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::http::Rewind;
-use crate::transport::Conn;
+use crate::codec::{ClientCodec, ServerCodec};
+use crate::error::CodecError;
+use crate::transport::{Conn, Rewind};
+
+/// The largest message a codec accepts unless configured otherwise: 64 MiB.
+pub(crate) const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// What a [`Params`](crate::Params) that is no list is told.
+pub(crate) fn not_a_list() -> CodecError {
+    CodecError::Encode(
+        "rpc: Params must hold a tuple, an array, a Vec or (): an argument list".to_owned(),
+    )
+}
+
+/// What a server does with the codec a wire makes (codecs differ in type, so the caller
+/// passes what to do rather than receiving one).
+pub(crate) trait UseServerCodec {
+    /// What using the codec returns.
+    type Output;
+    /// Uses `codec`.
+    fn with<K: ServerCodec>(self, codec: K) -> Self::Output;
+}
+
+/// What a client does with the codec a wire makes.
+pub(crate) trait UseClientCodec {
+    /// What using the codec returns.
+    type Output;
+    /// Uses `codec`.
+    fn with<K: ClientCodec>(self, codec: K) -> Self::Output;
+}
 
 /// The wire a server speaks on its connections, or [`Wire::Detect`]: one port for every kind
 /// of client, each connection's wire told from its first bytes.
@@ -47,6 +81,60 @@ pub enum Wire {
     Json,
     /// HTTP only: `CONNECT` to the RPC path, then any RPC wire; `GET` of the debug page.
     Http,
+}
+
+impl Wire {
+    /// Hands `then` this wire's server codec on `conn`. The one place a server maps a wire to
+    /// its codec; [`Wire::Detect`] and [`Wire::Http`] are told apart before this, and serve
+    /// MessagePack-RPC here.
+    pub(crate) fn server_codec<C: Conn, U: UseServerCodec>(
+        self,
+        conn: C,
+        max_message_size: usize,
+        then: U,
+    ) -> U::Output {
+        match self {
+            #[cfg(feature = "gob")]
+            Wire::Gob => then.with(gob::GobServerCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+            #[cfg(feature = "json")]
+            Wire::Json => then.with(json::JsonServerCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+            _ => then.with(msgpack::MsgpackServerCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+        }
+    }
+
+    /// Hands `then` this wire's client codec on `conn`; as [`server_codec`](Self::server_codec).
+    pub(crate) fn client_codec<C: Conn, U: UseClientCodec>(
+        self,
+        conn: C,
+        max_message_size: usize,
+        then: U,
+    ) -> U::Output {
+        match self {
+            #[cfg(feature = "gob")]
+            Wire::Gob => then.with(gob::GobClientCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+            #[cfg(feature = "json")]
+            Wire::Json => then.with(json::JsonClientCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+            _ => then.with(msgpack::MsgpackClientCodec::with_max_message_size(
+                conn,
+                max_message_size,
+            )),
+        }
+    }
 }
 
 /// What the first bytes say, once they say it.

@@ -14,10 +14,10 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::{DeserializeOwned, Error as _};
 
-use crate::call::Completed;
+use crate::client::call::Completed;
+use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
-use crate::service::panic_message;
-use crate::timer::{self, Expire, Key};
+use crate::panic::panic_message;
 
 /// A call waiting for its response, with its reply type erased.
 pub(crate) trait Pending: Send {

@@ -29,16 +29,14 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use super::framed::{FrameReader, Scanner};
-use super::{
+use super::{not_a_list, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::codec::{
     ClientCodec, DecodeBody, Message, Output, Request, RequestEncoder, Response, ResponseEncoder,
     ServerCodec,
 };
 use crate::error::CodecError;
+use crate::transport::framed::{FrameReader, Scanner};
 use crate::transport::Conn;
-
-/// The largest message a codec accepts unless configured otherwise: 64 MiB.
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 << 20;
 
 /// The deepest nesting of arrays and maps a body may have. It bounds the stack a decoder needs.
 pub const MAX_DEPTH: usize = 128;
@@ -445,13 +443,6 @@ impl RequestEncoder for MsgpackEncoder {
     ) -> Result<(), CodecError> {
         self.encode_response(buf, response, body)
     }
-}
-
-/// What a [`Params`](crate::Params) that is no list is told.
-pub(crate) fn not_a_list() -> CodecError {
-    CodecError::Encode(
-        "rpc: Params must hold a tuple, an array, a Vec or (): an argument list".to_owned(),
-    )
 }
 
 fn encode_body(

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::CodecError;
-use crate::service::panic_message;
+use crate::panic::panic_message;
 use crate::transport::{thread_name, Conn};
 
 /// A write buffer grown past this is given back once it has been written.

@@ -7,124 +7,24 @@
 //! reader has stopped and the last call in flight has answered (the last handle to the outbox
 //! is dropped), or at once when the server shuts down.
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Condvar, Mutex};
 
+use super::state::State;
+use super::state::{Close, RUNNING_FOR};
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
-use crate::outbox::{self, Outbox, Outgoing};
-use crate::pool::Pool;
-use crate::service::{Arg, Method, Registry, Reply};
-
-thread_local! {
-    /// The server (its `Shared`, by address) whose method this thread is running, or 0.
-    static RUNNING_FOR: Cell<usize> = const { Cell::new(0) };
-}
+use crate::service::{Arg, Method, Reply};
+use crate::transport::outbox::{self, Outbox, Outgoing};
 
 /// How often a reader waiting for a free call slot looks whether its connection was closed.
 const CLOSED_POLL: Duration = Duration::from_millis(100);
 
-/// What a server's connections share: the services, the pool, the limits, and the books.
-pub(crate) struct Shared {
-    pub(crate) registry: Registry,
-    pub(crate) pool: Pool,
-    pub(crate) limits: Limits,
-    shutting_down: AtomicBool,
-    /// Calls dispatched to the pool and not yet answered, on every connection.
-    in_flight: AtomicUsize,
-    /// Everything shutdown must close: connections served, HTTP heads being read.
-    open: Mutex<HashMap<u64, Arc<dyn Close>>>,
-    next_open: AtomicU64,
-}
-
-/// The limits a server's builder sets.
-#[derive(Debug, Clone)]
-pub(crate) struct Limits {
-    pub(crate) max_message_size: usize,
-    pub(crate) max_unsent: usize,
-    pub(crate) max_connections: usize,
-    pub(crate) max_in_flight: usize,
-    pub(crate) read_timeout: Option<Duration>,
-    pub(crate) write_timeout: Option<Duration>,
-}
-
-/// Something [`Shared::shut_down`] closes.
-pub(crate) trait Close: Send + Sync {
-    fn close(&self);
-}
-
-impl<E: Send + 'static> Close for Outbox<E> {
-    fn close(&self) {
-        Outbox::close(self);
-    }
-}
-
-impl Shared {
-    pub(crate) fn new(registry: Registry, pool: Pool, limits: Limits) -> Shared {
-        Shared {
-            registry,
-            pool,
-            limits,
-            shutting_down: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
-            open: Mutex::new(HashMap::new()),
-            next_open: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    /// Calls dispatched and not yet answered.
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    /// The calls in flight that [`Server::shutdown`](crate::Server::shutdown) waits for when
-    /// the calling thread calls it: all but the one this thread may be running, which cannot
-    /// finish while it waits.
-    pub(crate) fn in_flight_but_ours(&self) -> usize {
-        let ours = RUNNING_FOR.with(|running| running.get()) == self as *const Shared as usize;
-        self.in_flight().saturating_sub(usize::from(ours))
-    }
-
-    /// Registers `it` to be closed at shutdown, until the guard drops. `None` once shutdown
-    /// has begun: the caller closes it at once. The check and the registration share the lock
-    /// shutdown takes, so nothing registers unseen.
-    pub(crate) fn track(self: &Arc<Self>, it: Arc<dyn Close>) -> Option<OpenGuard> {
-        let mut open = self.open.lock();
-        if self.is_shutting_down() {
-            return None;
-        }
-        let id = self.next_open.fetch_add(1, Ordering::Relaxed);
-        open.insert(id, it);
-        Some(OpenGuard {
-            shared: Arc::clone(self),
-            id,
-        })
-    }
-
-    /// Sets the shutdown flag: from now on nothing registers, and requests are refused.
-    pub(crate) fn begin_shutdown(&self) {
-        let _open = self.open.lock();
-        self.shutting_down.store(true, Ordering::Release);
-    }
-
-    /// Closes everything open.
-    pub(crate) fn close_all(&self) {
-        let open: Vec<_> = self.open.lock().drain().map(|(_, it)| it).collect();
-        for it in open {
-            it.close();
-        }
-    }
-
+impl State {
     /// Serves one connection with `codec` until the peer hangs up, the connection fails or
     /// the server shuts down.
     pub(crate) fn serve<C: ServerCodec>(self: &Arc<Self>, mut codec: C) {
@@ -354,7 +254,7 @@ struct Tokens {
 
 /// One call in flight; dropping it, however the call ends, gives everything back.
 struct InFlight {
-    shared: Arc<Shared>,
+    state: Arc<State>,
     tokens: Arc<Tokens>,
 }
 
@@ -369,11 +269,7 @@ impl Slots {
 
     /// Takes a token for one more call, waiting while the connection is at its limit; `None`
     /// if the connection was closed meanwhile.
-    fn take<E: Send + 'static>(
-        &self,
-        shared: &Arc<Shared>,
-        outbox: &Outbox<E>,
-    ) -> Option<InFlight> {
+    fn take<E: Send + 'static>(&self, state: &Arc<State>, outbox: &Outbox<E>) -> Option<InFlight> {
         let mut taken = self.tokens.taken.lock();
         if *taken >= self.max && !self.warned.swap(true, Ordering::Relaxed) {
             log::warn!(
@@ -392,9 +288,9 @@ impl Slots {
         }
         *taken += 1;
         drop(taken);
-        shared.in_flight.fetch_add(1, Ordering::AcqRel);
+        state.in_flight.fetch_add(1, Ordering::AcqRel);
         Some(InFlight {
-            shared: Arc::clone(shared),
+            state: Arc::clone(state),
             tokens: Arc::clone(&self.tokens),
         })
     }
@@ -413,18 +309,6 @@ impl Drop for InFlight {
         self.tokens.answered.fetch_add(1, Ordering::AcqRel);
         *self.tokens.taken.lock() -= 1;
         self.tokens.freed.notify_one();
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// Removes what [`Shared::track`] registered when it drops.
-pub(crate) struct OpenGuard {
-    shared: Arc<Shared>,
-    id: u64,
-}
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.shared.open.lock().remove(&self.id);
+        self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

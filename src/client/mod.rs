@@ -5,13 +5,19 @@
 //! number, decodes the reply into the caller's type and completes the call through its done
 //! channel. When the connection ends, every pending call completes with an error.
 
+mod builder;
+pub(crate) mod call;
+mod peer;
+mod pending;
+mod reader;
+mod timer;
+
+pub use builder::ClientBuilder;
+pub use call::{Call, Completed, Ignore, Params};
+pub use peer::Notification;
+
 use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
-#[cfg(unix)]
-use std::os::unix::net::UnixStream;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-#[cfg(unix)]
-use std::path::Path;
+use std::net::ToSocketAddrs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -21,18 +27,17 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::call::{Argument, Call, Completed};
-use crate::codec::msgpack::{MsgpackClientCodec, DEFAULT_MAX_MESSAGE_SIZE};
-use crate::codec::{ClientCodec, Message, Request, RequestEncoder, Response};
+use crate::codec::{ClientCodec, Request, RequestEncoder};
 use crate::error::{CodecError, Error, RegisterError};
-use crate::http::DEFAULT_RPC_PATH;
-use crate::outbox::{self, Outbox, Outgoing};
-use crate::peer::{Answer, Notification, Peer};
-use crate::pending::{replicate, Calls, Deliver, Pending, PendingCall, Waiter};
-use crate::service::panic_message;
 use crate::service::Service;
-use crate::timer::{self, Expire, Key};
-use crate::transport::{thread_name, Conn, Shared, SocketOptions, READER_STACK_SIZE};
+use crate::transport::http::DEFAULT_RPC_PATH;
+use crate::transport::outbox::{self, Outbox, Outgoing};
+use crate::transport::{thread_name, READER_STACK_SIZE};
+use call::Argument;
+use peer::Peer;
+use pending::{Calls, Deliver, Pending, PendingCall, Waiter};
+use reader::Reader;
+use timer::{Expire, Key};
 
 /// How long a call past its deadline still waits for a reply that was already being decoded.
 const DELIVERY_GRACE: Duration = Duration::from_millis(10);
@@ -116,30 +121,50 @@ impl Client {
         Client::builder().dial(addr)
     }
 
-    /// Connects to a server on the Unix domain socket at `path`.
-    #[cfg(unix)]
-    pub fn dial_unix(path: impl AsRef<Path>) -> io::Result<Client> {
-        Client::builder().dial_unix(path)
-    }
-
     /// Connects to an RPC server over HTTP at [`DEFAULT_RPC_PATH`] (Go's `DialHTTP`).
     pub fn dial_http(addr: impl ToSocketAddrs) -> io::Result<Client> {
-        Client::builder().dial_http(addr, DEFAULT_RPC_PATH)
+        Client::builder().http(DEFAULT_RPC_PATH).dial(addr)
     }
 
-    /// Connects to an RPC server over HTTP at `path` (Go's `DialHTTPPath`).
-    pub fn dial_http_path(addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
-        Client::builder().dial_http(addr, path)
-    }
-
-    /// A client on a connection already open, speaking MessagePack-RPC.
-    pub fn new<C: Conn>(conn: C) -> io::Result<Client> {
-        Client::builder().connect(conn)
-    }
-
-    /// A client speaking through `codec`.
-    pub fn with_codec<C: ClientCodec>(codec: C) -> io::Result<Client> {
-        Client::builder().codec(codec)
+    /// Starts a client on `codec`: its outbox and its reader thread.
+    fn start<C: ClientCodec>(mut codec: C, config: &ClientBuilder) -> Result<Client, CodecError> {
+        let (encoder, output) = codec.writer()?;
+        let peer_name = output.peer().to_owned();
+        let outbox = Outbox::new(
+            Encoder {
+                codec: Box::new(encoder),
+                header: Request::default(),
+            },
+            output,
+            outbox::Limits {
+                max_message: config.max_message_size,
+                max_unsent: config.max_unsent.max(config.max_message_size),
+            },
+        );
+        let calls = Arc::new(Calls::new());
+        let peer = Arc::new(Peer::new());
+        let reader = Reader {
+            calls: Arc::clone(&calls),
+            outbox: Arc::downgrade(&outbox),
+            peer: Arc::clone(&peer),
+        };
+        let spawned = thread::Builder::new()
+            .name(thread_name("netrpc-client", &peer_name))
+            .stack_size(READER_STACK_SIZE)
+            .spawn(move || reader.run(codec));
+        if let Err(e) = spawned {
+            outbox.close();
+            return Err(e.into());
+        }
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                calls,
+                outbox,
+                peer,
+                timeout: config.timeout,
+                closed: AtomicBool::new(false),
+            }),
+        })
     }
 
     /// Configures a client.
@@ -451,332 +476,11 @@ impl Drop for ClientInner {
     }
 }
 
-/// Configures a [`Client`]: per-phase timeouts, limits and socket options, in one place.
-///
-/// ```no_run
-/// use std::time::Duration;
-///
-/// let client = netrpc::Client::builder()
-///     .connect_timeout(Some(Duration::from_secs(2)))
-///     .write_timeout(Some(Duration::from_secs(5)))
-///     .timeout(Some(Duration::from_secs(10)))
-///     .dial("127.0.0.1:1234")?;
-/// # Ok::<(), std::io::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    max_message_size: usize,
-    max_unsent: usize,
-    timeout: Option<Duration>,
-    connect_timeout: Option<Duration>,
-    write_timeout: Option<Duration>,
-    socket: SocketOptions,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        ClientBuilder {
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
-            timeout: None,
-            connect_timeout: None,
-            write_timeout: None,
-            socket: SocketOptions::default(),
-        }
-    }
-}
-
-/// How long the HTTP handshake may take when no connect timeout is set.
-const HTTP_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl ClientBuilder {
-    /// The largest message sent or accepted, in bytes (default 64 MiB). A request over it
-    /// fails with an error and is not sent; a reply over it ends the connection.
-    pub fn max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
-        self
-    }
-
-    /// The most bytes of requests that may wait for a server that reads them more slowly
-    /// than they are made (default 64 MiB, and never less than the message size limit): a
-    /// burst of [`Client::go`] calls to a server at its limit of calls in flight, say. While
-    /// more than this waits for the server, a call fails at once with an error saying so
-    /// ([`Error::Codec`]) and is not sent; the connection and the calls before it go on.
-    /// (Go's `Client.Go` blocks instead.)
-    pub fn max_unsent_bytes(mut self, bytes: usize) -> Self {
-        self.max_unsent = bytes;
-        self
-    }
-
-    /// A deadline for every call that waits on a reply: [`Client::call`], [`Client::go`] and
-    /// [`Client::go_with`] (default: none; calls wait as long as the connection lives).
-    /// [`Client::call_timeout`] and [`Client::go_timeout`] set their own. A call past its
-    /// deadline completes with [`Error::Timeout`]; a late reply is discarded.
-    pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How long dialling may take: the TCP connect to each address `addr` resolves to, and,
-    /// for [`dial_http`](Self::dial_http), the HTTP handshake (default: the system's connect
-    /// timeout, and 10 s for the handshake).
-    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long a server may take to accept the bytes of requests (default: none, as in Go).
-    /// Callers never wait for a slow server: their requests are queued and written by a
-    /// writer thread of the connection's own, which gives up after this long and closes the
-    /// connection, failing every pending call.
-    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.write_timeout = timeout;
-        self
-    }
-
-    /// TCP keepalive: idle time before the first probe (default: off).
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.socket.keepalive = idle;
-        self
-    }
-
-    /// The message size limit set, for codecs built for this builder.
-    #[cfg(any(feature = "json", feature = "gob"))]
-    pub(crate) fn message_size_limit(&self) -> usize {
-        self.max_message_size
-    }
-
-    /// How long an HTTP handshake may take: the connect timeout, or 10 s.
-    pub(crate) fn handshake_timeout(&self) -> Duration {
-        self.connect_timeout.unwrap_or(HTTP_HANDSHAKE_TIMEOUT)
-    }
-
-    /// Connects over TCP, with `TCP_NODELAY` on.
-    pub fn dial(&self, addr: impl ToSocketAddrs) -> io::Result<Client> {
-        self.connect(self.dial_tcp(addr)?)
-    }
-
-    /// Connects over HTTP: sends `CONNECT path`, checks for Go's answer, then speaks RPC.
-    /// An unexpected answer is an error carrying its status line.
-    pub fn dial_http(&self, addr: impl ToSocketAddrs, path: &str) -> io::Result<Client> {
-        let conn = self.dial_tcp(addr)?;
-        self.connect(crate::http::connect(conn, path, self.handshake_timeout())?)
-    }
-
-    /// Connects over a Unix domain socket.
-    #[cfg(unix)]
-    pub fn dial_unix(&self, path: impl AsRef<Path>) -> io::Result<Client> {
-        let path = path.as_ref();
-        let conn = UnixStream::connect(path)
-            .map_err(|e| io::Error::new(e.kind(), format!("dial unix {}: {e}", path.display())))?;
-        self.connect(Shared::new(conn))
-    }
-
-    /// A client on a connection already open, speaking MessagePack-RPC.
-    /// The builder's write timeout, if set, replaces the connection's own.
-    pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
-        if self.write_timeout.is_some() {
-            conn.set_write_timeout(self.write_timeout)?;
-        }
-        let codec = MsgpackClientCodec::with_max_message_size(conn, self.max_message_size);
-        self.codec(codec)
-    }
-
-    /// A client speaking through `codec`, with this builder's limits and timeouts (the write
-    /// timeout is the connection's own: set it before making the codec, or use
-    /// [`dial_tcp`](Self::dial_tcp)).
-    pub fn codec<C: ClientCodec>(&self, mut codec: C) -> io::Result<Client> {
-        let (encoder, output) = codec.writer().map_err(into_io)?;
-        let peer_name = output.peer().to_owned();
-        let outbox = Outbox::new(
-            Encoder {
-                codec: Box::new(encoder),
-                header: Request::default(),
-            },
-            output,
-            outbox::Limits {
-                max_message: self.max_message_size,
-                max_unsent: self.max_unsent.max(self.max_message_size),
-            },
-        );
-        let calls = Arc::new(Calls::new());
-        let peer = Arc::new(Peer::new());
-        let reader = Reader {
-            calls: Arc::clone(&calls),
-            outbox: Arc::downgrade(&outbox),
-            peer: Arc::clone(&peer),
-        };
-        let spawned = thread::Builder::new()
-            .name(thread_name("netrpc-client", &peer_name))
-            .stack_size(READER_STACK_SIZE)
-            .spawn(move || reader.run(codec));
-        if let Err(e) = spawned {
-            outbox.close();
-            return Err(e);
-        }
-        Ok(Client {
-            inner: Arc::new(ClientInner {
-                calls,
-                outbox,
-                peer,
-                timeout: self.timeout,
-                closed: AtomicBool::new(false),
-            }),
-        })
-    }
-
-    /// A TCP connection to `addr` with this builder's connect timeout, socket options
-    /// (`TCP_NODELAY` on) and write timeout: for codecs of your own.
-    pub fn dial_tcp(&self, addr: impl ToSocketAddrs) -> io::Result<Shared<TcpStream>> {
-        let stream = connect_tcp(addr, self.connect_timeout)?;
-        self.socket.apply_tcp(&stream)?;
-        stream.set_write_timeout(self.write_timeout)?;
-        Ok(Shared::new(stream))
-    }
-}
-
-/// Tries each address `addr` resolves to, each for at most `timeout`, if any. An error names
-/// the address, as Go's do (`dial tcp 127.0.0.1:1: connection refused`), and keeps its kind.
-fn connect_tcp(addr: impl ToSocketAddrs, timeout: Option<Duration>) -> io::Result<TcpStream> {
-    let mut last = None;
-    let addrs = addr
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("dial tcp: {e}")))?;
-    for addr in addrs {
-        let connected = match timeout {
-            None => TcpStream::connect(addr),
-            Some(timeout) => TcpStream::connect_timeout(&addr, timeout),
-        };
-        match connected {
-            Ok(stream) => return Ok(stream),
-            Err(e) => {
-                let why = match timeout {
-                    Some(timeout) if e.kind() == io::ErrorKind::TimedOut => {
-                        format!("no answer within {timeout:?}")
-                    }
-                    _ => e.to_string(),
-                };
-                last = Some(io::Error::new(e.kind(), format!("dial tcp {addr}: {why}")));
-            }
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "the address resolved to nothing",
-        )
-    }))
-}
-
-fn into_io(e: CodecError) -> io::Error {
-    match e {
-        CodecError::Io(e) => e,
-        other => io::Error::other(other),
-    }
-}
-
-/// The reader thread: completes calls as their responses arrive. However it ends (the peer
-/// hung up, the protocol broke, the codec panicked), it ends the client through one path:
-/// the connection is shut and every pending and later call fails.
-struct Reader {
-    calls: Arc<Calls>,
-    /// Weak, so that the last client handle still closes the connection.
-    outbox: Weak<Outbox<Encoder>>,
-    peer: Arc<Peer>,
-}
-
-impl Reader {
-    fn run<C: ClientCodec>(self, mut codec: C) {
-        let calls = &self.calls;
-        let answer: Arc<dyn Answer> = Arc::new(Replies(self.outbox.clone()));
-        let read = catch_unwind(AssertUnwindSafe(|| loop {
-            let read = match codec.read_message() {
-                Ok(Some(Message::Response(response))) => complete(&mut codec, calls, response),
-                Ok(Some(Message::Request(request))) => {
-                    self.peer.serve(&mut codec, request, Arc::clone(&answer))
-                }
-                Ok(None) => break None,
-                Err(e) => Err(e),
-            };
-            if let Err(e) = read {
-                break Some(e);
-            }
-        }));
-        let mut end = read.unwrap_or_else(|panic| {
-            Some(CodecError::Malformed(format!(
-                "the codec panicked while reading a response: {}",
-                panic_message(&*panic)
-            )))
-        });
-        if let Some(outbox) = self.outbox.upgrade() {
-            // A failed write is why the read ended: that is what the calls should say.
-            if let Some(failure) = outbox.failure() {
-                end = Some(CodecError::Io(failure));
-            }
-            outbox.close();
-        }
-        calls.terminate(end);
-    }
-}
-
-/// Answers the peer's requests through the client's writer, while the client lives.
-struct Replies(Weak<Outbox<Encoder>>);
-
-impl Answer for Replies {
-    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, String>) {
-        let Some(outbox) = self.0.upgrade() else {
-            return;
-        };
-        let send = |error: Option<String>, body: Option<&dyn erased_serde::Serialize>| {
-            let response = Response {
-                seq,
-                error,
-                error_value: None,
-            };
-            outbox.send(Outgoing::Reply, |encoder, buf| {
-                encoder.codec.encode_reply(buf, &response, body)
-            })
-        };
-        let sent = match reply {
-            Ok(body) => send(None, Some(body)),
-            Err(error) => send(Some(error), None),
-        };
-        outbox.settle_reply(seq, sent, |error| send(Some(error), None));
-    }
-}
-
-/// Completes the call a response answers, with the body the codec holds.
-fn complete<C: ClientCodec>(
-    codec: &mut C,
-    calls: &Calls,
-    response: Response,
-) -> Result<(), CodecError> {
-    let Some(mut pending) = calls.remove(response.seq) else {
-        // No such call: it timed out, or its request failed halfway.
-        return codec.read_response_body(None);
-    };
-    if let Some(text) = response.error {
-        codec.read_response_body(None)?;
-        let error = match response.error_value {
-            Some(value) => Error::ServerValue { text, value },
-            None => Error::Server(text),
-        };
-        pending.finish(Some(error));
-        return Ok(());
-    }
-    match codec.read_response_body(Some(&mut |de| pending.decode(de))) {
-        Ok(()) => pending.finish(None),
-        Err(e) if e.is_recoverable() => pending.finish(Some(Error::Codec(e))),
-        Err(e) => {
-            pending.finish(Some(replicate(&e)));
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use std::thread;
+    use std::time::Duration;
+
     use super::*;
     use crate::{Server, Service};
 

@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use crate::error::CodecError;
-use crate::outbox::Output;
+use crate::transport::outbox::Output;
 use crate::transport::{read_within, Conn};
 
 /// The read buffer's first size; it grows only for a message that does not fit (4 KiB keeps an

@@ -34,19 +34,10 @@
 //! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC and
 //! `gob` (feature `gob`) Go's default gob codec.
 
-pub(crate) mod framed;
-#[cfg(feature = "gob")]
-pub mod gob;
-#[cfg(feature = "json")]
-pub mod json;
-#[cfg(feature = "json")]
-mod json_go;
-pub mod msgpack;
-
 pub use erased_serde;
 
 use crate::error::CodecError;
-pub use crate::outbox::Output;
+pub use crate::transport::Output;
 
 /// The header of a request: what a client sends before the argument.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use serde::de::{
 
 use crate::codec::{ClientCodec, Request};
 use crate::error::{CodecError, RegisterError};
-use crate::pool::{Pool, PoolConfig, TIME_SLICE};
+use crate::service::pool::{Pool, PoolConfig, TIME_SLICE};
 use crate::service::{Arg, Method, Registry, Service};
 
 /// Notifications kept for [`Client::notifications`](crate::Client::notifications) before

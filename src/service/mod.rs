@@ -1,5 +1,7 @@
 //! Services: a value plus a table of its methods, and the type-erased dispatch behind them.
 
+pub(crate) mod pool;
+
 use std::any::{type_name, Any};
 use std::collections::HashMap;
 use std::fmt::Display;
@@ -14,7 +16,8 @@ use serde::Serialize;
 use serde::de::Error as _;
 
 use crate::error::RegisterError;
-use crate::pool::Hint;
+use crate::panic::panic_message;
+use crate::service::pool::Hint;
 
 /// A decoded argument on its way from the connection's reader to a worker.
 pub(crate) type Arg = Box<dyn Any + Send>;
@@ -348,16 +351,6 @@ impl Method {
     /// How many times the method was called.
     pub(crate) fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "a non-string panic payload"
     }
 }
 
