@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::thread;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use netrpc::codec::msgpack::{MsgpackClientCodec, MsgpackServerCodec};
 use netrpc::codec::{
     erased_serde, ClientCodec, Request, RequestEncoder, Response, ResponseEncoder, ServerCodec,
 };
+use netrpc::wire::msgpack::{MsgpackClientCodec, MsgpackServerCodec};
 use netrpc::{Client, Conn, Server, Service};
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! # netrpc — Go's `net/rpc` for blocking Rust
 //!
 //! A synchronous, thread-per-connection RPC library with the programming model of Go's
-//! `net/rpc`, speaking [MessagePack-RPC](codec::msgpack) on the wire, and Go's own wires too:
+//! `net/rpc`, speaking [MessagePack-RPC](wire::msgpack) on the wire, and Go's own wires too:
 //! [`gob`], Go's default, and [JSON-RPC](crate::jsonrpc). One server port answers
 //! all of them, and HTTP, telling each connection's wire from its first bytes ([`Wire`]).
 //!

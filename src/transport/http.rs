@@ -15,7 +15,6 @@ pub const DEFAULT_DEBUG_PATH: &str = "/debug/rpc";
 pub(crate) const CONNECTED: &str = "200 Connected to Go RPC";
 /// The longest request or response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
-/// How long a peer may take to send its whole head.
 
 /// Sends Go's CONNECT and checks the answer exactly as Go's `DialHTTPPath` does; the
 /// returned connection is ready for RPC.
