@@ -31,7 +31,7 @@
 //!    the body's `Serialize` panics). The library checks the size limit, writes, and shuts the
 //!    connection down through the [`Output`].
 //!
-//! [`msgpack`] is the reference implementation; `json` (feature `json`) is Go's JSON-RPC and
+//! [`msgpack`](crate::wire::msgpack) is the reference implementation; `json` (feature `json`) is Go's JSON-RPC and
 //! `gob` (feature `gob`) Go's default gob codec.
 
 pub use erased_serde;

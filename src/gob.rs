@@ -2,7 +2,7 @@
 //!
 //! [`serve_conn`], [`accept`], [`dial`], [`dial_http`] and [`new_client`] serve and call Go's
 //! `net/rpc` with its default gob codec ([`crate::wire::gob`]; a
-//! [`ClientBuilder`](crate::ClientBuilder) speaks it with [`Wire::Gob`](crate::Wire::Gob)), as
+//! [`ClientBuilder`](crate::ClientBuilder) speaks it with [`Wire::Gob`]), as
 //! [`crate::jsonrpc`] does for JSON-RPC; [`Server::accept`](crate::Server::accept) also serves
 //! gob clients, telling them from the others by their first bytes. The rest of this page is
 //! the format.

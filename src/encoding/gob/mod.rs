@@ -93,7 +93,7 @@ impl Encoder {
 
     /// Appends to `out` the gob messages for one value: any type definitions not yet sent on
     /// this stream, then the value message, each with its length prefix. The type is learnt
-    /// from the value (see the [module documentation](self)). On error nothing is appended
+    /// from the value (see the [module documentation](crate::gob)). On error nothing is appended
     /// and the stream's state is unchanged.
     pub fn encode<T: Serialize + ?Sized>(
         &mut self,
