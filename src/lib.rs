@@ -83,7 +83,7 @@ pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
 /// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
 pub use rmpv;
-pub use server::{HttpHandler, RequestCodec, Server, ServerBuilder};
+pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
 pub use transport::http::{DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};

@@ -502,14 +502,12 @@ fn duration_max_is_no_deadline() {
     assert_eq!(call.done.recv_timeout(WAIT).unwrap().result.unwrap(), 9);
 
     // An HTTP server whose heads may take forever, and a shutdown with all the time there is.
-    let server = Server::new();
+    let server = Server::builder().http_head_timeout(forever).build();
     common::register_all(&server);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let handler = server
-        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
-        .head_timeout(forever);
-    thread::spawn(move || handler.serve(&listener));
+    let serving = server.clone();
+    thread::spawn(move || serving.serve_http(&listener));
     let over_http = Client::dial_http(addr).unwrap();
     assert_eq!(
         over_http.call::<_, i64>("Arith.Multiply", &args).unwrap(),
@@ -737,5 +735,38 @@ fn a_failed_dial_names_the_address_it_tried() {
                 .starts_with("dial unix /nonexistent/netrpc.sock: "),
             "{e}"
         );
+    }
+}
+
+#[test]
+fn a_client_names_one_wire() {
+    let h = common::start();
+    for wire in [netrpc::Wire::Detect, netrpc::Wire::Http] {
+        let err = Client::builder()
+            .wire(wire)
+            .dial(h.addr)
+            .map(drop)
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().contains("one wire"), "{err}");
+    }
+    // Each wire the server detects answers a client built for it.
+    let wires = [
+        netrpc::Wire::Msgpack,
+        #[cfg(feature = "gob")]
+        netrpc::Wire::Gob,
+        #[cfg(feature = "json")]
+        netrpc::Wire::Json,
+    ];
+    for wire in wires {
+        let client = Client::builder()
+            .wire(wire)
+            .timeout(Some(WAIT))
+            .connect(h.raw())
+            .unwrap();
+        let product: i64 = client
+            .call("Arith.Multiply", &common::Args { a: 3, b: 5 })
+            .unwrap();
+        assert_eq!(product, 15, "{wire:?}");
     }
 }

@@ -10,24 +10,19 @@ use std::time::{Duration, Instant};
 use common::{register_all, Args, WAIT};
 use netrpc::{Client, Server};
 
-fn http_server(server: Server) -> std::net::SocketAddr {
-    http_server_with(server, Duration::from_millis(300))
-}
-
-fn http_server_with(server: Server, head_timeout: Duration) -> std::net::SocketAddr {
+/// A server with every test service, serving HTTP with Go's paths; `head_timeout` bounds a
+/// request head.
+fn http_server_with(head_timeout: Duration) -> std::net::SocketAddr {
+    let server = Server::builder().http_head_timeout(head_timeout).build();
+    register_all(&server);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let handler = server
-        .handle_http(netrpc::DEFAULT_RPC_PATH, netrpc::DEFAULT_DEBUG_PATH)
-        .head_timeout(head_timeout);
-    thread::spawn(move || handler.serve(&listener));
+    thread::spawn(move || server.serve_http(&listener));
     addr
 }
 
 fn start_http() -> std::net::SocketAddr {
-    let server = Server::new();
-    register_all(&server);
-    http_server(server)
+    http_server_with(Duration::from_millis(300))
 }
 
 /// Sends `request` and reads the whole response until the server closes.
@@ -125,9 +120,7 @@ fn unknown_paths_are_not_found() {
 
 #[test]
 fn the_debug_page_lists_services_methods_and_live_counts() {
-    let server = Server::new();
-    register_all(&server);
-    let addr = http_server(server);
+    let addr = start_http();
     let client = Client::dial_http(addr).unwrap();
     for i in 0..3 {
         let _: i64 = client.call("Arith.Multiply", &Args { a: i, b: 2 }).unwrap();
@@ -234,9 +227,7 @@ fn a_head_with_many_headers_is_taken_as_go_takes_it() {
 
 #[test]
 fn a_trickled_head_gets_its_timeout_and_no_more() {
-    let server = Server::new();
-    register_all(&server);
-    let addr = http_server_with(server, Duration::from_secs(1));
+    let addr = http_server_with(Duration::from_secs(1));
     let mut conn = TcpStream::connect(addr).unwrap();
     let started = Instant::now();
     conn.write_all(b"GET ").unwrap();
@@ -274,9 +265,7 @@ fn the_servers_read_timeout_bounds_an_http_head_on_the_one_port() {
 
 #[test]
 fn a_client_that_forgot_dial_http_is_told_at_once() {
-    let server = Server::new();
-    register_all(&server);
-    let addr = http_server_with(server, WAIT);
+    let addr = http_server_with(WAIT);
     let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
     let started = Instant::now();
     let result = client.call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 2 });
@@ -292,4 +281,36 @@ fn a_client_that_forgot_dial_http_is_told_at_once() {
         }
         other => panic!("expected a codec error, got {other:?}"),
     }
+}
+
+#[test]
+fn the_builder_sets_the_paths_and_any_client_wire_goes_through_them() {
+    let server = Server::builder().http_paths("/rpc", "/debug").build();
+    register_all(&server);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || server.serve_http(&listener));
+    let wires = [
+        netrpc::Wire::Msgpack,
+        #[cfg(feature = "gob")]
+        netrpc::Wire::Gob,
+        #[cfg(feature = "json")]
+        netrpc::Wire::Json,
+    ];
+    for wire in wires {
+        let client = Client::builder()
+            .wire(wire)
+            .http("/rpc")
+            .timeout(Some(WAIT))
+            .dial(addr)
+            .unwrap();
+        let product: i64 = client.call("Arith.Multiply", &Args { a: 6, b: 7 }).unwrap();
+        assert_eq!(product, 42, "{wire:?}");
+    }
+    // Go's default paths are not served any more.
+    let err = Client::dial_http(addr).map(drop).unwrap_err();
+    assert_eq!(err.to_string(), "unexpected HTTP response: 404 Not Found");
+    let page = http(addr, "GET /debug HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(page.contains("Multiply"), "{page}");
 }

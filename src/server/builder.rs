@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use super::http::HttpConfig;
 use super::state::{Limits, State};
 use super::Server;
 use crate::service::pool::{Pool, PoolConfig, TIME_SLICE};
@@ -18,6 +19,7 @@ pub struct ServerBuilder {
     socket: SocketOptions,
     conn_stack_size: usize,
     wire: Wire,
+    http: HttpConfig,
 }
 
 impl Default for ServerBuilder {
@@ -49,6 +51,7 @@ impl ServerBuilder {
             socket: SocketOptions::default(),
             conn_stack_size: READER_STACK_SIZE,
             wire: Wire::Detect,
+            http: HttpConfig::default(),
         }
     }
 
@@ -156,6 +159,25 @@ impl ServerBuilder {
         self
     }
 
+    /// Where HTTP is answered (Go's `HandleHTTP(rpcPath, debugPath)`): `CONNECT rpc_path`
+    /// starts an RPC session and `GET debug_path` shows the debug page (default
+    /// [`DEFAULT_RPC_PATH`](crate::DEFAULT_RPC_PATH) and
+    /// [`DEFAULT_DEBUG_PATH`](crate::DEFAULT_DEBUG_PATH)). Applies to
+    /// [`Server::serve_http`] and to HTTP found on any connection the server serves.
+    pub fn http_paths(mut self, rpc_path: &str, debug_path: &str) -> Self {
+        self.http.rpc_path = rpc_path.into();
+        self.http.debug_path = debug_path.into();
+        self
+    }
+
+    /// How long an HTTP peer may take to send its whole request head (default 10 s, or the
+    /// read timeout if that is shorter); a slower one gets `408 Request Timeout` and is
+    /// disconnected.
+    pub fn http_head_timeout(mut self, timeout: Duration) -> Self {
+        self.http.head_timeout = timeout;
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Server {
         Server {
@@ -165,6 +187,7 @@ impl ServerBuilder {
                 self.socket,
                 self.conn_stack_size,
                 self.wire,
+                self.http,
             )),
         }
     }

@@ -19,77 +19,53 @@ use crate::transport::http::{
 };
 use crate::transport::{Conn, Listener, Rewind};
 
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer may take to send its whole head, unless configured otherwise.
+pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves a [`Server`] over HTTP: RPC on one path, the debug page on another.
-///
-/// Made by [`Server::handle_http`]; [`Server::serve_http`] uses Go's default paths.
-#[derive(Clone)]
-pub struct HttpHandler {
-    server: Server,
-    rpc_path: Arc<str>,
-    debug_path: Arc<str>,
-    head_timeout: Duration,
+/// Where a server answers HTTP, and how long it waits for a request head.
+#[derive(Debug, Clone)]
+pub(super) struct HttpConfig {
+    pub(super) rpc_path: Arc<str>,
+    pub(super) debug_path: Arc<str>,
+    pub(super) head_timeout: Duration,
 }
 
-impl Server {
-    /// An HTTP front for this server: `CONNECT rpc_path` starts an RPC session and
-    /// `GET debug_path` shows the debug page (Go's `HandleHTTP`).
-    pub fn handle_http(&self, rpc_path: &str, debug_path: &str) -> HttpHandler {
-        HttpHandler {
-            server: self.clone(),
-            rpc_path: rpc_path.into(),
-            debug_path: debug_path.into(),
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            rpc_path: DEFAULT_RPC_PATH.into(),
+            debug_path: DEFAULT_DEBUG_PATH.into(),
             head_timeout: HEAD_TIMEOUT,
         }
     }
-
-    /// Serves HTTP on `listener` with Go's default paths, [`DEFAULT_RPC_PATH`] and
-    /// [`DEFAULT_DEBUG_PATH`], one thread per connection.
-    pub fn serve_http<L: Listener>(&self, listener: &L) -> io::Result<()> {
-        self.handle_http(DEFAULT_RPC_PATH, DEFAULT_DEBUG_PATH)
-            .serve(listener)
-    }
-
-    /// Serves one HTTP connection with Go's default paths: reads its request and answers it.
-    /// For programs that accept connections themselves and hand some of them to netrpc.
-    pub fn serve_http_conn<C: Conn>(&self, conn: C) {
-        self.handle_http(DEFAULT_RPC_PATH, DEFAULT_DEBUG_PATH)
-            .serve_conn(conn)
-    }
 }
 
-impl HttpHandler {
-    /// How long a peer may take to send its whole request head (default 10 s, or the server's
-    /// read timeout if that is shorter); a slower one gets `408 Request Timeout` and is
-    /// disconnected.
-    pub fn head_timeout(mut self, timeout: Duration) -> Self {
-        self.head_timeout = timeout;
-        self
+impl Server {
+    /// Serves HTTP on `listener`, one thread per connection (Go's `HandleHTTP` followed by
+    /// `http.Serve`): `CONNECT` to the RPC path starts an RPC session, `GET` of the debug path
+    /// shows the debug page; Go's [`DEFAULT_RPC_PATH`] and [`DEFAULT_DEBUG_PATH`] unless
+    /// [`ServerBuilder::http_paths`](crate::ServerBuilder::http_paths) says otherwise.
+    pub fn serve_http<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        let server = self.clone();
+        self.accept_with(listener, move |conn| server.serve_http_conn(conn))
     }
 
-    /// Accepts connections on `listener` and serves each on a thread of its own.
-    pub fn serve<L: Listener>(&self, listener: &L) -> io::Result<()> {
-        let handler = self.clone();
-        self.server
-            .accept_with(listener, move |conn| handler.serve_conn(conn))
-    }
-
-    /// Reads one HTTP request from `conn` and answers it; a CONNECT to the RPC path goes on
-    /// as an RPC session until the peer hangs up.
-    pub fn serve_conn<C: Conn>(&self, mut conn: C) {
+    /// Reads one HTTP request from `conn` and answers it; a `CONNECT` to the RPC path goes on
+    /// as an RPC session until the peer hangs up. For programs that accept connections
+    /// themselves and hand some of them to netrpc.
+    pub fn serve_http_conn<C: Conn>(&self, mut conn: C) {
         // Shutdown closes a connection still sending its head, or still taking the answer.
-        let Some(tracked) = self.server.track_conn(&conn) else {
+        let Some(tracked) = self.track_conn(&conn) else {
             let _ = conn.shutdown();
             return;
         };
         // The write timeout bounds the answer too: a peer that never reads it is let go.
-        self.server.apply_timeouts(&conn);
+        self.apply_timeouts(&conn);
         // A head is a request: the server's read timeout bounds it too.
+        let http = &self.state.http;
         let timeout = self
-            .server
             .read_timeout()
-            .map_or(self.head_timeout, |read| read.min(self.head_timeout));
+            .map_or(http.head_timeout, |read| read.min(http.head_timeout));
         let head = read_head(&mut conn, timeout, may_start_a_request);
         let head = match head {
             Ok(head) => head,
@@ -129,7 +105,7 @@ impl HttpHandler {
         };
         let target = origin_form(&target);
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        if path == &*self.rpc_path {
+        if path == &*http.rpc_path {
             if method != "CONNECT" {
                 let _ = respond(
                     &mut conn,
@@ -146,13 +122,13 @@ impl HttpHandler {
                 return;
             }
             drop(tracked); // The RPC session is tracked as any other connection.
-            self.server.serve_rpc_conn(Rewind::new(conn, head.rest));
-        } else if path == &*self.debug_path {
+            self.serve_rpc_conn(Rewind::new(conn, head.rest));
+        } else if path == &*http.debug_path {
             if method != "GET" && method != "HEAD" {
                 let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
                 return;
             }
-            let services = self.server.services();
+            let services = self.services();
             let json = wants_json || query.split('&').any(|kv| kv == "format=json");
             let (content_type, body) = if json {
                 ("application/json", debug_json(&services))

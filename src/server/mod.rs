@@ -11,7 +11,6 @@ mod http;
 mod state;
 
 pub use builder::ServerBuilder;
-pub use http::HttpHandler;
 
 use std::io;
 use std::sync::atomic::Ordering;

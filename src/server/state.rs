@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use super::http::HttpConfig;
 use crate::service::pool::Pool;
 use crate::service::Registry;
 use crate::transport::outbox::Outbox;
@@ -34,6 +35,7 @@ pub(crate) struct State {
     pub(crate) socket: SocketOptions,
     pub(crate) conn_stack_size: usize,
     pub(crate) wire: Wire,
+    pub(crate) http: HttpConfig,
     /// Connections accepted by `accept_with` and still served.
     pub(crate) accepted: AtomicUsize,
     /// How to wake each running accept loop, for shutdown.
@@ -70,6 +72,7 @@ impl State {
         socket: SocketOptions,
         conn_stack_size: usize,
         wire: Wire,
+        http: HttpConfig,
     ) -> State {
         State {
             registry: Registry::default(),
@@ -78,6 +81,7 @@ impl State {
             socket,
             conn_stack_size,
             wire,
+            http,
             accepted: AtomicUsize::new(0),
             wakers: Mutex::new(HashMap::new()),
             next_waker: AtomicU64::new(0),
