@@ -23,7 +23,7 @@
 //! 2. `read_*_header` parses the envelope and keeps the body's bytes; it returns `Ok(None)` at a
 //!    clean end of stream (between messages).
 //! 3. `read_*_body(Some(decode))` deserializes the kept bytes by calling
-//!    `decode(&mut <dyn erased_serde::Deserializer>::erase(&mut your_deserializer))` and maps its
+//!    `decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(&mut your_deserializer))` and maps its
 //!    error to [`CodecError::Decode`]; `read_*_body(None)` discards them.
 //! 4. `writer` returns the encoder and the connection's writing half, [`Output::new`] of a
 //!    clone of the connection. `encode_*` appends one whole message to the buffer it is given,

@@ -55,7 +55,13 @@
 //!
 //! `ARCHITECTURE.md` in the repository shows the threads and the path of a call.
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 mod client;
 pub mod codec;

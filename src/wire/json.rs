@@ -98,7 +98,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         let Some(Envelope {
             message: request,
             place,
-        }) = Envelope::<ServerRequest>::next(&mut self.reader)?
+        }) = Envelope::<ServerRequest<'_>>::next(&mut self.reader)?
         else {
             return Ok(None);
         };
@@ -188,7 +188,7 @@ impl Place<'_> {
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
     crate::encoding::json::decode_as_go(|| {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        decode(&mut <dyn erased_serde::Deserializer>::erase(
+        decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
             crate::encoding::json::De(&mut de),
         ))
     })
@@ -208,7 +208,7 @@ fn within_part(e: &dyn std::fmt::Display) -> String {
 /// Decodes Go's zero value for the argument's type into `decode`: what Go's server keeps when
 /// `params` is `[]` or `[null]`.
 fn decode_zero(decode: DecodeBody<'_>) -> Result<(), CodecError> {
-    decode(&mut <dyn erased_serde::Deserializer>::erase(
+    decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
         crate::encoding::json::Zero,
     ))
     .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
@@ -313,7 +313,7 @@ impl<C: Conn> ClientCodec for JsonClientCodec<C> {
         let Some(Envelope {
             message: response,
             place,
-        }) = Envelope::<ClientResponse>::next(&mut self.reader)?
+        }) = Envelope::<ClientResponse<'_>>::next(&mut self.reader)?
         else {
             return Ok(None);
         };

@@ -184,7 +184,7 @@ impl<C: Conn> MessageReader<C> {
         };
         let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
         de.set_max_depth(MAX_DEPTH);
-        decode(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+        decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(&mut de))
             .map_err(|e| CodecError::Decode(format!("rpc: reading body: {}", in_serde_words(&e))))
     }
 }
@@ -669,7 +669,7 @@ mod tests {
         let bytes = rmp_serde::to_vec("text").unwrap();
         let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[..]);
         let e =
-            erased_serde::deserialize::<i64>(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+            erased_serde::deserialize::<i64>(&mut <dyn erased_serde::Deserializer<'_>>::erase(&mut de))
                 .unwrap_err();
         assert_eq!(
             in_serde_words(&e),

@@ -402,7 +402,7 @@ impl<'a> ValueMessage<'a> {
     ) -> Result<R, GobError> {
         let mut st = de::State::new(self.body, self.types, self.max_depth);
         let result = {
-            let mut erased = <dyn erased_serde::Deserializer>::erase(st.top(self.id)?);
+            let mut erased = <dyn erased_serde::Deserializer<'_>>::erase(st.top(self.id)?);
             f(&mut erased)?
         };
         st.finish()?;
