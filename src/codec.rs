@@ -67,6 +67,23 @@ pub struct Response {
     pub error_value: Option<rmpv::Value>,
 }
 
+impl Response {
+    /// The header that answers call `seq` with `result`, and the body that goes with it.
+    pub(crate) fn answering<'a>(
+        seq: u64,
+        result: Result<&'a dyn erased_serde::Serialize, &str>,
+    ) -> (Response, Option<&'a dyn erased_serde::Serialize>) {
+        let mut response = Response {
+            seq,
+            ..Response::default()
+        };
+        let body = result
+            .map_err(|error| response.error = Some(error.to_owned()))
+            .ok();
+        (response, body)
+    }
+}
+
 /// A message on a client's connection: the answer to a call, or, on a wire where either end
 /// may call the other (MessagePack-RPC), a request or notification from the peer.
 #[derive(Debug, Clone, PartialEq)]

@@ -301,6 +301,8 @@ impl<'de> DeserializeSeed<'de> for Whole<'_> {
 
 fn decode<'de, D: Deserializer<'de>>(method: &Method, deserializer: D) -> Result<Arg, D::Error> {
     method
-        .decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(deserializer))
+        .decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
+            deserializer,
+        ))
         .map_err(de::Error::custom)
 }

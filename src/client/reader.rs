@@ -10,7 +10,7 @@ use super::Encoder;
 use crate::codec::{ClientCodec, Message, Response};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
-use crate::transport::outbox::{Outbox, Outgoing};
+use crate::transport::outbox::Outbox;
 
 pub(super) struct Reader {
     pub(super) calls: Arc<Calls>,
@@ -61,21 +61,14 @@ impl Answer for Replies {
         let Some(outbox) = self.0.upgrade() else {
             return;
         };
-        let send = |error: Option<String>, body: Option<&dyn erased_serde::Serialize>| {
-            let response = Response {
-                seq,
-                error,
-                error_value: None,
-            };
-            outbox.send(Outgoing::Reply, |encoder, buf| {
+        outbox.reply(
+            seq,
+            reply.as_ref().map(|body| *body).map_err(String::as_str),
+            |encoder, buf, result| {
+                let (response, body) = Response::answering(seq, result);
                 encoder.codec.encode_reply(buf, &response, body)
-            })
-        };
-        let sent = match reply {
-            Ok(body) => send(None, Some(body)),
-            Err(error) => send(Some(error), None),
-        };
-        outbox.settle_reply(seq, sent, |error| send(Some(error), None));
+            },
+        );
     }
 }
 

@@ -19,7 +19,7 @@ use super::state::{Close, RUNNING_FOR};
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
 use crate::service::{Arg, Method, Reply};
-use crate::transport::outbox::{self, Outbox, Outgoing};
+use crate::transport::outbox::{self, Outbox};
 
 /// How often a reader waiting for a free call slot looks whether its connection was closed.
 const CLOSED_POLL: Duration = Duration::from_millis(100);
@@ -93,7 +93,7 @@ impl State {
                     }
                     if let CodecError::RequestTooLarge { seq, .. } = e {
                         // Tell the caller why, before the connection closes.
-                        let _ = send_error(&outbox, seq, e.to_string());
+                        respond(&outbox, seq, Err(&e.to_string()));
                     }
                     break;
                 }
@@ -193,45 +193,34 @@ fn answer<E: ResponseEncoder>(
     request: &Request,
     result: Result<Reply, String>,
 ) {
-    match result {
-        _ if !request.notification => reply(outbox, request.seq, result),
-        Err(error) => log::debug!(
+    if !request.notification {
+        respond(
+            outbox,
+            request.seq,
+            result
+                .as_deref()
+                .map(|reply| reply as _)
+                .map_err(String::as_str),
+        );
+    } else if let Err(error) = result {
+        log::debug!(
             "rpc: notification {} from {}: {error}",
             request.service_method,
             outbox.peer()
-        ),
-        Ok(_) => {}
+        );
     }
 }
 
-/// Sends the reply to call `seq`; a reply that cannot be encoded is answered with the reason.
-fn reply<E: ResponseEncoder>(outbox: &Arc<Outbox<E>>, seq: u64, result: Result<Reply, String>) {
-    let sent = match result {
-        Ok(reply) => outbox.send(Outgoing::Reply, |encoder, buf| {
-            let response = Response {
-                seq,
-                ..Response::default()
-            };
-            encoder.encode_response(buf, &response, Some(&*reply))
-        }),
-        Err(error) => send_error(outbox, seq, error),
-    };
-    outbox.settle_reply(seq, sent, |error| send_error(outbox, seq, error));
-}
-
-fn send_error<E: ResponseEncoder>(
+/// Sends the response to call `seq`.
+fn respond<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     seq: u64,
-    error: String,
-) -> Result<(), CodecError> {
-    let response = Response {
-        seq,
-        error: Some(error),
-        error_value: None,
-    };
-    outbox.send(Outgoing::Reply, |encoder, buf| {
-        encoder.encode_response(buf, &response, None)
-    })
+    result: Result<&dyn erased_serde::Serialize, &str>,
+) {
+    outbox.reply(seq, result, |encoder, buf, result| {
+        let (response, body) = Response::answering(seq, result);
+        encoder.encode_response(buf, &response, body)
+    });
 }
 
 /// A connection's calls in flight, bounded: a count of them, so the reader stops reading at

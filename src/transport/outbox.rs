@@ -302,23 +302,32 @@ impl<E: Send + 'static> Outbox<E> {
         encoded
     }
 
-    /// Follows up a reply to call `seq` that `sent` tells of: one that could not be encoded is
-    /// answered with the reason instead, through `send_error`; where not even that can be sent
-    /// (an error reply over the size limit), the connection is closed, so that the caller
-    /// learns of it rather than waits.
-    pub(crate) fn settle_reply(
-        &self,
+    /// Sends the answer to call `seq`: `result`'s value, or its error text, as `encode` puts
+    /// either into a message. A value that cannot be encoded is answered with the reason
+    /// instead; where not even that can be sent (an error reply over the size limit), the
+    /// connection is closed, so that the caller learns of it rather than waits.
+    pub(crate) fn reply(
+        self: &Arc<Self>,
         seq: u64,
-        sent: Result<(), CodecError>,
-        send_error: impl FnOnce(String) -> Result<(), CodecError>,
+        result: Result<&dyn erased_serde::Serialize, &str>,
+        encode: impl Fn(
+            &mut E,
+            &mut Vec<u8>,
+            Result<&dyn erased_serde::Serialize, &str>,
+        ) -> Result<(), CodecError>,
     ) {
+        let sent = self.send(Outgoing::Reply, |encoder, buf| encode(encoder, buf, result));
         let Err(e) = sent else {
             return;
         };
         if !e.is_recoverable() {
             return; // The connection is closed already.
         }
-        if let Err(again) = send_error(e.to_string()) {
+        let why = e.to_string();
+        let again = self.send(Outgoing::Reply, |encoder, buf| {
+            encode(encoder, buf, Err(&why))
+        });
+        if let Err(again) = again {
             if again.is_recoverable() {
                 log::warn!(
                     "rpc: cannot answer call {seq} of {}: {again}; closing the connection",

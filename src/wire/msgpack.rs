@@ -668,9 +668,10 @@ mod tests {
     fn a_wrong_type_is_said_in_serde_words() {
         let bytes = rmp_serde::to_vec("text").unwrap();
         let mut de = rmp_serde::Deserializer::from_read_ref(&bytes[..]);
-        let e =
-            erased_serde::deserialize::<i64>(&mut <dyn erased_serde::Deserializer<'_>>::erase(&mut de))
-                .unwrap_err();
+        let e = erased_serde::deserialize::<i64>(&mut <dyn erased_serde::Deserializer<'_>>::erase(
+            &mut de,
+        ))
+        .unwrap_err();
         assert_eq!(
             in_serde_words(&e),
             "invalid type: a string, expected a number or a boolean"
