@@ -21,7 +21,7 @@ use crate::error::CodecError;
 use crate::service::{Arg, Method, Reply};
 use crate::transport::outbox::{self, Outbox};
 
-/// How often a reader waiting for a free call slot looks whether its connection was closed.
+/// How often a reader waiting for room for another call looks whether its connection was closed.
 const CLOSED_POLL: Duration = Duration::from_millis(100);
 
 impl State {
@@ -39,16 +39,16 @@ impl State {
             outbox.close();
             return;
         };
-        let slots = Slots::new(self.limits.max_in_flight);
+        let limit = CallLimit::new(self.limits.max_in_flight);
         loop {
-            let answered_before = slots.answered();
+            let answered_before = limit.answered();
             match self.read_request(&mut codec) {
                 Ok(Some(Incoming::Call {
                     request,
                     method,
                     arg,
                 })) => {
-                    let Some(call) = slots.take(self, &outbox) else {
+                    let Some(call) = limit.take(self, &outbox) else {
                         break;
                     };
                     let outbox = Arc::clone(&outbox);
@@ -78,7 +78,7 @@ impl State {
                     // A peer waiting for our replies is not idle, nor one answered while
                     // this read waited (its next request may be on the way). The codecs
                     // frame whole messages before parsing, so reading can simply go on.
-                    if slots.in_flight() > 0 || slots.answered() != answered_before {
+                    if limit.in_flight() > 0 || limit.answered() != answered_before {
                         continue;
                     }
                     log::info!(
@@ -226,7 +226,7 @@ fn respond<E: ResponseEncoder>(
 /// A connection's calls in flight, bounded: a count of them, so the reader stops reading at
 /// the limit. (A count, not a channel of tokens: room for 4,096 tokens would cost every
 /// connection 32 KiB.)
-struct Slots {
+struct CallLimit {
     tokens: Arc<Tokens>,
     max: usize,
     /// Whether the connection has been at its limit, which is logged once.
@@ -247,9 +247,9 @@ struct InFlight {
     tokens: Arc<Tokens>,
 }
 
-impl Slots {
-    fn new(max: usize) -> Slots {
-        Slots {
+impl CallLimit {
+    fn new(max: usize) -> CallLimit {
+        CallLimit {
             tokens: Arc::default(),
             max: max.max(1),
             warned: AtomicBool::new(false),

@@ -1,31 +1,25 @@
 //! Services: a value plus a table of its methods, and the type-erased dispatch behind them.
 
 pub(crate) mod pool;
+mod registry;
+
+pub(crate) use registry::{Method, Registry, ServiceEntry};
 
 use std::any::{type_name, Any};
-use std::collections::HashMap;
 use std::fmt::Display;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-
-use serde::de::Error as _;
-
-use crate::error::RegisterError;
-use crate::panic::panic_message;
-use crate::service::pool::Hint;
 
 /// A decoded argument on its way from the connection's reader to a worker.
 pub(crate) type Arg = Box<dyn Any + Send>;
 /// A method's reply on its way to the codec.
 pub(crate) type Reply = Box<dyn erased_serde::Serialize + Send>;
 
-type DecodeFn = fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Arg, erased_serde::Error>;
-type CallFn = Box<dyn Fn(Arg) -> Result<Reply, String> + Send + Sync>;
+pub(super) type DecodeFn =
+    fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Arg, erased_serde::Error>;
+pub(super) type CallFn = Box<dyn Fn(Arg) -> Result<Reply, String> + Send + Sync>;
 
 /// A value whose methods can be called remotely, built with [`Service::method`] and handed to
 /// [`Server::register`](crate::Server::register).
@@ -50,15 +44,16 @@ type CallFn = Box<dyn Fn(Arg) -> Result<Reply, String> + Send + Sync>;
 /// ```
 pub struct Service<T> {
     receiver: Arc<T>,
-    methods: Vec<MethodSpec>,
+    pub(super) methods: Vec<MethodSpec>,
 }
 
-struct MethodSpec {
-    name: String,
-    arg_type: &'static str,
-    reply_type: &'static str,
-    decode: DecodeFn,
-    call: CallFn,
+/// A method as [`Service::method`] describes it, before it is registered.
+pub(super) struct MethodSpec {
+    pub(super) name: String,
+    pub(super) arg_type: &'static str,
+    pub(super) reply_type: &'static str,
+    pub(super) decode: DecodeFn,
+    pub(super) call: CallFn,
 }
 
 impl<T: Send + Sync + 'static> Service<T> {
@@ -158,202 +153,6 @@ fn last_argument(arguments: &str) -> &str {
     arguments[start..].trim()
 }
 
-/// The services a server has registered, by name.
-#[derive(Default)]
-pub(crate) struct Registry {
-    services: RwLock<HashMap<String, Arc<ServiceEntry>>>,
-}
-
-impl Registry {
-    /// Registers `service` under `name`, as Go's `RegisterName` does.
-    pub(crate) fn register<T: Send + Sync + 'static>(
-        &self,
-        name: &str,
-        service: Service<T>,
-    ) -> Result<(), RegisterError> {
-        self.insert(ServiceEntry::new(name, service)?)
-    }
-
-    /// Registers the methods of `service` under their bare names (see [`ServiceEntry::root`]),
-    /// beside those registered so before; a name taken already is an error.
-    pub(crate) fn register_root<T: Send + Sync + 'static>(
-        &self,
-        service: Service<T>,
-    ) -> Result<(), RegisterError> {
-        let mut entry = ServiceEntry::root(service)?;
-        let mut services = self.services.write();
-        if let Some(before) = services.get(&entry.name) {
-            if let Some(taken) = entry
-                .methods
-                .keys()
-                .find(|m| before.methods.contains_key(*m))
-            {
-                return Err(RegisterError::DuplicateMethod(taken.clone()));
-            }
-            entry.methods.extend(
-                before
-                    .methods
-                    .iter()
-                    .map(|(name, method)| (name.clone(), Arc::clone(method))),
-            );
-        }
-        services.insert(entry.name.clone(), Arc::new(entry));
-        Ok(())
-    }
-
-    fn insert(&self, entry: ServiceEntry) -> Result<(), RegisterError> {
-        let mut services = self.services.write();
-        if services.contains_key(&entry.name) {
-            return Err(RegisterError::Duplicate(entry.name));
-        }
-        services.insert(entry.name.clone(), Arc::new(entry));
-        Ok(())
-    }
-
-    /// Finds the method for `"Service.Method"`, or the error text Go sends.
-    pub(crate) fn lookup(&self, service_method: &str) -> Result<Arc<Method>, String> {
-        let services = self.services.read();
-        let Some((service, method)) = service_method.rsplit_once('.') else {
-            // A bare name: a method registered with `register_root`, or Go's complaint.
-            return services
-                .get("")
-                .and_then(|root| root.methods.get(service_method).cloned())
-                .ok_or_else(|| {
-                    format!("rpc: service/method request ill-formed: {service_method}")
-                });
-        };
-        let Some(service) = services.get(service) else {
-            return Err(format!("rpc: can't find service {service_method}"));
-        };
-        service
-            .methods
-            .get(method)
-            .cloned()
-            .ok_or_else(|| format!("rpc: can't find method {service_method}"))
-    }
-
-    /// The registered services, sorted by name (the bare-named methods first).
-    pub(crate) fn services(&self) -> Vec<Arc<ServiceEntry>> {
-        let mut services: Vec<_> = self.services.read().values().cloned().collect();
-        services.sort_by(|a, b| a.name.cmp(&b.name));
-        services
-    }
-}
-
-/// A registered service, as the server keeps it.
-pub(crate) struct ServiceEntry {
-    pub(crate) name: String,
-    pub(crate) methods: HashMap<String, Arc<Method>>,
-}
-
-impl ServiceEntry {
-    /// Checks `service` as Go's `Register` does and names it `name`.
-    pub(crate) fn new<T: Send + Sync + 'static>(
-        name: &str,
-        service: Service<T>,
-    ) -> Result<ServiceEntry, RegisterError> {
-        if name.is_empty() {
-            return Err(RegisterError::NoName(type_name::<T>().to_owned()));
-        }
-        Self::named(name, service)
-    }
-
-    /// A service whose methods are called by their bare names (`"Add"`), as MessagePack-RPC
-    /// peers such as Neovim call them.
-    pub(crate) fn root<T: Send + Sync + 'static>(
-        service: Service<T>,
-    ) -> Result<ServiceEntry, RegisterError> {
-        Self::named("", service)
-    }
-
-    fn named<T: Send + Sync + 'static>(
-        name: &str,
-        service: Service<T>,
-    ) -> Result<ServiceEntry, RegisterError> {
-        if service.methods.is_empty() {
-            let name = if name.is_empty() {
-                service.name()
-            } else {
-                name
-            };
-            return Err(RegisterError::NoMethods(name.to_owned()));
-        }
-        let mut methods = HashMap::with_capacity(service.methods.len());
-        for spec in service.methods {
-            let full_name = match name {
-                "" => spec.name.clone(),
-                name => format!("{name}.{}", spec.name),
-            };
-            if spec.name.is_empty() || spec.name.contains('.') {
-                return Err(RegisterError::InvalidMethod(full_name));
-            }
-            if methods.contains_key(&spec.name) {
-                return Err(RegisterError::DuplicateMethod(full_name));
-            }
-            let method = Method {
-                name: full_name,
-                arg_type: spec.arg_type,
-                reply_type: spec.reply_type,
-                decode: spec.decode,
-                call: spec.call,
-                calls: AtomicU64::new(0),
-                hint: Arc::default(),
-            };
-            methods.insert(spec.name, Arc::new(method));
-        }
-        Ok(ServiceEntry {
-            name: name.to_owned(),
-            methods,
-        })
-    }
-}
-
-/// One callable method of a registered service.
-pub(crate) struct Method {
-    /// `"Service.Method"`.
-    pub(crate) name: String,
-    pub(crate) arg_type: &'static str,
-    pub(crate) reply_type: &'static str,
-    decode: DecodeFn,
-    call: CallFn,
-    calls: AtomicU64,
-    /// Whether the method's calls block, as the worker pool has seen them.
-    pub(crate) hint: Arc<Hint>,
-}
-
-impl Method {
-    /// Decodes an argument of this method's type. A `Deserialize` that panics is an error
-    /// for this call only.
-    pub(crate) fn decode(
-        &self,
-        de: &mut dyn erased_serde::Deserializer<'_>,
-    ) -> Result<Arg, erased_serde::Error> {
-        catch_unwind(AssertUnwindSafe(|| (self.decode)(de))).unwrap_or_else(|payload| {
-            Err(erased_serde::Error::custom(format_args!(
-                "the argument's Deserialize panicked: {}",
-                panic_message(&*payload)
-            )))
-        })
-    }
-
-    /// Runs the method. A panic becomes an error, so the worker and the connection survive it.
-    pub(crate) fn invoke(&self, arg: Arg) -> Result<Reply, String> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        catch_unwind(AssertUnwindSafe(|| (self.call)(arg))).unwrap_or_else(|payload| {
-            Err(format!(
-                "rpc: method {} panicked: {}",
-                self.name,
-                panic_message(&*payload)
-            ))
-        })
-    }
-
-    /// How many times the method was called.
-    pub(crate) fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,30 +171,5 @@ mod tests {
             short_type_name("lock_api::mutex::Mutex<parking_lot::raw_mutex::RawMutex, a::Arith>"),
             "Arith"
         );
-    }
-
-    struct Calc;
-
-    impl Calc {
-        fn add(&self, (a, b): (i64, i64)) -> Result<i64, String> {
-            Ok(a + b)
-        }
-    }
-
-    #[test]
-    fn bare_methods_may_be_registered_in_parts_but_once_each() {
-        let registry = Registry::default();
-        registry
-            .register_root(Service::new(Calc).method("Add", Calc::add))
-            .unwrap();
-        registry
-            .register_root(Service::new(Calc).method("Sum", Calc::add))
-            .unwrap();
-        assert!(registry.lookup("Add").is_ok() && registry.lookup("Sum").is_ok());
-        assert_eq!(
-            registry.register_root(Service::new(Calc).method("Add", Calc::add)),
-            Err(RegisterError::DuplicateMethod("Add".to_owned()))
-        );
-        assert!(registry.lookup("Sum").is_ok());
     }
 }

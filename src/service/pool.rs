@@ -139,13 +139,13 @@ struct Job {
 }
 
 pub(crate) struct Pool {
-    shared: Arc<Shared>,
+    workers: Arc<Workers>,
 }
 
 /// The queue is a mutex and condition variables rather than a channel: a worker that runs out
 /// of work parks at once instead of spinning and yielding first, which on a busy machine costs
 /// more CPU than the methods it runs.
-struct Shared {
+struct Workers {
     queue: Mutex<Queue>,
     /// Signalled to wake one idle worker.
     has_job: Condvar,
@@ -208,7 +208,7 @@ impl Pool {
     pub(crate) fn new(config: PoolConfig) -> Pool {
         let core = config.core.max(1);
         Pool {
-            shared: Arc::new(Shared {
+            workers: Arc::new(Workers {
                 queue: Mutex::new(Queue {
                     waiting: VecDeque::new(),
                     ready: VecDeque::new(),
@@ -247,13 +247,13 @@ impl Pool {
     }
 
     fn submit(&self, hint: &Arc<Hint>, task: Task, wait: bool) -> bool {
-        let shared = &self.shared;
-        let mut queue = shared.queue.lock();
-        while queue.waiting.len() + queue.ready.len() >= shared.config.queue.max(1) {
+        let workers = &self.workers;
+        let mut queue = workers.queue.lock();
+        while queue.waiting.len() + queue.ready.len() >= workers.config.queue.max(1) {
             if !wait {
                 return false;
             }
-            shared.has_room.wait(&mut queue);
+            workers.has_room.wait(&mut queue);
         }
         let job = Job {
             task,
@@ -265,14 +265,14 @@ impl Pool {
             // starting starts the next ones itself, so that a burst of blocking calls does
             // not hold their connection's reader to one thread start each.
             if queue.ready.len() > queue.woken && (queue.idle > 0 || queue.starting == 0) {
-                shared.wake_worker(&mut queue);
+                workers.wake_worker(&mut queue);
             }
         } else {
             queue.waiting.push_back(job);
             if queue.occupied + queue.woken < queue.slots.len() {
-                shared.wake_worker(&mut queue);
+                workers.wake_worker(&mut queue);
             } else {
-                shared.watch(&mut queue);
+                workers.watch(&mut queue);
             }
         }
         if queue.threads == 0 {
@@ -292,16 +292,16 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let mut queue = self.shared.queue.lock();
+        let mut queue = self.workers.queue.lock();
         queue.closed = true;
-        let woken = self.shared.has_job.notify_all();
+        let woken = self.workers.has_job.notify_all();
         queue.idle -= woken;
         queue.woken += woken;
-        self.shared.backlog.notify_all();
+        self.workers.backlog.notify_all();
     }
 }
 
-impl Shared {
+impl Workers {
     /// Wakes an idle worker, or starts one unless the pool is at its maximum; false if no
     /// worker is on its way.
     fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) -> bool {
@@ -657,7 +657,7 @@ mod tests {
         // No time slices: on a busy machine a 500 µs job preempted for 10 ms would get them.
         let pool = Pool::new(PoolConfig {
             time_slice: Duration::MAX,
-            ..pool(2, 64).shared.config.clone()
+            ..pool(2, 64).workers.config.clone()
         });
         // The first round faults the code in: a thread waiting on the disk is asleep.
         spin_jobs(&pool, &Arc::new(Hint::default()));
@@ -750,14 +750,14 @@ mod tests {
                 thread::sleep(Duration::from_millis(5));
                 tx.send(i).unwrap();
             });
-            assert!(pool.shared.queue.lock().threads <= 3);
+            assert!(pool.workers.queue.lock().threads <= 3);
         }
         let mut got: Vec<i32> = (0..20)
             .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
             .collect();
         got.sort();
         assert_eq!(got, (0..20).collect::<Vec<_>>());
-        assert!(pool.shared.queue.lock().threads <= 3);
+        assert!(pool.workers.queue.lock().threads <= 3);
     }
 
     #[test]
