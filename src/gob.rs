@@ -153,8 +153,7 @@ pub fn serve_conn<C: Conn>(server: &Server, conn: C) {
 /// Accepts connections on `listener` and serves each with the gob codec on a thread of its
 /// own (Go's `Accept`). Returns the error that stopped the listener.
 pub fn accept<L: Listener>(server: &Server, listener: &L) -> io::Result<()> {
-    let serving = server.clone();
-    server.accept_with(listener, move |conn| serve_conn(&serving, conn))
+    server.accept_in(Wire::Gob, listener)
 }
 
 /// Connects to a gob server at `addr` over TCP (Go's `rpc.Dial`); for timeouts and limits,

@@ -30,8 +30,7 @@ pub fn serve_conn<C: Conn>(server: &Server, conn: C) {
 /// Accepts connections on `listener` and serves each with the JSON-RPC codec on a thread of
 /// its own. Returns the error that stopped the listener.
 pub fn accept<L: Listener>(server: &Server, listener: &L) -> io::Result<()> {
-    let serving = server.clone();
-    server.accept_with(listener, move |conn| serve_conn(&serving, conn))
+    server.accept_in(Wire::Json, listener)
 }
 
 /// Connects to a JSON-RPC server at `addr` over TCP (Go's `Dial`); for timeouts and limits,

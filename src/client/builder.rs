@@ -12,7 +12,7 @@ use super::Client;
 use crate::codec::ClientCodec;
 use crate::error::CodecError;
 use crate::transport::{http, Conn, Shared, SocketOptions};
-use crate::wire::{UseClientCodec, Wire, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::wire::{Codecs, Wire, WithCodecs, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// Configures a [`Client`]: the wire, the way in (TCP, a Unix socket, HTTP
 /// `CONNECT`, a connection or codec of your own), timeouts, limits and socket options.
@@ -157,9 +157,15 @@ impl ClientBuilder {
             Some(path) => {
                 let timeout = self.connect_timeout.unwrap_or(HTTP_HANDSHAKE_TIMEOUT);
                 let conn = http::connect(conn, path, timeout)?;
-                self.wire.client_codec(conn, self.max_message_size, self)
+                self.wire.codecs(Connect {
+                    builder: self,
+                    conn,
+                })
             }
-            None => self.wire.client_codec(conn, self.max_message_size, self),
+            None => self.wire.codecs(Connect {
+                builder: self,
+                conn,
+            }),
         }
     }
 
@@ -185,11 +191,18 @@ impl ClientBuilder {
     }
 }
 
-impl UseClientCodec for &ClientBuilder {
+/// Starting a client on a connection with the client codec of the builder's wire.
+struct Connect<'a, C> {
+    builder: &'a ClientBuilder,
+    conn: C,
+}
+
+impl<C: Conn> WithCodecs for Connect<'_, C> {
     type Output = io::Result<Client>;
 
-    fn with<K: ClientCodec>(self, codec: K) -> io::Result<Client> {
-        self.codec(codec)
+    fn with<K: Codecs>(self) -> io::Result<Client> {
+        let max_message_size = self.builder.max_message_size;
+        self.builder.codec(K::client(self.conn, max_message_size))
     }
 }
 

@@ -26,7 +26,7 @@ use crate::service::{Service, ServiceEntry};
 use crate::transport::outbox::Outbox;
 use crate::transport::Rewind;
 use crate::transport::{thread_name, Conn, Listener, Waker};
-use crate::wire::{self, UseServerCodec, Wire};
+use crate::wire::{self, Codecs, Wire, WithCodecs};
 use state::{Close, OpenGuard, State};
 
 /// An RPC server: a set of registered services, served on any number of connections.
@@ -112,8 +112,13 @@ impl Server {
     /// `netrpc-conn-<peer>`. Returns the error that stopped the listener, or `Ok(())` once
     /// the server shuts down.
     pub fn accept<L: Listener>(&self, listener: &L) -> io::Result<()> {
+        self.accept_in(self.state.wire, listener)
+    }
+
+    /// [`accept`](Self::accept) in `wire`, whatever the server's own.
+    pub(crate) fn accept_in<L: Listener>(&self, wire: Wire, listener: &L) -> io::Result<()> {
         let server = self.clone();
-        self.accept_with(listener, move |conn| server.serve_conn(conn))
+        self.accept_with(listener, move |conn| server.serve_conn_in(wire, conn))
     }
 
     /// The accept loop behind [`Server::accept`] and HTTP serving: runs `serve` on a thread of
@@ -264,7 +269,7 @@ impl Server {
 
     /// Serves `conn` with the codec of `wire` (not [`Wire::Detect`] or [`Wire::Http`]).
     fn serve_wire<C: Conn>(&self, wire: Wire, conn: C) {
-        wire.server_codec(conn, self.state.limits.max_message_size, self);
+        wire.codecs(Serve { server: self, conn });
     }
 
     /// The configured read timeout.
@@ -348,11 +353,19 @@ impl Server {
     }
 }
 
-impl UseServerCodec for &Server {
+/// Serving a connection with the server codec of the wire it speaks.
+struct Serve<'a, C> {
+    server: &'a Server,
+    conn: C,
+}
+
+impl<C: Conn> WithCodecs for Serve<'_, C> {
     type Output = ();
 
-    fn with<K: ServerCodec>(self, codec: K) {
-        self.serve_codec(codec);
+    fn with<K: Codecs>(self) {
+        let max_message_size = self.server.state.limits.max_message_size;
+        self.server
+            .serve_codec(K::server(self.conn, max_message_size));
     }
 }
 

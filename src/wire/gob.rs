@@ -410,6 +410,19 @@ impl RequestEncoder for GobRequestEncoder {
     }
 }
 
+/// The codecs of Go's gob, for [`Wire`](super::Wire).
+pub(crate) struct Gob;
+
+impl super::Codecs for Gob {
+    fn server<C: Conn>(conn: C, max_message_size: usize) -> impl ServerCodec {
+        GobServerCodec::with_max_message_size(conn, max_message_size)
+    }
+
+    fn client<C: Conn>(conn: C, max_message_size: usize) -> impl ClientCodec {
+        GobClientCodec::with_max_message_size(conn, max_message_size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

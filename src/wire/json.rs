@@ -483,6 +483,19 @@ fn within(size: usize, limit: usize) -> Result<usize, CodecError> {
     Ok(size)
 }
 
+/// The codecs of Go's JSON-RPC, for [`Wire`](super::Wire).
+pub(crate) struct Json;
+
+impl super::Codecs for Json {
+    fn server<C: Conn>(conn: C, max_message_size: usize) -> impl ServerCodec {
+        JsonServerCodec::with_max_message_size(conn, max_message_size)
+    }
+
+    fn client<C: Conn>(conn: C, max_message_size: usize) -> impl ClientCodec {
+        JsonClientCodec::with_max_message_size(conn, max_message_size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

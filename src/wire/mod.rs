@@ -24,21 +24,21 @@ pub(crate) fn not_a_list() -> CodecError {
     )
 }
 
-/// What a server does with the codec a wire makes (codecs differ in type, so the caller
-/// passes what to do rather than receiving one).
-pub(crate) trait UseServerCodec {
-    /// What using the codec returns.
-    type Output;
-    /// Uses `codec`.
-    fn with<K: ServerCodec>(self, codec: K) -> Self::Output;
+/// A wire's two codecs, made on a connection: what the file of each built-in wire provides.
+pub(crate) trait Codecs {
+    /// The server's codec on `conn`.
+    fn server<C: Conn>(conn: C, max_message_size: usize) -> impl ServerCodec;
+    /// The client's codec on `conn`.
+    fn client<C: Conn>(conn: C, max_message_size: usize) -> impl ClientCodec;
 }
 
-/// What a client does with the codec a wire makes.
-pub(crate) trait UseClientCodec {
-    /// What using the codec returns.
+/// Something done with a wire's codecs. They differ in type, so the caller hands over what to
+/// do rather than receiving a codec.
+pub(crate) trait WithCodecs {
+    /// What it returns.
     type Output;
-    /// Uses `codec`.
-    fn with<K: ClientCodec>(self, codec: K) -> Self::Output;
+    /// Does it with the codecs of `K`.
+    fn with<K: Codecs>(self) -> Self::Output;
 }
 
 /// The wire a server speaks on its connections, or [`Wire::Detect`]: one port for every kind
@@ -84,55 +84,16 @@ pub enum Wire {
 }
 
 impl Wire {
-    /// Hands `then` this wire's server codec on `conn`. The one place a server maps a wire to
-    /// its codec; [`Wire::Detect`] and [`Wire::Http`] are told apart before this, and serve
+    /// Does `then` with this wire's codecs: the one place a wire is mapped to them.
+    /// [`Wire::Detect`] and [`Wire::Http`] are told apart before this, and mean
     /// MessagePack-RPC here.
-    pub(crate) fn server_codec<C: Conn, U: UseServerCodec>(
-        self,
-        conn: C,
-        max_message_size: usize,
-        then: U,
-    ) -> U::Output {
+    pub(crate) fn codecs<W: WithCodecs>(self, then: W) -> W::Output {
         match self {
             #[cfg(feature = "gob")]
-            Wire::Gob => then.with(gob::GobServerCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
+            Wire::Gob => then.with::<gob::Gob>(),
             #[cfg(feature = "json")]
-            Wire::Json => then.with(json::JsonServerCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
-            _ => then.with(msgpack::MsgpackServerCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
-        }
-    }
-
-    /// Hands `then` this wire's client codec on `conn`; as [`server_codec`](Self::server_codec).
-    pub(crate) fn client_codec<C: Conn, U: UseClientCodec>(
-        self,
-        conn: C,
-        max_message_size: usize,
-        then: U,
-    ) -> U::Output {
-        match self {
-            #[cfg(feature = "gob")]
-            Wire::Gob => then.with(gob::GobClientCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
-            #[cfg(feature = "json")]
-            Wire::Json => then.with(json::JsonClientCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
-            _ => then.with(msgpack::MsgpackClientCodec::with_max_message_size(
-                conn,
-                max_message_size,
-            )),
+            Wire::Json => then.with::<json::Json>(),
+            _ => then.with::<msgpack::Msgpack>(),
         }
     }
 }

@@ -609,6 +609,19 @@ enum Counts {
     Pairs,
 }
 
+/// The codecs of MessagePack-RPC, for [`Wire`](super::Wire).
+pub(crate) struct Msgpack;
+
+impl super::Codecs for Msgpack {
+    fn server<C: Conn>(conn: C, max_message_size: usize) -> impl ServerCodec {
+        MsgpackServerCodec::with_max_message_size(conn, max_message_size)
+    }
+
+    fn client<C: Conn>(conn: C, max_message_size: usize) -> impl ClientCodec {
+        MsgpackClientCodec::with_max_message_size(conn, max_message_size)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
