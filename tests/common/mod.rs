@@ -240,7 +240,7 @@ pub fn go_program(dir: &str) -> std::path::PathBuf {
     let work = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{dir}-peer"));
     let binary = work.join("peer");
     let source = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
+        .join("tests/peers")
         .join(dir);
     let output = std::process::Command::new("go")
         .args(["build", "-o"])

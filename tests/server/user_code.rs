@@ -2,7 +2,7 @@
 //! tried to break the library as a new user would. Each test failed on the code it was
 //! written against; every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,6 +1,6 @@
 //! netrpc's gob format against Go's `encoding/gob`, both ways.
 //!
-//! The Go peer (`tests/gob/main.go`, standard library only) is built at test time into the
+//! The Go peer (`tests/peers/gob/main.go`, standard library only) is built at test time into the
 //! target directory. Go encodes a corpus of values, each after its name; Rust decodes each
 //! into the matching Rust type, checks it, and encodes it again, once with types traced from
 //! `Deserialize` and once with types learnt from the values; Go decodes both streams and
@@ -9,7 +9,7 @@
 
 #![cfg(feature = "gob")]
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;

@@ -1,12 +1,12 @@
 //! Calls end to end over TCP: the intent of Go's server_test.go and client_test.go.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{start, start_with, Args, Quotient, WAIT};
+use crate::common::{start, start_with, Args, Quotient, WAIT};
 use crossbeam_channel::bounded;
 use netrpc::{Completed, Error, RegisterError, Server, Service};
 use serde::{Deserialize, Serialize};

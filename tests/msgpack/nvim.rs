@@ -4,14 +4,14 @@
 //! Needs `nvim` on the PATH (Debian's `neovim`; `.ci/run` installs it). Without it the tests
 //! say so and pass, except under CI, where they fail.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::WAIT;
+use crate::common::WAIT;
 use netrpc::rmpv::Value;
 use netrpc::{Client, Error, Ignore, Params, Service};
 

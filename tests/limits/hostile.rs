@@ -1,7 +1,7 @@
 //! Hostile peers against a live server: good clients keep calling while others send garbage,
 //! claim huge messages, stall, flood without reading, or vanish mid-request.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{start_with, Args, WAIT};
+use crate::common::{start_with, Args, WAIT};
 use netrpc::Server;
 
 const READ_TIMEOUT: Duration = Duration::from_millis(300);

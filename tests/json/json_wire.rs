@@ -2,12 +2,12 @@
 
 #![cfg(feature = "json")]
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 
-use common::{expect_closed, Args, WAIT};
+use crate::common::{expect_closed, Args, WAIT};
 use netrpc::Server;
 
 fn json_server(server: Server) -> SocketAddr {

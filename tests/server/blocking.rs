@@ -2,7 +2,7 @@
 //! threads, a peer that does not read holds up nobody, panicking user code costs nothing, and
 //! shutdown leaves nothing open.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{expect_closed, Args, WAIT};
+use crate::common::{expect_closed, Args, WAIT};
 use netrpc::{Client, Error, Server, Service};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -1,11 +1,11 @@
 //! netrpc's JSON-RPC codec against a real Go `net/rpc/jsonrpc`, both ways.
 //!
-//! The Go peer (`tests/go/main.go`, standard library only) is built at test time into the
+//! The Go peer (`tests/peers/jsonrpc/main.go`, standard library only) is built at test time into the
 //! target directory. Without a Go toolchain these tests fail with a clear message.
 
 #![cfg(feature = "json")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,13 +13,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::thread;
 
-use common::{assert_has_lines, output_of, spawn_announcing, Args, Quotient, WAIT};
+use crate::common::{assert_has_lines, output_of, spawn_announcing, Args, Quotient, WAIT};
 use netrpc::Error;
 use serde::{Deserialize, Serialize};
 
 /// The Go peer, built once per test run.
 fn go_peer() -> PathBuf {
-    common::go_program("go")
+    common::go_program("jsonrpc")
 }
 
 /// A Go jsonrpc server, killed when dropped.

@@ -1,13 +1,11 @@
 //! MessagePack-RPC in both directions, byte by byte: argument lists, requests and
 //! notifications arriving at a client, and errors that are no strings.
 
-mod common;
-
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::thread;
 
-use common::{start, WAIT};
+use crate::common::{start, WAIT};
 use netrpc::rmpv::{decode::read_value, encode::write_value, Value};
 use netrpc::{Client, Error, Params, Service};
 

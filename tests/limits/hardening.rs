@@ -1,13 +1,13 @@
 //! Deadlines, graceful shutdown, limits and timeouts, under real sockets and threads.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{expect_closed, start_with, Args, WAIT};
+use crate::common::{expect_closed, start_with, Args, WAIT};
 use crossbeam_channel::{bounded, Receiver};
 use netrpc::{Client, Error, Server};
 

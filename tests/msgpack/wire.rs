@@ -1,11 +1,11 @@
 //! The MessagePack-RPC wire, byte for byte, against hand-built messages and hostile input.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::Shutdown;
 
-use common::{exchange, expect_closed, start, start_with, Args};
+use crate::common::{exchange, expect_closed, start, start_with, Args};
 use netrpc::{Error, Server};
 
 /// `[0, msgid, method, params]`, built with `rmp` primitives, not the crate's encoder.

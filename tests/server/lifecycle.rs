@@ -1,6 +1,6 @@
 //! Connections opening and closing: close semantics, dead servers, listeners, Unix sockets.
 
-mod common;
+use crate::common;
 
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{start, Args, WAIT};
+use crate::common::{start, Args, WAIT};
 use netrpc::wire::msgpack::MsgpackServerCodec;
 use netrpc::{Client, Conn, Error, Server, Service};
 

@@ -1,12 +1,12 @@
 //! Go's net/rpc with its gob codec against netrpc, both ways, over TCP and HTTP.
 //!
-//! The Go peer (`tests/gorpc/main.go`, standard library only) is built at test time into the
+//! The Go peer (`tests/peers/gorpc/main.go`, standard library only) is built at test time into the
 //! target directory. Without a Go toolchain these tests fail with a clear message. Every wait
 //! is bounded: each Go program is killed after [`GO_WAIT`].
 
 #![cfg(feature = "gob")]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{assert_has_lines, spawn_announcing, Args, Quotient, WAIT};
+use crate::common::{assert_has_lines, spawn_announcing, Args, Quotient, WAIT};
 use netrpc::gob::Time;
 use netrpc::{Client, Error, Server, Service};
 use serde::{Deserialize, Serialize};
