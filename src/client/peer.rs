@@ -5,6 +5,7 @@
 //! writer.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -16,7 +17,7 @@ use serde::de::{
 
 use crate::codec::{ClientCodec, Request};
 use crate::error::{CodecError, RegisterError};
-use crate::service::pool::{Pool, PoolConfig, TIME_SLICE};
+use crate::service::pool::{Pool, PoolConfig, KEEP_ALIVE, TIME_SLICE};
 use crate::service::{Arg, Method, Registry, Service};
 
 /// Notifications kept for [`Client::notifications`](crate::Client::notifications) before
@@ -47,8 +48,15 @@ pub(crate) trait Answer: Send + Sync + 'static {
 pub(crate) struct Peer {
     services: Registry,
     pool: Pool,
+    /// The peer's calls handed to the pool and not yet finished: at most [`MAX_IN_FLIGHT`].
+    in_flight: Arc<AtomicUsize>,
     notifications: Mutex<Option<Notifications>>,
 }
+
+/// The most of its peer's calls a client runs at once; past it, a call is answered that the
+/// client is busy (the reader never waits: behind it wait the replies to the client's own
+/// calls).
+const MAX_IN_FLIGHT: usize = 1024;
 
 /// The channel of [`Client::notifications`](crate::Client::notifications), and the memory
 /// held by what waits in it.
@@ -120,11 +128,11 @@ impl Peer {
             // No thread starts before the peer's first request.
             pool: Pool::new(PoolConfig {
                 core: cores,
-                max: 256,
-                queue: 1024,
+                keep_alive: KEEP_ALIVE,
                 stack_size: 2 << 20,
                 time_slice: TIME_SLICE,
             }),
+            in_flight: Arc::new(AtomicUsize::new(0)),
             notifications: Mutex::new(None),
         }
     }
@@ -195,11 +203,24 @@ impl Peer {
             }
         };
         let hint = Arc::clone(&method.hint);
-        let name = method.name.clone();
         let answering = Arc::clone(&answer);
-        // The reader must never wait for the pool: behind it wait the replies to the
-        // client's own calls.
-        let queued = self.pool.try_execute(&hint, move || {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= MAX_IN_FLIGHT {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            let busy = format!(
+                "rpc: the client is busy: {MAX_IN_FLIGHT} of its peer's calls are running; \
+                 refusing {}",
+                method.name
+            );
+            log::warn!("{busy}");
+            if !notification {
+                answer.answer(seq, Err(busy));
+            }
+            return Ok(());
+        }
+        let in_flight = Arc::clone(&self.in_flight);
+        self.pool.execute(&hint, move || {
+            // Counted out however the call ends, a panic included.
+            let _running = Finished(in_flight);
             let result = method.invoke(arg);
             if !notification {
                 match result {
@@ -208,14 +229,6 @@ impl Peer {
                 }
             }
         });
-        if !queued {
-            let busy =
-                format!("rpc: the client is busy: too many of its peer's calls wait to run {name}");
-            log::warn!("{busy}");
-            if !notification {
-                answer.answer(seq, Err(busy));
-            }
-        }
         Ok(())
     }
 
@@ -305,4 +318,13 @@ fn decode<'de, D: Deserializer<'de>>(method: &Method, deserializer: D) -> Result
             deserializer,
         ))
         .map_err(de::Error::custom)
+}
+
+/// Counts a call of the peer's out of [`Peer::in_flight`] when it drops.
+struct Finished(Arc<AtomicUsize>);
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::http::HttpConfig;
 use super::state::{Limits, State};
 use super::Server;
-use crate::service::pool::{Pool, PoolConfig, TIME_SLICE};
+use crate::service::pool::{Pool, PoolConfig, KEEP_ALIVE, TIME_SLICE};
 use crate::transport::{SocketOptions, READER_STACK_SIZE};
 use crate::wire::{Wire, DEFAULT_MAX_MESSAGE_SIZE};
 
@@ -35,8 +35,7 @@ impl ServerBuilder {
         ServerBuilder {
             pool: PoolConfig {
                 core: cores,
-                max: DEFAULT_WORKERS,
-                queue: 1024,
+                keep_alive: KEEP_ALIVE,
                 stack_size: 2 << 20,
                 time_slice: TIME_SLICE,
             },
@@ -44,7 +43,7 @@ impl ServerBuilder {
                 max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
                 max_unsent: DEFAULT_MAX_MESSAGE_SIZE,
                 max_connections: 16_384,
-                max_in_flight: DEFAULT_WORKERS,
+                max_in_flight: DEFAULT_MAX_IN_FLIGHT,
                 read_timeout: None,
                 write_timeout: Some(Duration::from_secs(30)),
             },
@@ -55,26 +54,24 @@ impl ServerBuilder {
         }
     }
 
-    /// The most worker threads that run methods (default 4,096). As many as there are cores
-    /// run while methods keep them busy; a call whose method blocks (on I/O, a lock, a call to
-    /// another server or back into this one) gives its core up within about a millisecond, and
-    /// the pool starts threads for the calls waiting, up to this maximum, so that blocking
-    /// methods and nested calls behave as goroutines do in Go.
-    ///
-    /// The limit guards memory: a blocked worker costs its stack as far as it was used (the
-    /// [`worker_stack_size`](Self::worker_stack_size) is reserved address space, committed
-    /// page by page; typically tens of KiB) plus a kernel thread (about 10 KiB). Threads beyond
-    /// the core count leave after 10 s without work. At the limit, calls wait for a worker.
-    pub fn workers(mut self, max: usize) -> Self {
-        self.pool.max = max.max(1);
-        self.pool.core = self.pool.core.min(self.pool.max);
+    /// How many calls run at once while none of them blocks (default: the number of cores,
+    /// as Go's `GOMAXPROCS`). A call whose method blocks (on I/O, a lock, a call to another
+    /// server or back into this one) gives its place up within about a millisecond, and gets
+    /// a thread of its own, as do the later calls of its method: there is no bound on those
+    /// threads, as there is none on goroutines, so that blocked and nested calls never wait
+    /// for each other. What bounds them is [`max_in_flight_per_conn`](Self::max_in_flight_per_conn)
+    /// and [`max_connections`](Self::max_connections). A blocked thread costs the stack it has
+    /// touched (the [`worker_stack_size`](Self::worker_stack_size) is reserved, not committed)
+    /// and a kernel thread, about 10 KiB each.
+    pub fn parallelism(mut self, calls: usize) -> Self {
+        self.pool.core = calls.max(1);
         self
     }
 
-    /// How many requests may wait for a free worker before connections stop reading
-    /// (default 1024).
-    pub fn queue(mut self, len: usize) -> Self {
-        self.pool.queue = len.max(1);
+    /// How long a worker thread beyond [`parallelism`](Self::parallelism) waits for another
+    /// call before it leaves (default 10 s).
+    pub fn worker_keep_alive(mut self, idle: Duration) -> Self {
+        self.pool.keep_alive = idle;
         self
     }
 
@@ -115,12 +112,11 @@ impl ServerBuilder {
         self
     }
 
-    /// The most calls one connection may have in flight (default 4,096, the default number
-    /// of workers). At the limit the connection's reader stops reading until a call answers
-    /// (backpressure instead of an unbounded queue), and a warning is logged. Methods that
-    /// call this server back through one shared `Client` need room for their nested calls
-    /// too: past the limit they wait for each other for ever, as they would past
-    /// [`workers`](Self::workers).
+    /// The most calls one connection may have in flight (default 4,096). At the limit the
+    /// connection's reader stops reading until a call answers (backpressure instead of an
+    /// unbounded queue), and a warning is logged. It bounds the memory and threads one peer
+    /// can take. Nested calls through one shared `Client` wait here only while that
+    /// connection has this many calls running.
     pub fn max_in_flight_per_conn(mut self, n: usize) -> Self {
         self.limits.max_in_flight = n.max(1);
         self
@@ -193,5 +189,5 @@ impl ServerBuilder {
     }
 }
 
-/// The most worker threads unless configured otherwise.
-const DEFAULT_WORKERS: usize = 4096;
+/// The most calls in flight per connection unless configured otherwise.
+const DEFAULT_MAX_IN_FLIGHT: usize = 4096;

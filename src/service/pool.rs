@@ -10,7 +10,7 @@
 //! jobs wait: a job that has run for [`BLOCKED_AFTER`] and whose thread has since spent most
 //! of a tick neither on a CPU nor waiting for one (Linux: `/proc/self/task/<tid>/schedstat`;
 //! elsewhere, any job that has run that long) gives up its slot, and the slot goes to a
-//! waiting job on another thread, woken or started, up to the pool's maximum. A thread that is
+//! waiting job on another thread, woken or started. A thread that is
 //! only preempted keeps its slot: more threads would not help, except that no job keeps a
 //! slot longer than [`TIME_SLICE`] while others wait, so that a long CPU-bound call holds up a
 //! quick one at most that long, as Go preempts a goroutine. A thread waiting for a lock
@@ -21,8 +21,12 @@
 //! never slept (the first 16 calls after it blocked are asked, then one in 64:
 //! `voluntary_ctxt_switches`), says otherwise.
 //!
-//! The queue is bounded: when it is full, [`Pool::execute`] blocks, which stops the submitting
-//! connection from reading more requests (backpressure) instead of queueing without bound.
+//! There is no bound on threads, as there is none on goroutines: a bound that blocked calls
+//! can fill is a deadlock that a burst of nested calls reaches. What bounds the jobs is the
+//! caller's bound on calls in flight (a connection's, a client's). Threads beyond the slots
+//! leave after [`PoolConfig::keep_alive`] without work. A thread the system refuses is
+//! logged, and asked for again at the monitor's next tick; a job that waits for a thread
+//! longer than [`SATURATED_AFTER`] is logged too.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -50,8 +54,12 @@ const RECHECK: Duration = Duration::from_micros(250);
 /// preempts a goroutine after 10 ms.
 pub(crate) const TIME_SLICE: Duration = Duration::from_millis(10);
 
-/// How long a thread beyond the core count waits for work before it leaves.
-const KEEP_ALIVE: Duration = Duration::from_secs(10);
+/// How long a thread beyond the core count waits for work before it leaves, unless
+/// configured otherwise.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+/// How long a job may wait for a thread before the pool says it is saturated.
+pub(crate) const SATURATED_AFTER: Duration = Duration::from_secs(1);
 
 /// How many ticks the monitor watches an empty queue before it parks.
 const MONITOR_LINGER: u32 = 20;
@@ -64,10 +72,8 @@ const FADE: u32 = 16;
 pub(crate) struct PoolConfig {
     /// Slots: jobs that run at once while none blocks.
     pub(crate) core: usize,
-    /// Threads at most.
-    pub(crate) max: usize,
-    /// Jobs waiting for a thread at most.
-    pub(crate) queue: usize,
+    /// How long a thread beyond the slots waits for work before it leaves ([`KEEP_ALIVE`]).
+    pub(crate) keep_alive: Duration,
     /// Stack size of each worker thread.
     pub(crate) stack_size: usize,
     /// How long a job keeps its slot while others wait ([`TIME_SLICE`]).
@@ -136,6 +142,8 @@ type Task = Box<dyn FnOnce() + Send>;
 struct Job {
     task: Task,
     hint: Arc<Hint>,
+    /// When it was handed to the pool.
+    since: Instant,
 }
 
 pub(crate) struct Pool {
@@ -149,8 +157,6 @@ struct Workers {
     queue: Mutex<Queue>,
     /// Signalled to wake one idle worker.
     has_job: Condvar,
-    /// Signalled when a job leaves a full queue.
-    has_room: Condvar,
     /// Signalled to wake the monitor when jobs start to wait.
     backlog: Condvar,
     config: PoolConfig,
@@ -175,8 +181,42 @@ struct Queue {
     /// Tells a worker whether the slot it ran in is still its own.
     next_ticket: u64,
     monitor: Monitor,
+    /// Whether the pool has said it is saturated since jobs last got threads at once.
+    saturated: bool,
     /// Set when the pool is dropped: workers leave once the queue is empty.
     closed: bool,
+}
+
+impl Queue {
+    /// Whether jobs wait for a slot or for a thread.
+    fn wants_threads(&self) -> bool {
+        !self.waiting.is_empty() || self.ready.len() > self.woken
+    }
+
+    /// Logs once, while jobs keep waiting, that one has waited longer than
+    /// [`SATURATED_AFTER`] for a thread.
+    fn note_saturation(&mut self, now: Instant) {
+        let oldest = [self.waiting.front(), self.ready.front()]
+            .into_iter()
+            .flatten()
+            .map(|job| job.since)
+            .min();
+        match oldest {
+            None => self.saturated = false,
+            Some(since) if !self.saturated && now.duration_since(since) > SATURATED_AFTER => {
+                self.saturated = true;
+                log::warn!(
+                    "rpc: a call has waited {:?} for a thread ({} waiting, {} threads, {} slots \
+                     busy): the server is saturated",
+                    now.duration_since(since),
+                    self.waiting.len() + self.ready.len(),
+                    self.threads,
+                    self.occupied
+                );
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// A job running in a slot.
@@ -220,52 +260,36 @@ impl Pool {
                     idle: 0,
                     next_ticket: 0,
                     monitor: Monitor::NotStarted,
+                    saturated: false,
                     closed: false,
                 }),
                 has_job: Condvar::new(),
-                has_room: Condvar::new(),
                 backlog: Condvar::new(),
                 config,
             }),
         }
     }
 
-    /// Runs `task`, a call of the method `hint` describes, on a worker; waits for room in the
-    /// queue if it is full.
+    /// Runs `task`, a call of the method `hint` describes, on a worker. Never waits: the
+    /// caller bounds the jobs it hands over.
     pub(crate) fn execute(&self, hint: &Arc<Hint>, task: impl FnOnce() + Send + 'static) {
-        self.submit(hint, Box::new(task), true);
-    }
-
-    /// Runs `task` like [`Pool::execute`] if there is room in the queue; false (and `task`
-    /// dropped) if there is none. For a thread that must not wait, as a client's reader.
-    pub(crate) fn try_execute(
-        &self,
-        hint: &Arc<Hint>,
-        task: impl FnOnce() + Send + 'static,
-    ) -> bool {
-        self.submit(hint, Box::new(task), false)
-    }
-
-    fn submit(&self, hint: &Arc<Hint>, task: Task, wait: bool) -> bool {
         let workers = &self.workers;
         let mut queue = workers.queue.lock();
-        while queue.waiting.len() + queue.ready.len() >= workers.config.queue.max(1) {
-            if !wait {
-                return false;
-            }
-            workers.has_room.wait(&mut queue);
-        }
         let job = Job {
-            task,
+            task: Box::new(task),
             hint: Arc::clone(hint),
+            since: Instant::now(),
         };
         if hint.blocks() {
             queue.ready.push_back(job);
             // Workers already woken take it as well as a new one would; and a thread still
             // starting starts the next ones itself, so that a burst of blocking calls does
             // not hold their connection's reader to one thread start each.
-            if queue.ready.len() > queue.woken && (queue.idle > 0 || queue.starting == 0) {
-                workers.wake_worker(&mut queue);
+            if queue.ready.len() > queue.woken
+                && (queue.idle > 0 || queue.starting == 0)
+                && !workers.wake_worker(&mut queue)
+            {
+                workers.watch(&mut queue); // It asks for a thread again at its next tick.
             }
         } else {
             queue.waiting.push_back(job);
@@ -286,7 +310,6 @@ impl Pool {
                 (job.task)();
             }
         }
-        true
     }
 }
 
@@ -302,17 +325,14 @@ impl Drop for Pool {
 }
 
 impl Workers {
-    /// Wakes an idle worker, or starts one unless the pool is at its maximum; false if no
-    /// worker is on its way.
+    /// Wakes an idle worker, or starts one; false if no worker is on its way (the system
+    /// refused a thread).
     fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) -> bool {
         // No thread woken means the idle one is timing out: it will look at the queue.
         if queue.idle > 0 && self.has_job.notify_one() {
             queue.idle -= 1;
             queue.woken += 1;
             return true;
-        }
-        if queue.threads >= self.config.max {
-            return false;
         }
         queue.threads += 1;
         queue.woken += 1;
@@ -330,7 +350,10 @@ impl Workers {
                 queue.threads -= 1;
                 queue.woken -= 1;
                 queue.starting -= 1;
-                log::error!("rpc: cannot start a worker thread: {e}");
+                log::error!(
+                    "rpc: cannot start a worker thread ({} running): {e}; asking again in {TICK:?}",
+                    queue.threads
+                );
                 false
             }
         }
@@ -423,7 +446,6 @@ impl Workers {
     }
 
     fn run(&self, job: Job) {
-        self.has_room.notify_one();
         // Now and then, a call of a method taken to block is asked whether it really did.
         let sleeps_before = job.hint.sample().then(sleeps_so_far).flatten();
         let started = Instant::now();
@@ -442,7 +464,7 @@ impl Workers {
     /// Parks a worker until it is woken for a job; false if it should leave instead.
     fn park(&self, queue: &mut MutexGuard<'_, Queue>) -> bool {
         queue.idle += 1;
-        let deadline = Instant::now() + KEEP_ALIVE;
+        let deadline = Instant::now() + self.config.keep_alive;
         if self.has_job.wait_until(queue, deadline).timed_out() {
             // Nobody woke this worker, so it is still counted idle.
             queue.idle -= 1;
@@ -462,7 +484,7 @@ impl Workers {
         let mut empty_ticks = 0;
         let mut tick = TICK;
         while !queue.closed {
-            if queue.waiting.is_empty() {
+            if !queue.wants_threads() {
                 empty_ticks += 1;
                 if empty_ticks > MONITOR_LINGER {
                     queue.monitor = Monitor::Parked;
@@ -475,10 +497,17 @@ impl Workers {
             }
             self.backlog.wait_for(&mut queue, tick);
             tick = TICK;
+            let now = Instant::now();
+            queue.note_saturation(now);
+            // Jobs whose threads the system refused ask again.
+            while queue.ready.len() > queue.woken {
+                if !self.wake_worker(&mut queue) {
+                    break;
+                }
+            }
             if queue.waiting.is_empty() {
                 continue;
             }
-            let now = Instant::now();
             let mut freed = false;
             // Calls that ran past their time slice give their slots up; those that ran long
             // enough to be blocked are looked at, with the lock let go: reading `/proc` takes
@@ -528,12 +557,9 @@ impl Workers {
                 let (ready, waiting): (VecDeque<Job>, VecDeque<Job>) =
                     queue.waiting.drain(..).partition(|job| job.hint.blocks());
                 queue.waiting = waiting;
-                // Queued before any wake-up lets go of the lock, so that they count against
-                // the queue's bound all along.
-                let moved = ready.len();
                 queue.ready.extend(ready);
-                for _ in 0..moved {
-                    if queue.ready.len() > queue.woken && !self.wake_worker(&mut queue) {
+                while queue.ready.len() > queue.woken {
+                    if !self.wake_worker(&mut queue) {
                         break;
                     }
                 }
@@ -622,11 +648,10 @@ mod tests {
     use crossbeam_channel::unbounded;
     use std::sync::atomic::AtomicUsize;
 
-    fn pool(core: usize, max: usize) -> Pool {
+    fn pool(core: usize) -> Pool {
         Pool::new(PoolConfig {
             core,
-            max,
-            queue: 256,
+            keep_alive: KEEP_ALIVE,
             stack_size: 256 * 1024,
             time_slice: TIME_SLICE,
         })
@@ -634,7 +659,7 @@ mod tests {
 
     #[test]
     fn blocked_jobs_do_not_starve_others() {
-        let pool = pool(1, 8);
+        let pool = pool(1);
         let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
         let (release_tx, release_rx) = unbounded::<()>();
         let (done_tx, done_rx) = unbounded();
@@ -657,7 +682,7 @@ mod tests {
         // No time slices: on a busy machine a 500 µs job preempted for 10 ms would get them.
         let pool = Pool::new(PoolConfig {
             time_slice: Duration::MAX,
-            ..pool(2, 64).workers.config.clone()
+            ..pool(2).workers.config.clone()
         });
         // The first round faults the code in: a thread waiting on the disk is asleep.
         spin_jobs(&pool, &Arc::new(Hint::default()));
@@ -698,7 +723,7 @@ mod tests {
 
     #[test]
     fn sleeping_jobs_get_threads_of_their_own() {
-        let pool = pool(1, 64);
+        let pool = pool(1);
         let hint = Arc::new(Hint::default());
         let running = Arc::new(AtomicUsize::new(0));
         let most = Arc::new(AtomicUsize::new(0));
@@ -740,24 +765,36 @@ mod tests {
     }
 
     #[test]
-    fn thread_count_stays_within_max() {
-        let pool = pool(1, 3);
+    fn jobs_that_wait_for_each_other_all_get_threads_and_idle_ones_leave() {
+        // Each job waits until all have started: no bound on threads may stop the last.
+        const JOBS: usize = 200;
+        let pool = Pool::new(PoolConfig {
+            keep_alive: Duration::from_millis(50),
+            ..pool(1).workers.config.clone()
+        });
         let hint = Arc::new(Hint::default());
+        let started = Arc::new(std::sync::Barrier::new(JOBS + 1));
         let (tx, rx) = unbounded();
-        for i in 0..20 {
-            let tx = tx.clone();
+        for i in 0..JOBS {
+            let (started, tx) = (Arc::clone(&started), tx.clone());
             pool.execute(&hint, move || {
-                thread::sleep(Duration::from_millis(5));
+                started.wait();
                 tx.send(i).unwrap();
             });
-            assert!(pool.workers.queue.lock().threads <= 3);
         }
-        let mut got: Vec<i32> = (0..20)
-            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
-            .collect();
-        got.sort();
-        assert_eq!(got, (0..20).collect::<Vec<_>>());
-        assert!(pool.workers.queue.lock().threads <= 3);
+        let (waited_tx, waited_rx) = unbounded();
+        thread::spawn(move || waited_tx.send(started.wait()).unwrap());
+        waited_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("every job got a thread");
+        for _ in 0..JOBS {
+            rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while pool.workers.queue.lock().threads > 1 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(pool.workers.queue.lock().threads <= 1, "idle threads left");
     }
 
     #[test]

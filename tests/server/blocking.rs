@@ -238,7 +238,7 @@ fn non_reader(addr: std::net::SocketAddr, calls: usize) -> TcpStream {
 fn a_peer_that_never_reads_holds_up_nobody_and_shutdown_is_prompt() {
     let h = start_with(
         Server::builder()
-            .workers(4)
+            .parallelism(4)
             .write_timeout(Some(Duration::from_secs(5)))
             .build(),
     );

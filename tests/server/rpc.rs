@@ -219,9 +219,9 @@ fn responses_complete_out_of_order() {
 
 #[test]
 fn replies_held_back_for_batching_leave_before_a_slow_call_runs() {
-    // One worker: while the first call runs, the next two queue up behind it, so the first
+    // One call at a time: while the first call runs, the next two queue up behind it, so the first
     // two replies are held back for the third call to flush when it starts.
-    let h = start_with(Server::builder().workers(1).build());
+    let h = start_with(Server::builder().parallelism(1).build());
     let client = h.client();
     let sent = Instant::now();
     let first = client.go::<_, u64>("Test.Sleep", &50u64);
@@ -278,8 +278,8 @@ fn an_unbuffered_done_channel_is_refused() {
 
 #[test]
 fn a_full_done_channel_drops_completions_without_blocking_the_reader() {
-    // One worker answers in order, so all five replies are read before the sixth.
-    let h = common::start_with(Server::builder().workers(1).build());
+    // One call at a time: they are answered in order, so all five replies are read before the sixth.
+    let h = common::start_with(Server::builder().parallelism(1).build());
     let client = h.client();
     let (tx, rx) = bounded::<Completed<i64>>(1);
     for i in 0..5 {

@@ -244,7 +244,7 @@ impl Bombs {
 
 #[test]
 fn replies_whose_drop_panics_do_not_use_up_the_workers() {
-    let server = Server::builder().workers(2).build();
+    let server = Server::builder().parallelism(2).build();
     server
         .register(
             Service::new(Bombs)
