@@ -388,15 +388,22 @@ impl RequestEncoder for JsonRequestEncoder {
     }
 }
 
-/// Finds the end of one JSON object or array by counting brackets outside strings, and notes
+/// Finds the end of one JSON object or array, checking its grammar as the bytes arrive, so
+/// that bytes which already prove it malformed end the connection at once, as Go's decoder
+/// does (`{"method":KV.Ping` need not wait for a closing brace that never comes). Notes
 /// whether its strings hold text that Go may read otherwise than serde_json
-/// ([`crate::encoding::json::go_text`]).
+/// ([`crate::encoding::json::go_text`]). Numbers are checked for their characters only: what
+/// follows them ends the message, and serde_json then says what is wrong.
 #[derive(Debug, Default)]
 pub(crate) struct JsonScanner {
     /// Bytes of the current message examined so far.
     pos: usize,
-    depth: usize,
+    /// The containers open, innermost last: `true` for an object.
+    open: Vec<bool>,
+    expect: Expect,
     in_string: bool,
+    /// The string being read is an object's key.
+    in_key: bool,
     escaped: bool,
     /// The last byte was the `u` of an escape.
     unicode: bool,
@@ -405,11 +412,153 @@ pub(crate) struct JsonScanner {
     last_odd: crate::encoding::json::OddText,
 }
 
+/// What may come next outside strings.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A value, or the end of an empty array: after `[`.
+    #[default]
+    ValueOrEnd,
+    /// A value: after `:` or an array's `,`.
+    Value,
+    /// A key or the end of an empty object: after `{`.
+    KeyOrEnd,
+    /// A key: after an object's `,`.
+    Key,
+    /// The `:` after a key.
+    Colon,
+    /// A `,` or the end of the container, after a value.
+    Next,
+    /// `true`, `false` or `null`, read up to byte `at`.
+    Literal { word: &'static str, at: usize },
+    /// More of a number, or whatever follows it.
+    Number,
+}
+
+/// Go's decoder's bound on nesting.
+const MAX_NESTING: usize = 10_000;
+
 impl JsonScanner {
     /// What the message last found whole holds that serde_json may read otherwise than Go.
     pub(crate) fn last_odd_text(&self) -> crate::encoding::json::OddText {
         self.last_odd
     }
+
+    /// Reads `byte`, outside strings; `Ok(true)` when it ends the message.
+    fn step(&mut self, byte: u8) -> Result<bool, CodecError> {
+        match self.expect {
+            Expect::Literal { word, at } => {
+                let want = word.as_bytes()[at];
+                if byte != want {
+                    return Err(invalid(
+                        byte,
+                        &format!("in literal {word} (expecting {:?})", want as char),
+                    ));
+                }
+                self.expect = match at + 1 {
+                    end if end == word.len() => Expect::Next,
+                    at => Expect::Literal { word, at },
+                };
+                return Ok(false);
+            }
+            Expect::Number if matches!(byte, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') => {
+                return Ok(false);
+            }
+            Expect::Number => self.expect = Expect::Next,
+            _ => {}
+        }
+        if matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+            return Ok(false);
+        }
+        match (self.expect, byte) {
+            (Expect::Value | Expect::ValueOrEnd, _) => match byte {
+                b'"' => self.start_string(false),
+                b'{' => self.enter(true)?,
+                b'[' => self.enter(false)?,
+                b'-' | b'0'..=b'9' => self.expect = Expect::Number,
+                b't' => {
+                    self.expect = Expect::Literal {
+                        word: "true",
+                        at: 1,
+                    }
+                }
+                b'f' => {
+                    self.expect = Expect::Literal {
+                        word: "false",
+                        at: 1,
+                    }
+                }
+                b'n' => {
+                    self.expect = Expect::Literal {
+                        word: "null",
+                        at: 1,
+                    }
+                }
+                b']' if self.expect == Expect::ValueOrEnd => return self.leave(false),
+                _ => return Err(invalid(byte, "looking for beginning of value")),
+            },
+            (Expect::KeyOrEnd, b'}') => return self.leave(true),
+            (Expect::KeyOrEnd | Expect::Key, b'"') => self.start_string(true),
+            (Expect::KeyOrEnd | Expect::Key, _) => {
+                return Err(invalid(byte, "looking for beginning of object key string"))
+            }
+            (Expect::Colon, b':') => self.expect = Expect::Value,
+            (Expect::Colon, _) => return Err(invalid(byte, "after object key")),
+            (Expect::Next, b',') => {
+                self.expect = if self.open.last() == Some(&true) {
+                    Expect::Key
+                } else {
+                    Expect::Value
+                };
+            }
+            (Expect::Next, b'}') => return self.leave(true),
+            (Expect::Next, b']') => return self.leave(false),
+            (Expect::Next, _) if self.open.last() == Some(&true) => {
+                return Err(invalid(byte, "after object key:value pair"))
+            }
+            (Expect::Next, _) => return Err(invalid(byte, "after array element")),
+            (Expect::Literal { .. } | Expect::Number, _) => unreachable!("handled above"),
+        }
+        Ok(false)
+    }
+
+    fn start_string(&mut self, key: bool) {
+        self.in_string = true;
+        self.in_key = key;
+    }
+
+    /// Opens an object or an array.
+    fn enter(&mut self, object: bool) -> Result<(), CodecError> {
+        if self.open.len() >= MAX_NESTING {
+            return Err(CodecError::Malformed(
+                "jsonrpc: exceeded max depth".to_owned(),
+            ));
+        }
+        self.open.push(object);
+        self.expect = if object {
+            Expect::KeyOrEnd
+        } else {
+            Expect::ValueOrEnd
+        };
+        Ok(())
+    }
+
+    /// Closes an object or an array; `Ok(true)` when that ends the message.
+    fn leave(&mut self, object: bool) -> Result<bool, CodecError> {
+        if self.open.pop() != Some(object) {
+            let byte = if object { b'}' } else { b']' };
+            return Err(invalid(byte, "after value"));
+        }
+        self.expect = Expect::Next;
+        Ok(self.open.is_empty())
+    }
+}
+
+/// Go's words for a byte that cannot be where it is.
+fn invalid(byte: u8, context: &str) -> CodecError {
+    CodecError::Malformed(format!(
+        "jsonrpc: invalid character {:?} {context}",
+        byte as char
+    ))
 }
 
 impl Scanner for JsonScanner {
@@ -441,26 +590,28 @@ impl Scanner for JsonScanner {
                 i += run;
                 match buf.get(i) {
                     Some(b'\\') => self.escaped = true,
-                    Some(_) => self.in_string = false,
+                    Some(_) => {
+                        self.in_string = false;
+                        self.expect = if self.in_key {
+                            Expect::Colon
+                        } else {
+                            Expect::Next
+                        };
+                    }
                     None => break,
                 }
                 i += 1;
                 continue;
             }
-            match byte {
-                b'"' => self.in_string = true,
-                b'{' | b'[' => self.depth += 1,
-                b'}' | b']' => {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        *self = JsonScanner {
-                            last_odd: self.odd,
-                            ..JsonScanner::default()
-                        };
-                        return within(i + 1, limit).map(Some);
-                    }
-                }
-                _ => {}
+            if self.step(byte)? {
+                let mut open = std::mem::take(&mut self.open);
+                open.clear();
+                *self = JsonScanner {
+                    open,
+                    last_odd: self.odd,
+                    ..JsonScanner::default()
+                };
+                return within(i + 1, limit).map(Some);
             }
             i += 1;
         }
@@ -525,6 +676,62 @@ mod tests {
             most < input.len() + 8192,
             "{most} bytes for {}",
             input.len()
+        );
+    }
+
+    #[test]
+    fn the_scanner_stops_at_the_first_byte_that_proves_a_message_malformed() {
+        for (bytes, error) in [
+            (
+                &br#"{"method":KV.Ping"#[..],
+                "invalid character 'K' looking for beginning of value",
+            ),
+            (br#"{"a" "b""#, "invalid character '\"' after object key"),
+            (
+                br#"{"a":1 "b""#,
+                "invalid character '\"' after object key:value pair",
+            ),
+            (b"[1 2", "invalid character '2' after array element"),
+            (
+                b"[trux",
+                "invalid character 'x' in literal true (expecting 'e')",
+            ),
+            (
+                b"{1",
+                "invalid character '1' looking for beginning of object key string",
+            ),
+            (b"[1}", "invalid character '}' after value"),
+            (
+                b"[,",
+                "invalid character ',' looking for beginning of value",
+            ),
+        ] {
+            let err = JsonScanner::default().scan(bytes, 1 << 20).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("rpc: malformed message: jsonrpc: {error}"),
+                "{bytes:?}"
+            );
+        }
+        // Fronts of well-formed messages wait for more, however they are cut.
+        let whole = br#"{"method":"A.B","params":[{"x":[1,-2.5e3,true,false,null,"s\"}"]},[]],"id":7,"o":{}}"#;
+        for end in 1..whole.len() {
+            let mut scanner = JsonScanner::default();
+            assert_eq!(scanner.scan(&whole[..end], 1 << 20).unwrap(), None, "{end}");
+        }
+        assert_eq!(
+            JsonScanner::default().scan(whole, 1 << 20).unwrap(),
+            Some(whole.len())
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded_as_in_go() {
+        let deep = vec![b'['; MAX_NESTING + 1];
+        let err = JsonScanner::default().scan(&deep, usize::MAX).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "rpc: malformed message: jsonrpc: exceeded max depth"
         );
     }
 

@@ -48,6 +48,35 @@ fn garbage_and_oversize_messages_close_only_their_connection() {
 }
 
 #[test]
+fn the_start_of_a_request_that_is_not_json_closes_at_once() {
+    let addr = json_server(Server::new());
+    // Each stops short of its end, as a stalled peer would: the bytes already prove it
+    // malformed, so the server need not wait for more (Go's server closes at once too).
+    for front in [
+        &b"{\"method\":KV.Ping"[..],
+        b"{\"method\" \"x\"",
+        b"{\"id\":1 \"method\"",
+        b"[1 2",
+        b"{\"params\":[tru",
+        b"{\"params\":[trux",
+        b"{1:",
+    ] {
+        let mut conn = raw(addr);
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        conn.write_all(front).unwrap();
+        if front == b"{\"params\":[tru" {
+            // Not malformed yet: the connection waits for more.
+            let mut byte = [0u8; 1];
+            let err = std::io::Read::read(&mut conn, &mut byte).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");
+            continue;
+        }
+        expect_closed(&mut conn);
+    }
+}
+
+#[test]
 fn an_argument_of_the_wrong_shape_is_an_error_reply() {
     let addr = json_server(Server::new());
     let client = netrpc::jsonrpc::dial(addr).unwrap();
