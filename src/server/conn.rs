@@ -8,9 +8,9 @@
 //! is dropped), or at once when the server shuts down.
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -40,9 +40,17 @@ impl State {
             return;
         };
         let limit = CallLimit::new(self.limits.max_in_flight);
+        // Whether the read timeout was cut short to end an idle spell on time.
+        let mut cut_short = false;
         loop {
-            let answered_before = limit.answered();
-            match self.read_request(&mut codec) {
+            let read = self.read_request(&mut codec);
+            if cut_short && matches!(read, Ok(Some(_))) {
+                cut_short = false;
+                if let Err(e) = outbox.set_read_timeout(self.limits.read_timeout) {
+                    log::warn!("rpc: setting the read timeout on {}: {e}", outbox.peer());
+                }
+            }
+            match read {
                 Ok(Some(Incoming::Call {
                     request,
                     method,
@@ -75,10 +83,23 @@ impl State {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    // A peer waiting for our replies is not idle, nor one answered while
-                    // this read waited (its next request may be on the way). The codecs
-                    // frame whole messages before parsing, so reading can simply go on.
-                    if limit.in_flight() > 0 || limit.answered() != answered_before {
+                    // A peer waiting for our replies is not idle. The codecs frame whole
+                    // messages before parsing, so reading can simply go on.
+                    if limit.in_flight() > 0 {
+                        continue;
+                    }
+                    // Idle since the last reply left, if that was during this read: the rest
+                    // of the spell is waited out, not a whole read timeout more.
+                    let left = match (self.limits.read_timeout, limit.last_answer()) {
+                        (Some(timeout), Some(answered)) => {
+                            timeout.saturating_sub(answered.elapsed())
+                        }
+                        _ => Duration::ZERO,
+                    };
+                    if left >= Duration::from_millis(1)
+                        && outbox.set_read_timeout(Some(left)).is_ok()
+                    {
+                        cut_short = true;
                         continue;
                     }
                     log::info!(
@@ -235,10 +256,17 @@ struct CallLimit {
 
 #[derive(Default)]
 struct Tokens {
-    taken: Mutex<usize>,
+    books: Mutex<Books>,
     /// Signalled when a call gives its token back.
     freed: Condvar,
-    answered: AtomicU64,
+}
+
+#[derive(Default)]
+struct Books {
+    /// Calls in flight.
+    taken: usize,
+    /// When the last call in flight answered.
+    last_answer: Option<Instant>,
 }
 
 /// One call in flight; dropping it, however the call ends, gives everything back.
@@ -259,24 +287,24 @@ impl CallLimit {
     /// Takes a token for one more call, waiting while the connection is at its limit; `None`
     /// if the connection was closed meanwhile.
     fn take<E: Send + 'static>(&self, state: &Arc<State>, outbox: &Outbox<E>) -> Option<InFlight> {
-        let mut taken = self.tokens.taken.lock();
-        if *taken >= self.max && !self.warned.swap(true, Ordering::Relaxed) {
+        let mut books = self.tokens.books.lock();
+        if books.taken >= self.max && !self.warned.swap(true, Ordering::Relaxed) {
             log::warn!(
                 "rpc: {} has {} calls in flight, the limit (ServerBuilder::max_in_flight_per_conn): \
                  no more of its requests are read until one answers. Calls that call this server \
                  back over the same connection wait here for ever once they fill it",
                 outbox.peer(),
-                *taken
+                books.taken
             );
         }
-        while *taken >= self.max {
+        while books.taken >= self.max {
             if outbox.is_closed() {
                 return None;
             }
-            self.tokens.freed.wait_for(&mut taken, CLOSED_POLL);
+            self.tokens.freed.wait_for(&mut books, CLOSED_POLL);
         }
-        *taken += 1;
-        drop(taken);
+        books.taken += 1;
+        drop(books);
         state.in_flight.fetch_add(1, Ordering::AcqRel);
         Some(InFlight {
             state: Arc::clone(state),
@@ -285,18 +313,21 @@ impl CallLimit {
     }
 
     fn in_flight(&self) -> usize {
-        *self.tokens.taken.lock()
+        self.tokens.books.lock().taken
     }
 
-    fn answered(&self) -> u64 {
-        self.tokens.answered.load(Ordering::Acquire)
+    /// When the last call answered, if any has.
+    fn last_answer(&self) -> Option<Instant> {
+        self.tokens.books.lock().last_answer
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.tokens.answered.fetch_add(1, Ordering::AcqRel);
-        *self.tokens.taken.lock() -= 1;
+        let mut books = self.tokens.books.lock();
+        books.taken -= 1;
+        books.last_answer = Some(Instant::now());
+        drop(books);
         self.tokens.freed.notify_one();
         self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
     }

@@ -75,6 +75,7 @@ trait Sink: Send {
     fn write_nonblocking(&mut self, buf: &[u8]) -> Option<io::Result<usize>>;
     fn flush(&mut self) -> io::Result<()>;
     fn shutdown(&self) -> io::Result<()>;
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
 impl<C: Conn> Sink for C {
@@ -92,6 +93,10 @@ impl<C: Conn> Sink for C {
 
     fn shutdown(&self) -> io::Result<()> {
         Conn::shutdown(self)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        Conn::set_read_timeout(self, timeout)
     }
 }
 
@@ -354,6 +359,12 @@ impl<E: Send + 'static> Outbox<E> {
         let state = self.state.lock();
         let (kind, text) = state.failure.as_ref()?;
         Some(io::Error::new(*kind, text.clone()))
+    }
+
+    /// Sets the read timeout of the connection this writes to (its reader's, too: they are one
+    /// socket).
+    pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.closer.lock().set_read_timeout(timeout)
     }
 
     /// Whether the connection was closed, by [`Outbox::close`] or by a failed write.

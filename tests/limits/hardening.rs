@@ -163,6 +163,28 @@ fn the_read_timeout_counts_from_the_last_answer_not_from_the_read() {
 }
 
 #[test]
+fn an_idle_spell_after_an_answer_ends_one_read_timeout_after_it() {
+    let timeout = Duration::from_secs(2);
+    let server = Server::builder().read_timeout(Some(timeout)).build();
+    let (addr, _accepted) = serve(&server);
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    // [0, 1, "Test.Sleep", [1200]]: answered 1.2 s into the server's read of what follows.
+    let mut request = vec![0x94, 0x00, 0x01];
+    rmp::encode::write_str(&mut request, "Test.Sleep").unwrap();
+    request.extend([0x91, 0xcd, 0x04, 0xb0]);
+    let sent = Instant::now();
+    conn.write_all(&request).unwrap();
+    expect_closed(&mut conn);
+    // Idle from 1.2 s on: closed at 3.2 s, not when a second whole read timeout ends (4 s).
+    let closed = sent.elapsed();
+    assert!(
+        closed >= Duration::from_millis(3100) && closed < Duration::from_millis(3700),
+        "closed after {closed:?}"
+    );
+}
+
+#[test]
 fn the_read_timeout_closes_idle_and_slowloris_connections() {
     let server = Server::builder()
         .read_timeout(Some(Duration::from_millis(200)))
