@@ -49,6 +49,18 @@ impl<E: de::Error> Zero<E> {
         }
     }
 
+    /// Zero values as gob leaves them, nesting at most `depth` deep: not human-readable, and
+    /// an enum (sent by its variant's name) is its first variant.
+    #[cfg(feature = "gob")]
+    pub(crate) fn gob(depth: usize) -> Self {
+        Zero {
+            depth,
+            human_readable: false,
+            first_variant: true,
+            error: PhantomData,
+        }
+    }
+
     /// The zero of a value one level down.
     fn nested(self) -> Result<Self, E> {
         match self.depth.checked_sub(1) {

@@ -1,7 +1,8 @@
 //! Go's data formats as serde formats: `encoding/gob`, and `encoding/json`'s reading of JSON
-//! (its zero values, bytes as base64). The wires build on them; they know no RPC.
+//! (its zero values, bytes as base64). Both give what a message leaves out Go's zero value
+//! through `go_zero`. The wires build on them; they know no RPC.
 
-#[cfg(feature = "json")]
+#[cfg(any(feature = "json", feature = "gob"))]
 pub(crate) mod go_zero;
 #[cfg(feature = "gob")]
 pub(crate) mod gob;
