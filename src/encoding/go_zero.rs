@@ -385,3 +385,33 @@ impl<'de, K: DeserializeSeed<'de>> Visitor<'de> for Member<'_, K> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_holds_fields_past_64() {
+        let mut given = Given::default();
+        for i in [0, 63, 64, 200] {
+            assert!(!given.has(i));
+            given.add(i);
+            assert!(given.has(i));
+        }
+        assert!(!given.has(1) && !given.has(65) && !given.has(199));
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn a_zero_that_never_ends_is_an_error() {
+        use serde::Deserialize;
+        // Its zero holds its zero, and so on: no value, but a type serde can be asked for.
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Endless {
+            next: Box<Endless>,
+        }
+        let e = Endless::deserialize(Zero::<de::value::Error>::json()).unwrap_err();
+        assert!(e.to_string().contains("nests too deep"), "{e}");
+    }
+}
