@@ -1,5 +1,5 @@
 //! What makes serde_json speak Go's `encoding/json`: bytes as base64 text both ways, and Go's
-//! zero value for an argument that is not there.
+//! zero values ([`super::go_zero`]) for what a message leaves out or sends as `null`.
 //!
 //! [`Ser`] and [`De`] wrap a serde_json serializer and deserializer and pass everything
 //! through, except bytes (`serialize_bytes`, `deserialize_bytes`/`deserialize_byte_buf`:
@@ -12,12 +12,9 @@
 //! members ignored) or `null`.
 //!
 //! Structs decode as Go decodes them: members match fields by name, exactly or else in any
-//! case; a field the object lacks is zero where serde would find it missing (see
-//! [`decode_as_go`]); `null` for a number, a string, a sequence or a map is its zero value,
-//! and for a struct an object without members.
-//!
-//! [`Zero`] is a deserializer that gives every type its Go zero value: 0, `false`, `""`,
-//! empty sequences and maps, `None`, and structs with every field zero.
+//! case; a field the object lacks is zero, in the same pass ([`GoFields`]); `null` for a
+//! number, a string, a sequence or a map is its zero value, and for a struct an object
+//! without members.
 //!
 //! Text that is not UTF-8 reads as Go reads it ([`go_text`]): where serde_json refuses a byte
 //! that is not UTF-8, or an escaped UTF-16 surrogate that is not half of a pair, Go reads
@@ -28,6 +25,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
 use serde::ser::{self, Serialize, Serializer};
 
+use super::go_zero::{GoFields, Zero};
 use crate::error::CodecError;
 
 /// What a JSON message's strings hold that serde_json may read otherwise than Go: noted by the
@@ -462,7 +460,7 @@ macro_rules! forward_scalar_visits {
 macro_rules! null_is_zero {
     ($($method:ident;)*) => {
         $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-            self.0.deserialize_any(NullIsZero(visitor, |v| Zero.$method(v)))
+            self.0.deserialize_any(NullIsZero(visitor, |v| Zero::json().$method(v)))
         })*
     };
 }
@@ -551,7 +549,7 @@ struct NullIsZero<V, F>(V, F);
 impl<'de, V, F> Visitor<'de> for NullIsZero<V, F>
 where
     V: Visitor<'de>,
-    F: FnOnce(V) -> Result<V::Value, ZeroError>,
+    F: FnOnce(V) -> Result<V::Value, de::value::Error>,
 {
     type Value = V::Value;
 
@@ -592,7 +590,7 @@ where
 
 /// A struct asked for, read as Go's `encoding/json` reads one: `null` is an object without
 /// members, and an object's members are matched to fields by name, exactly or else in any
-/// case; fields it lacks are zero where [`decode_as_go`] says so.
+/// case; fields it lacks are zero.
 struct StructVisitor<V> {
     visitor: V,
     fields: &'static [&'static str],
@@ -617,13 +615,12 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for StructVisitor<V> {
     }
 
     fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
-        self.visitor.visit_map(GoFields {
-            map,
-            fields: self.fields,
-            seen: vec![false; self.fields.len()],
-            zeros_from: None,
-            zero_next: false,
-        })
+        self.visitor.visit_map(GoFields::new(
+            WrapAccess(map),
+            self.fields,
+            Zero::json(),
+            Some(equal_folded),
+        ))
     }
 }
 
@@ -641,8 +638,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for ArrayVisitor<V> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
-        Zero.deserialize_tuple(self.len, self.visitor)
-            .map_err(E::custom)
+        Zero::json().deserialize_tuple(self.len, self.visitor)
     }
 
     fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<V::Value, A::Error> {
@@ -683,7 +679,7 @@ impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Padded<'_, A> {
             self.ended = true;
         }
         match seed {
-            Some(seed) => seed.deserialize(Zero).map(Some).map_err(de::Error::custom),
+            Some(seed) => seed.deserialize(Zero::json()).map(Some),
             None => Err(de::Error::custom("an array element was asked for twice")),
         }
     }
@@ -703,124 +699,6 @@ impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for Lend<'_, T> {
     }
 }
 
-thread_local! {
-    /// The struct fields that get Go's zero value when left out: see [`decode_as_go`].
-    static GO_ZEROS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Whether a struct field named `field` that a value left out gets Go's zero value.
-fn go_zero(field: &str) -> bool {
-    GO_ZEROS.with(|zeros| zeros.borrow().iter().any(|f| f == field))
-}
-
-/// The most fields [`decode_as_go`] gives zero values, each costing one more decoding.
-const MAX_GO_ZEROS: usize = 64;
-
-/// Runs `decode` (a decoding through [`De`]) as serde has it, fields left out taking their
-/// `#[serde(default)]`s; while that fails on a missing field, again with Go's zero value for
-/// that field too, as Go decodes (`omitempty` fields). Serde's way first, because a struct's
-/// field list holds its aliases too, and a zero for an alias not sent, or in place of a
-/// default of the user's, would be wrong. If it still fails, the first error is returned.
-pub(crate) fn decode_as_go<R, E: fmt::Display>(
-    mut decode: impl FnMut() -> Result<R, E>,
-) -> Result<R, E> {
-    /// Empties the list at the end, even after a `Deserialize` that panics.
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            GO_ZEROS.with(|zeros| zeros.borrow_mut().clear());
-        }
-    }
-    let first = match decode() {
-        Ok(value) => return Ok(value),
-        Err(e) => e,
-    };
-    let _reset = Reset;
-    let mut text = first.to_string();
-    for _ in 0..MAX_GO_ZEROS {
-        // serde's words for it: "missing field `name`".
-        let Some(field) = text
-            .split_once("missing field `")
-            .and_then(|(_, rest)| rest.split_once('`'))
-            .map(|(field, _)| field.to_owned())
-        else {
-            break;
-        };
-        if go_zero(&field) {
-            break;
-        }
-        GO_ZEROS.with(|zeros| zeros.borrow_mut().push(field));
-        match decode() {
-            Ok(value) => return Ok(value),
-            Err(e) => text = e.to_string(),
-        }
-    }
-    Err(first)
-}
-
-/// The members of an object read into a struct, then a zero value for each field it lacked
-/// that [`decode_as_go`] gives one.
-struct GoFields<A> {
-    map: A,
-    fields: &'static [&'static str],
-    /// Which fields the object had.
-    seen: Vec<bool>,
-    /// Once the object has ended: the field from which to look for those it lacked.
-    zeros_from: Option<usize>,
-    /// Whether the value asked for next is a lacking field's zero.
-    zero_next: bool,
-}
-
-impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for GoFields<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, A::Error> {
-        if self.zeros_from.is_none() {
-            match self.map.next_key::<Key<'de>>()? {
-                Some(Key(key)) => {
-                    // Exactly, or else in any case to a field not met yet (a second member
-                    // for one field is skipped, where Go would take the last).
-                    let field = self.fields.iter().position(|f| *f == key).or_else(|| {
-                        (0..self.fields.len())
-                            .find(|&i| !self.seen[i] && equal_folded(self.fields[i], &key))
-                    });
-                    return match field {
-                        Some(i) => {
-                            self.seen[i] = true;
-                            seed.deserialize(de::value::BorrowedStrDeserializer::new(
-                                self.fields[i],
-                            ))
-                        }
-                        None => seed.deserialize(de::value::CowStrDeserializer::new(key)),
-                    }
-                    .map(Some);
-                }
-                None => self.zeros_from = Some(0),
-            }
-        }
-        let from = self.zeros_from.unwrap_or(0);
-        let Some(i) = (from..self.fields.len()).find(|&i| !self.seen[i] && go_zero(self.fields[i]))
-        else {
-            self.zeros_from = Some(self.fields.len());
-            return Ok(None);
-        };
-        self.zeros_from = Some(i + 1);
-        self.zero_next = true;
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(self.fields[i]))
-            .map(Some)
-    }
-
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
-        if std::mem::take(&mut self.zero_next) {
-            return seed.deserialize(Zero).map_err(de::Error::custom);
-        }
-        self.map.next_value_seed(WrapSeed(seed))
-    }
-}
-
 /// Whether two names are equal but for case, as Go's `strings.EqualFold` has it (near enough:
 /// by character, either lower case or upper case alike, so the Kelvin sign is `k` and `ſ`
 /// is `s`).
@@ -832,37 +710,6 @@ fn equal_folded(a: &str, b: &str) -> bool {
         && a.chars().zip(b.chars()).all(|(x, y)| {
             x == y || x.to_lowercase().eq(y.to_lowercase()) || x.to_uppercase().eq(y.to_uppercase())
         })
-}
-
-/// An object's member name, borrowed where the input allows.
-struct Key<'de>(std::borrow::Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a member name")
-            }
-
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key(v.into()))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key(v.to_owned().into()))
-            }
-
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
-                Ok(Key(v.into()))
-            }
-        }
-
-        deserializer.deserialize_str(KeyVisitor)
-    }
 }
 
 /// Unit asked for: `null`, or an object, whose members are ignored (Go's `struct{}`).
@@ -1027,179 +874,6 @@ impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for WrapAccess<A> {
     }
 }
 
-/// Gives whatever is asked its Go zero value.
-pub(crate) struct Zero;
-
-/// The error of [`Zero`]: only for types that have no zero value (enums).
-#[derive(Debug)]
-pub(crate) struct ZeroError(String);
-
-impl fmt::Display for ZeroError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ZeroError {}
-
-impl de::Error for ZeroError {
-    fn custom<T: fmt::Display>(msg: T) -> Self {
-        ZeroError(msg.to_string())
-    }
-}
-
-macro_rules! zero {
-    ($($method:ident => $visit:ident($value:expr);)*) => {
-        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-            visitor.$visit($value)
-        })*
-    };
-}
-
-impl<'de> Deserializer<'de> for Zero {
-    type Error = ZeroError;
-
-    zero! {
-        deserialize_bool => visit_bool(false);
-        deserialize_i8 => visit_i8(0);
-        deserialize_i16 => visit_i16(0);
-        deserialize_i32 => visit_i32(0);
-        deserialize_i64 => visit_i64(0);
-        deserialize_i128 => visit_i128(0);
-        deserialize_u8 => visit_u8(0);
-        deserialize_u16 => visit_u16(0);
-        deserialize_u32 => visit_u32(0);
-        deserialize_u64 => visit_u64(0);
-        deserialize_u128 => visit_u128(0);
-        deserialize_f32 => visit_f32(0.0);
-        deserialize_f64 => visit_f64(0.0);
-        deserialize_char => visit_char('\0');
-        deserialize_str => visit_str("");
-        deserialize_string => visit_str("");
-        deserialize_bytes => visit_bytes(&[]);
-        deserialize_byte_buf => visit_bytes(&[]);
-        deserialize_identifier => visit_str("");
-    }
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_unit()
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_none()
-    }
-
-    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_unit()
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, ZeroError> {
-        visitor.visit_unit()
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, ZeroError> {
-        visitor.visit_newtype_struct(Zero)
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_seq(de::value::SeqDeserializer::new(std::iter::empty::<()>()))
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, ZeroError> {
-        visitor.visit_seq(ZeroSeq(len))
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, ZeroError> {
-        visitor.visit_seq(ZeroSeq(len))
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_map(ZeroFields(&[]))
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, ZeroError> {
-        visitor.visit_map(ZeroFields(fields))
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, ZeroError> {
-        Err(ZeroError(format!(
-            "the enum {name} has no zero value for a missing argument"
-        )))
-    }
-
-    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ZeroError> {
-        visitor.visit_unit()
-    }
-}
-
-/// `len` zero elements.
-struct ZeroSeq(usize);
-
-impl<'de> de::SeqAccess<'de> for ZeroSeq {
-    type Error = ZeroError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, ZeroError> {
-        if self.0 == 0 {
-            return Ok(None);
-        }
-        self.0 -= 1;
-        seed.deserialize(Zero).map(Some)
-    }
-}
-
-/// Each field, zero.
-struct ZeroFields(&'static [&'static str]);
-
-impl<'de> de::MapAccess<'de> for ZeroFields {
-    type Error = ZeroError;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, ZeroError> {
-        let Some((first, rest)) = self.0.split_first() else {
-            return Ok(None);
-        };
-        self.0 = rest;
-        seed.deserialize(de::value::BorrowedStrDeserializer::new(first))
-            .map(Some)
-    }
-
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, ZeroError> {
-        seed.deserialize(Zero)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1315,31 +989,34 @@ mod tests {
     }
 
     fn go_decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
-        decode_as_go(|| T::deserialize(De(&mut serde_json::Deserializer::from_str(json))))
+        T::deserialize(De(&mut serde_json::Deserializer::from_str(json)))
     }
 
     #[test]
-    fn serde_s_own_defaults_and_aliases_come_first() {
+    fn a_field_left_out_is_go_s_zero_whatever_serde_says() {
         fn five() -> i64 {
             5
         }
         #[derive(Deserialize, Debug, PartialEq)]
         struct Rusty {
-            #[serde(alias = "nm")]
             name: String,
             #[serde(default = "five")]
             n: i64,
-            missing: i64,
         }
-        // Aliases and defaults of the user's as serde has them...
-        let got: Rusty = go_decode(r#"{"nm":"a","missing":1}"#).unwrap();
-        assert_eq!((got.name.as_str(), got.n, got.missing), ("a", 5, 1));
-        // ...and Go's zero only where serde finds a field missing: the default stays.
+        // The zero comes in the one pass: serde's default would come only after it.
         let got: Rusty = go_decode(r#"{"name":"a"}"#).unwrap();
-        assert_eq!((got.n, got.missing), (5, 0));
+        assert_eq!(got.n, 0);
         // A second member for one field, in another case, is skipped.
-        let got: Rusty = go_decode(r#"{"name":"a","NAME":"b","missing":1}"#).unwrap();
+        let got: Rusty = go_decode(r#"{"name":"a","NAME":"b"}"#).unwrap();
         assert_eq!(got.name, "a");
+        // An alias looks like one more field left out, so the struct gets its field twice.
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Aliased {
+            #[serde(alias = "nm")]
+            name: String,
+        }
+        assert!(go_decode::<Aliased>(r#"{"nm":"a"}"#).is_err());
     }
 
     #[test]
@@ -1405,6 +1082,72 @@ mod tests {
     }
 
     #[test]
+    fn fields_left_out_deep_in_a_vec_are_zero_in_one_pass() {
+        thread_local! {
+            static DECODED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+        }
+        /// A number that counts how many times it is decoded.
+        #[derive(Debug, PartialEq, Default)]
+        struct Counted(i64);
+        impl<'de> Deserialize<'de> for Counted {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                DECODED.with(|n| n.set(n.get() + 1));
+                i64::deserialize(d).map(Counted)
+            }
+        }
+        #[derive(Deserialize, Debug, PartialEq, Default)]
+        struct Leaf {
+            x: i64,
+            name: String,
+            tags: Vec<String>,
+        }
+        #[derive(Deserialize, Debug, PartialEq, Default)]
+        struct Item {
+            counted: Counted,
+            leaf: Leaf,
+            n: u8,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Outer {
+            items: Vec<Item>,
+            total: i64,
+        }
+        let got: Outer = go_decode(
+            r#"{"items":[{"counted":1,"leaf":{"x":2}},{"counted":2,"leaf":{"name":"b"},"n":3},{"counted":3}]}"#,
+        )
+        .unwrap();
+        let leaf = |x: i64, name: &str| Leaf {
+            x,
+            name: name.into(),
+            tags: Vec::new(),
+        };
+        assert_eq!(
+            got,
+            Outer {
+                items: vec![
+                    Item {
+                        counted: Counted(1),
+                        leaf: leaf(2, ""),
+                        n: 0
+                    },
+                    Item {
+                        counted: Counted(2),
+                        leaf: leaf(0, "b"),
+                        n: 3
+                    },
+                    Item {
+                        counted: Counted(3),
+                        ..Item::default()
+                    },
+                ],
+                total: 0,
+            }
+        );
+        // Each element was decoded once: the fields left out cost no second reading.
+        assert_eq!(DECODED.with(|n| n.get()), 3);
+    }
+
+    #[test]
     fn unit_is_gos_empty_struct() {
         #[derive(serde::Serialize, Deserialize, Debug, PartialEq)]
         struct Marker;
@@ -1434,10 +1177,11 @@ mod tests {
 
     #[test]
     fn zero_is_gos_zero_value() {
-        assert_eq!(Args::deserialize(Zero).unwrap(), Args::default());
-        assert_eq!(i64::deserialize(Zero).unwrap(), 0);
-        assert_eq!(String::deserialize(Zero).unwrap(), "");
-        assert_eq!(<Option<i64>>::deserialize(Zero).unwrap(), None);
-        assert_eq!(<()>::deserialize(Zero).unwrap(), ());
+        let zero = Zero::<de::value::Error>::json;
+        assert_eq!(Args::deserialize(zero()).unwrap(), Args::default());
+        assert_eq!(i64::deserialize(zero()).unwrap(), 0);
+        assert_eq!(String::deserialize(zero()).unwrap(), "");
+        assert_eq!(<Option<i64>>::deserialize(zero()).unwrap(), None);
+        assert_eq!(<()>::deserialize(zero()).unwrap(), ());
     }
 }

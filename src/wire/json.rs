@@ -186,12 +186,10 @@ impl Place<'_> {
 }
 
 fn decode_json(bytes: &[u8], decode: DecodeBody<'_>) -> Result<(), CodecError> {
-    crate::encoding::json::decode_as_go(|| {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
-            crate::encoding::json::De(&mut de),
-        ))
-    })
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
+        crate::encoding::json::De(&mut de),
+    ))
     .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {}", within_part(&e))))
 }
 
@@ -209,7 +207,7 @@ fn within_part(e: &dyn std::fmt::Display) -> String {
 /// `params` is `[]` or `[null]`.
 fn decode_zero(decode: DecodeBody<'_>) -> Result<(), CodecError> {
     decode(&mut <dyn erased_serde::Deserializer<'_>>::erase(
-        crate::encoding::json::Zero,
+        crate::encoding::go_zero::Zero::<serde::de::value::Error>::json(),
     ))
     .map_err(|e| CodecError::Decode(format!("jsonrpc: reading body: {e}")))
 }
@@ -732,6 +730,46 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "rpc: malformed message: jsonrpc: exceeded max depth"
+        );
+    }
+
+    #[test]
+    fn an_argument_that_leaves_out_fields_is_decoded_once() {
+        #[derive(Deserialize, Debug, Default, PartialEq)]
+        #[serde(rename_all = "PascalCase")]
+        struct Wide {
+            a: i64,
+            b: i64,
+            c: String,
+            d: bool,
+            e: Vec<String>,
+            f: f64,
+            g: u32,
+            h: Option<i64>,
+            i: (u8, u8),
+            j: HashMap<String, i64>,
+        }
+        let (mut ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        std::io::Write::write_all(&mut ours, br#"{"method":"W.M","params":[{"A":1}],"id":1}"#)
+            .unwrap();
+        let mut codec = JsonServerCodec::new(crate::Shared::new(theirs));
+        codec.read_request_header().unwrap().unwrap();
+        let (mut decodes, mut got) = (0, None);
+        codec
+            .read_request_body(Some(&mut |de| {
+                decodes += 1;
+                got = Some(erased_serde::deserialize::<Wide>(de)?);
+                Ok(())
+            }))
+            .unwrap();
+        // Nine fields left out, one reading of the body.
+        assert_eq!(decodes, 1);
+        assert_eq!(
+            got,
+            Some(Wide {
+                a: 1,
+                ..Wide::default()
+            })
         );
     }
 

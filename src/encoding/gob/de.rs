@@ -15,6 +15,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use super::error::GobError;
 use super::types::{Kind, ReceivedTypes, StructType};
 use super::wire::Reader;
+use crate::encoding::go_zero::{GoFields, Zero};
 
 /// How many zero values one message may make appear out of nothing: the elements of an absent
 /// field of a large array type, the fields of absent structs (whose fields may be structs, two
@@ -323,7 +324,8 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
     }
 
     /// A struct value, handed over as a map: the fields of the wire type, then those of the
-    /// Rust type (`rust`) that the wire type lacks, as zero values, as Go leaves them.
+    /// Rust type (`rust`) that the wire type lacks, as zero values, as Go leaves them
+    /// ([`GoFields`]).
     fn wire_struct<V: Visitor<'de>>(
         self,
         ty: &'t StructType,
@@ -355,15 +357,18 @@ impl<'s, 't, 'de> ValueDe<'s, 't, 'de> {
         } else {
             None
         };
+        let zero = Zero::gob(self.st.max_depth.saturating_sub(self.st.depth));
         let mut access = StructDe {
             st: &mut *self.st,
             ty,
             next: 0,
             pending,
-            rust,
-            extra: 0,
         };
-        let v = visitor.visit_map(&mut access)?;
+        let v = if rust.is_empty() {
+            visitor.visit_map(&mut access)?
+        } else {
+            visitor.visit_map(GoFields::new(&mut access, rust, zero, None))?
+        };
         access.drain()?;
         access.st.enclosing.pop();
         self.st.leave();
@@ -706,23 +711,6 @@ struct StructDe<'s, 't, 'de> {
     next: usize,
     /// The next field present in the message (`None`: the end of the struct has been read).
     pending: Option<usize>,
-    /// The Rust type's fields, some of which the wire type may lack.
-    rust: &'static [&'static str],
-    /// The next of `rust` to look at once the wire fields are done.
-    extra: usize,
-}
-
-impl StructDe<'_, '_, '_> {
-    /// The next Rust field the wire type lacks, from `extra` on.
-    fn next_extra(&mut self) -> Option<&'static str> {
-        while let Some(&name) = self.rust.get(self.extra) {
-            if !self.ty.fields.iter().any(|(n, _)| n == name) {
-                return Some(name);
-            }
-            self.extra += 1;
-        }
-        None
-    }
 }
 
 impl StructDe<'_, '_, '_> {
@@ -732,7 +720,6 @@ impl StructDe<'_, '_, '_> {
             self.pending = self.st.field_delta(self.ty, f as i64)?;
         }
         self.next = self.ty.fields.len();
-        self.extra = self.rust.len();
         Ok(())
     }
 }
@@ -749,22 +736,10 @@ impl<'de> de::MapAccess<'de> for StructDe<'_, '_, 'de> {
                 let key: StrDeserializer<'_, GobError> = name.as_str().into_deserializer();
                 seed.deserialize(key).map(Some)
             }
-            None => match self.next_extra() {
-                Some(name) => {
-                    let key: StrDeserializer<'_, GobError> = name.into_deserializer();
-                    seed.deserialize(key).map(Some)
-                }
-                None => Ok(None),
-            },
+            None => Ok(None),
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GobError> {
-        if self.next >= self.ty.fields.len() {
-            self.extra += 1;
-            return seed.deserialize(ZeroDe {
-                depth: self.st.max_depth.saturating_sub(self.st.depth),
-            });
-        }
         let i = self.next;
         let Some(&(_, id)) = self.ty.fields.get(i) else {
             return Err(GobError::mismatch(
@@ -785,203 +760,5 @@ impl<'de> de::MapAccess<'de> for StructDe<'_, '_, 'de> {
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.ty.fields.len() - self.next)
-    }
-}
-
-/// The zero value of whatever the Rust type asks for: a field its struct has and the wire
-/// type lacks.
-struct ZeroDe {
-    /// How much deeper it may nest.
-    depth: usize,
-}
-
-impl ZeroDe {
-    fn nested(&self) -> Result<ZeroDe, GobError> {
-        match self.depth.checked_sub(1) {
-            Some(depth) => Ok(ZeroDe { depth }),
-            None => Err(GobError::limit(
-                "the zero value of a missing field nests too deep",
-            )),
-        }
-    }
-}
-
-impl<'de> de::Deserializer<'de> for ZeroDe {
-    type Error = GobError;
-
-    fn is_human_readable(&self) -> bool {
-        false
-    }
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_unit()
-    }
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_bool(false)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_i64(0)
-    }
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_u64(0)
-    }
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_f64(0.0)
-    }
-    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_char('\0')
-    }
-    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_borrowed_str("")
-    }
-    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_borrowed_bytes(b"")
-    }
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_none()
-    }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, GobError> {
-        visitor.visit_newtype_struct(self)
-    }
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_seq(ZeroSeq { left: 0, depth: 0 })
-    }
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GobError> {
-        let inner = self.nested()?;
-        visitor.visit_seq(ZeroSeq {
-            left: len,
-            depth: inner.depth,
-        })
-    }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, GobError> {
-        self.deserialize_tuple(len, visitor)
-    }
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_map(ZeroFields {
-            fields: &[],
-            depth: 0,
-        })
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, GobError> {
-        let inner = self.nested()?;
-        visitor.visit_map(ZeroFields {
-            fields,
-            depth: inner.depth,
-        })
-    }
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, GobError> {
-        match variants.first() {
-            Some(first) => {
-                let access: StrDeserializer<'_, GobError> = first.into_deserializer();
-                visitor.visit_enum(access)
-            }
-            None => Err(GobError::mismatch(format!("enum `{name}` has no variants"))),
-        }
-    }
-
-    serde::forward_to_deserialize_any! {
-        i128 u128 unit unit_struct ignored_any
-    }
-
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_i8(0)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_i16(0)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_i32(0)
-    }
-    fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_u8(0)
-    }
-    fn deserialize_u16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_u16(0)
-    }
-    fn deserialize_u32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_u32(0)
-    }
-    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_f32(0.0)
-    }
-    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_borrowed_str("")
-    }
-    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_borrowed_str("")
-    }
-    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, GobError> {
-        visitor.visit_borrowed_bytes(b"")
-    }
-}
-
-/// The zero elements of a tuple (or none, for a sequence).
-struct ZeroSeq {
-    left: usize,
-    depth: usize,
-}
-
-impl<'de> de::SeqAccess<'de> for ZeroSeq {
-    type Error = GobError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, GobError> {
-        if self.left == 0 {
-            return Ok(None);
-        }
-        self.left -= 1;
-        seed.deserialize(ZeroDe { depth: self.depth }).map(Some)
-    }
-    fn size_hint(&self) -> Option<usize> {
-        Some(self.left)
-    }
-}
-
-/// The zero fields of a struct (or no entries, for a map).
-struct ZeroFields {
-    fields: &'static [&'static str],
-    depth: usize,
-}
-
-impl<'de> de::MapAccess<'de> for ZeroFields {
-    type Error = GobError;
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, GobError> {
-        match self.fields.first() {
-            Some(&name) => {
-                let key: StrDeserializer<'_, GobError> = name.into_deserializer();
-                seed.deserialize(key).map(Some)
-            }
-            None => Ok(None),
-        }
-    }
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, GobError> {
-        self.fields = self.fields.get(1..).unwrap_or(&[]);
-        seed.deserialize(ZeroDe { depth: self.depth })
     }
 }

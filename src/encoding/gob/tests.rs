@@ -328,6 +328,62 @@ fn zero_fields_decode_without_serde_default() {
 }
 
 #[test]
+fn fields_the_wire_type_lacks_are_zero_inside_a_vec_too() {
+    #[derive(Serialize)]
+    struct SentItem {
+        #[serde(rename = "A")]
+        a: i64,
+        #[serde(rename = "Gone")]
+        gone: String,
+    }
+    #[derive(Serialize)]
+    struct Sent {
+        #[serde(rename = "Items")]
+        items: Vec<SentItem>,
+    }
+    #[derive(Deserialize, Debug, PartialEq, Default)]
+    struct Item {
+        #[serde(rename = "A")]
+        a: i64,
+        #[serde(rename = "New")]
+        new: Point,
+        #[serde(rename = "Tags")]
+        tags: Vec<String>,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Got {
+        #[serde(rename = "Items")]
+        items: Vec<Item>,
+        #[serde(rename = "Total")]
+        total: u32,
+    }
+    let sent = Sent {
+        items: vec![
+            SentItem {
+                a: 1,
+                gone: "x".into(),
+            },
+            SentItem {
+                a: 0,
+                gone: String::new(),
+            },
+        ],
+    };
+    let got: Got = decode(&encode(&sent));
+    let first = Item {
+        a: 1,
+        ..Item::default()
+    };
+    assert_eq!(
+        got,
+        Got {
+            items: vec![first, Item::default()],
+            total: 0
+        }
+    );
+}
+
+#[test]
 fn unknown_fields_are_skipped_and_others_matched_by_name() {
     #[derive(Deserialize, Debug, PartialEq)]
     struct TagsOnly {
