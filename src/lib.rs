@@ -92,7 +92,7 @@ pub use rmpv;
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::Service;
 pub use transport::http::{DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
-pub use transport::{Conn, Listener, Shared, SocketOptions, Waker};
+pub use transport::{Conn, Keepalive, Listener, Shared, SocketOptions, Waker};
 pub use wire::Wire;
 
 /// The server behind the free functions, like Go's `rpc.DefaultServer`.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::Client;
 use crate::codec::ClientCodec;
 use crate::error::CodecError;
-use crate::transport::{http, Conn, Shared, SocketOptions};
+use crate::transport::{http, Conn, Keepalive, Shared, SocketOptions};
 use crate::wire::{Codecs, Wire, WithCodecs, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// Configures a [`Client`]: the wire, the way in (TCP, a Unix socket, HTTP
@@ -121,9 +121,21 @@ impl ClientBuilder {
         self
     }
 
-    /// TCP keepalive: idle time before the first probe (default: off).
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.socket.keepalive = idle;
+    /// TCP keepalive on the connection (default [`Keepalive::default`]: probes after
+    /// 15 s idle, every 5 s, dropping the connection after 6 unanswered ones); `None` turns
+    /// it off. With [`tcp_user_timeout`](Self::tcp_user_timeout), it finds a peer that
+    /// vanished without a word (see [`SocketOptions`]).
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.socket.keepalive = keepalive;
+        self
+    }
+
+    /// How long bytes sent on the connection may go unacknowledged before it is dropped
+    /// (Linux's `TCP_USER_TIMEOUT`; default 45 s): a peer that vanished while replies or
+    /// requests were on their way, which keepalive never probes. `None` leaves the system's
+    /// (about 15 minutes).
+    pub fn tcp_user_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.socket.user_timeout = timeout;
         self
     }
 

@@ -8,7 +8,7 @@ use super::http::HttpConfig;
 use super::state::{Limits, State};
 use super::Server;
 use crate::service::pool::{Pool, PoolConfig, KEEP_ALIVE, TIME_SLICE};
-use crate::transport::{SocketOptions, READER_STACK_SIZE};
+use crate::transport::{Keepalive, SocketOptions, READER_STACK_SIZE};
 use crate::wire::{Wire, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// Configures a [`Server`].
@@ -139,10 +139,21 @@ impl ServerBuilder {
         self
     }
 
-    /// TCP keepalive for accepted connections: idle time before the first probe
-    /// (default: off).
-    pub fn keepalive(mut self, idle: Option<Duration>) -> Self {
-        self.socket.keepalive = idle;
+    /// TCP keepalive on accepted connections (default [`Keepalive::default`]: probes after
+    /// 15 s idle, every 5 s, dropping the connection after 6 unanswered ones); `None` turns
+    /// it off. With [`tcp_user_timeout`](Self::tcp_user_timeout), it finds a peer that
+    /// vanished without a word (see [`SocketOptions`]).
+    pub fn keepalive(mut self, keepalive: Option<Keepalive>) -> Self {
+        self.socket.keepalive = keepalive;
+        self
+    }
+
+    /// How long bytes sent on accepted connections may go unacknowledged before it is dropped
+    /// (Linux's `TCP_USER_TIMEOUT`; default 45 s): a peer that vanished while replies or
+    /// requests were on their way, which keepalive never probes. `None` leaves the system's
+    /// (about 15 minutes).
+    pub fn tcp_user_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.socket.user_timeout = timeout;
         self
     }
 

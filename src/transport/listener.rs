@@ -1,5 +1,4 @@
-//! Where connections come from: `Listener`, the waker that stops an accept loop, and the
-//! socket options set on every connection.
+//! Where connections come from: `Listener`, and the waker that stops an accept loop.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
@@ -7,9 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, TcpListener, TcpStream};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
-use socket2::{SockRef, TcpKeepalive};
-
-use super::{Conn, Shared};
+use super::{Conn, Shared, SocketOptions};
 
 /// A listener whose connections a server can accept.
 pub trait Listener {
@@ -88,25 +85,5 @@ impl Listener for UnixListener {
                 let _ = UnixStream::connect(&path);
             }
         }))
-    }
-}
-
-/// TCP socket options applied to every connection a server accepts or a client dials.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct SocketOptions {
-    /// TCP keepalive: idle time before the first probe; `None` leaves keepalive off.
-    pub keepalive: Option<Duration>,
-}
-
-impl SocketOptions {
-    /// Turns `TCP_NODELAY` on (requests are small and latency matters) and sets keepalive.
-    pub(crate) fn apply_tcp(&self, stream: &TcpStream) -> io::Result<()> {
-        let sock = SockRef::from(stream);
-        sock.set_tcp_nodelay(true)?;
-        if let Some(idle) = self.keepalive {
-            sock.set_tcp_keepalive(&TcpKeepalive::new().with_time(idle))?;
-        }
-        Ok(())
     }
 }

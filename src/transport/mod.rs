@@ -8,9 +8,11 @@ pub(crate) mod http;
 mod listener;
 pub(crate) mod outbox;
 mod rewind;
+mod socket;
 
 pub(crate) use conn::{read_within, thread_name, READER_STACK_SIZE};
 pub use conn::{Conn, Shared};
-pub use listener::{Listener, SocketOptions, Waker};
+pub use listener::{Listener, Waker};
 pub use outbox::Output;
 pub(crate) use rewind::Rewind;
+pub use socket::{Keepalive, SocketOptions};
