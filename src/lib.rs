@@ -90,7 +90,7 @@ pub use error::{CodecError, Error, RegisterError};
 /// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
 pub use rmpv;
 pub use server::{RequestCodec, Server, ServerBuilder};
-pub use service::Service;
+pub use service::{Context, Service};
 pub use transport::http::{DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};
 pub use transport::{Conn, Keepalive, Listener, Shared, SocketOptions, Waker};
 pub use wire::Wire;

@@ -185,7 +185,7 @@ impl ClientBuilder {
     /// limits and timeouts; its wire and HTTP path do not apply. The write timeout is the
     /// connection's own: set it before making the codec.
     pub fn codec<C: ClientCodec>(&self, codec: C) -> io::Result<Client> {
-        Client::start(codec, self).map_err(into_io)
+        Client::start(codec, self, None).map_err(into_io)
     }
 
     /// A client names one wire: see [`wire`](Self::wire).
@@ -213,8 +213,8 @@ impl<C: Conn> WithCodecs for Connect<'_, C> {
     type Output = io::Result<Client>;
 
     fn with<K: Codecs>(self) -> io::Result<Client> {
-        let max_message_size = self.builder.max_message_size;
-        self.builder.codec(K::client(self.conn, max_message_size))
+        let codec = K::client(self.conn, self.builder.max_message_size);
+        Client::start(codec, self.builder, Some(self.builder.wire)).map_err(into_io)
     }
 }
 

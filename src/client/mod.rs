@@ -33,6 +33,7 @@ use crate::service::Service;
 use crate::transport::http::DEFAULT_RPC_PATH;
 use crate::transport::outbox::{self, Outbox, Outgoing};
 use crate::transport::{thread_name, READER_STACK_SIZE};
+use crate::wire::Wire;
 use call::Argument;
 use peer::Peer;
 use pending::{Calls, Deliver, Pending, PendingCall, Waiter};
@@ -126,8 +127,13 @@ impl Client {
         Client::builder().http(DEFAULT_RPC_PATH).dial(addr)
     }
 
-    /// Starts a client on `codec`: its outbox and its reader thread.
-    fn start<C: ClientCodec>(mut codec: C, config: &ClientBuilder) -> Result<Client, CodecError> {
+    /// Starts a client on `codec`, which speaks `wire` if it is a built-in one: its outbox
+    /// and its reader thread.
+    fn start<C: ClientCodec>(
+        mut codec: C,
+        config: &ClientBuilder,
+        wire: Option<Wire>,
+    ) -> Result<Client, CodecError> {
         let (encoder, output) = codec.writer()?;
         let peer_name = output.peer().to_owned();
         let outbox = Outbox::new(
@@ -142,7 +148,7 @@ impl Client {
             },
         );
         let calls = Arc::new(Calls::new());
-        let peer = Arc::new(Peer::new());
+        let peer = Arc::new(Peer::new(&peer_name, wire));
         let reader = Reader {
             calls: Arc::clone(&calls),
             outbox: Arc::downgrade(&outbox),

@@ -18,7 +18,8 @@ use serde::de::{
 use crate::codec::{ClientCodec, Request};
 use crate::error::{CodecError, RegisterError};
 use crate::service::pool::{Pool, PoolConfig, KEEP_ALIVE, TIME_SLICE};
-use crate::service::{Arg, Method, Registry, Service};
+use crate::service::{Arg, Caller, Context, Method, Registry, Service};
+use crate::wire::Wire;
 
 /// Notifications kept for [`Client::notifications`](crate::Client::notifications) before
 /// more are dropped.
@@ -48,6 +49,8 @@ pub(crate) trait Answer: Send + Sync + 'static {
 pub(crate) struct Peer {
     services: Registry,
     pool: Pool,
+    /// The peer, as the contexts of its calls see it.
+    caller: Arc<Caller>,
     /// The peer's calls handed to the pool and not yet finished: at most [`MAX_IN_FLIGHT`].
     in_flight: Arc<AtomicUsize>,
     notifications: Mutex<Option<Notifications>>,
@@ -121,7 +124,8 @@ fn footprint(value: &rmpv::Value) -> usize {
 }
 
 impl Peer {
-    pub(crate) fn new() -> Peer {
+    /// What a client on a connection to `peer`, speaking `wire`, serves it.
+    pub(crate) fn new(peer: &str, wire: Option<Wire>) -> Peer {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Peer {
             services: Registry::default(),
@@ -133,8 +137,14 @@ impl Peer {
                 time_slice: TIME_SLICE,
             }),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            caller: Caller::new(peer, wire),
             notifications: Mutex::new(None),
         }
+    }
+
+    /// The peer, as the contexts of its calls see it.
+    pub(crate) fn caller(&self) -> Arc<Caller> {
+        Arc::clone(&self.caller)
     }
 
     pub(crate) fn register<T: Send + Sync + 'static>(
@@ -218,10 +228,11 @@ impl Peer {
             return Ok(());
         }
         let in_flight = Arc::clone(&self.in_flight);
+        let ctx = Context::new(&self.caller, &method);
         self.pool.execute(&hint, move || {
             // Counted out however the call ends, a panic included.
             let _running = Finished(in_flight);
-            let result = method.invoke(arg);
+            let result = method.invoke(&ctx, arg);
             if !notification {
                 match result {
                     Ok(reply) => answering.answer(seq, Ok(&*reply)),

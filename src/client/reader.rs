@@ -10,6 +10,7 @@ use super::Encoder;
 use crate::codec::{ClientCodec, Message, Response};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
+use crate::service::HangUp;
 use crate::transport::outbox::Outbox;
 
 pub(super) struct Reader {
@@ -21,6 +22,8 @@ pub(super) struct Reader {
 
 impl Reader {
     pub(super) fn run<C: ClientCodec>(self, mut codec: C) {
+        // However reading ends, the peer's calls still running learn that it is gone.
+        let _hang_up = HangUp(self.peer.caller());
         let calls = &self.calls;
         let answer: Arc<dyn Answer> = Arc::new(Replies(self.outbox.clone()));
         let read = catch_unwind(AssertUnwindSafe(|| loop {

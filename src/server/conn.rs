@@ -18,16 +18,17 @@ use super::state::State;
 use super::state::{Close, RUNNING_FOR};
 use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
-use crate::service::{Arg, Method, Reply};
+use crate::service::{Arg, Caller, Context, HangUp, Method, Reply};
 use crate::transport::outbox::{self, Outbox};
+use crate::wire::Wire;
 
 /// How often a reader waiting for room for another call looks whether its connection was closed.
 const CLOSED_POLL: Duration = Duration::from_millis(100);
 
 impl State {
-    /// Serves one connection with `codec` until the peer hangs up, the connection fails or
-    /// the server shuts down.
-    pub(crate) fn serve<C: ServerCodec>(self: &Arc<Self>, mut codec: C) {
+    /// Serves one connection with `codec`, speaking `wire` if it is a built-in one, until the
+    /// peer hangs up, the connection fails or the server shuts down.
+    pub(crate) fn serve<C: ServerCodec>(self: &Arc<Self>, mut codec: C, wire: Option<Wire>) {
         let outbox = match codec.writer() {
             Ok((encoder, output)) => Outbox::new(encoder, output, self.outbox_limits()),
             Err(e) => {
@@ -39,6 +40,9 @@ impl State {
             outbox.close();
             return;
         };
+        let caller = Caller::new(outbox.peer(), wire);
+        // However reading ends, the calls still running learn that their caller is gone.
+        let _hang_up = HangUp(Arc::clone(&caller));
         let limit = CallLimit::new(self.limits.max_in_flight);
         // Whether the read timeout was cut short to end an idle spell on time.
         let mut cut_short = false;
@@ -62,10 +66,11 @@ impl State {
                     let outbox = Arc::clone(&outbox);
                     let hint = Arc::clone(&method.hint);
                     let server = Arc::as_ptr(self) as usize;
+                    let ctx = Context::new(&caller, &method);
                     self.pool.execute(&hint, move || {
                         let result = RUNNING_FOR.with(|running| {
                             running.set(server);
-                            let result = method.invoke(arg);
+                            let result = method.invoke(&ctx, arg);
                             running.set(0);
                             result
                         });
@@ -128,6 +133,7 @@ impl State {
         &self,
         codec: &mut C,
         outbox: &Arc<Outbox<C::Encoder>>,
+        caller: &Arc<Caller>,
     ) -> Result<bool, CodecError> {
         let (request, result) = match self.read_request(codec)? {
             None => return Ok(false),
@@ -136,7 +142,7 @@ impl State {
                 method,
                 arg,
             }) => {
-                let result = method.invoke(arg);
+                let result = method.invoke(&Context::new(caller, &method), arg);
                 (request, result)
             }
             Some(Incoming::Rejected { request, error }) => (request, Err(error)),

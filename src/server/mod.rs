@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 
 use crate::codec::ServerCodec;
 use crate::error::{CodecError, RegisterError};
-use crate::service::{Service, ServiceEntry};
+use crate::service::{Caller, HangUp, Service, ServiceEntry};
 use crate::transport::outbox::Outbox;
 use crate::transport::Rewind;
 use crate::transport::{thread_name, Conn, Listener, Waker};
@@ -269,7 +269,11 @@ impl Server {
 
     /// Serves `conn` with the codec of `wire` (not [`Wire::Detect`] or [`Wire::Http`]).
     fn serve_wire<C: Conn>(&self, wire: Wire, conn: C) {
-        wire.codecs(Serve { server: self, conn });
+        wire.codecs(Serve {
+            server: self,
+            conn,
+            wire,
+        });
     }
 
     /// The configured read timeout.
@@ -294,7 +298,7 @@ impl Server {
     /// This thread reads requests; the worker pool runs them and each reply leaves as its
     /// method returns. The connection is closed once the last in-flight call has answered.
     pub fn serve_codec<C: ServerCodec>(&self, codec: C) {
-        self.state.serve(codec);
+        self.state.serve(codec, None);
     }
 
     /// Registers a connection whose HTTP head is being read, to be closed at shutdown;
@@ -334,8 +338,13 @@ impl Server {
         mut codec: C,
     ) -> Result<RequestCodec<C>, CodecError> {
         let (encoder, output) = codec.writer()?;
+        let caller = Caller::new(output.peer(), None);
         let outbox = Outbox::new(encoder, output, self.state.outbox_limits());
-        Ok(RequestCodec { codec, outbox })
+        Ok(RequestCodec {
+            codec,
+            outbox,
+            hang_up: HangUp(caller),
+        })
     }
 
     /// Reads one request from `codec`, runs it on this thread and sends its response (Go's
@@ -344,7 +353,8 @@ impl Server {
         &self,
         codec: &mut RequestCodec<C>,
     ) -> Result<bool, CodecError> {
-        self.state.serve_one(&mut codec.codec, &codec.outbox)
+        self.state
+            .serve_one(&mut codec.codec, &codec.outbox, &codec.hang_up.0)
     }
 
     /// The registered services, sorted by name.
@@ -357,6 +367,7 @@ impl Server {
 struct Serve<'a, C> {
     server: &'a Server,
     conn: C,
+    wire: Wire,
 }
 
 impl<C: Conn> WithCodecs for Serve<'_, C> {
@@ -364,8 +375,8 @@ impl<C: Conn> WithCodecs for Serve<'_, C> {
 
     fn with<K: Codecs>(self) {
         let max_message_size = self.server.state.limits.max_message_size;
-        self.server
-            .serve_codec(K::server(self.conn, max_message_size));
+        let codec = K::server(self.conn, max_message_size);
+        self.server.state.serve(codec, Some(self.wire));
     }
 }
 
@@ -373,6 +384,8 @@ impl<C: Conn> WithCodecs for Serve<'_, C> {
 pub struct RequestCodec<C: ServerCodec> {
     codec: C,
     outbox: Arc<Outbox<C::Encoder>>,
+    /// Tells the contexts of its calls, when dropped, that the caller is gone.
+    hang_up: HangUp,
 }
 
 impl<C: ServerCodec> std::fmt::Debug for RequestCodec<C> {

@@ -1,7 +1,11 @@
 //! Services: a value plus a table of its methods, and the type-erased dispatch behind them.
 
+mod context;
 pub(crate) mod pool;
 mod registry;
+
+pub use context::Context;
+pub(crate) use context::{Caller, HangUp};
 
 pub(crate) use registry::{Method, Registry, ServiceEntry};
 
@@ -19,7 +23,7 @@ pub(crate) type Reply = Box<dyn erased_serde::Serialize + Send>;
 
 pub(super) type DecodeFn =
     fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Arg, erased_serde::Error>;
-pub(super) type CallFn = Box<dyn Fn(Arg) -> Result<Reply, String> + Send + Sync>;
+pub(super) type CallFn = Box<dyn Fn(&Context, Arg) -> Result<Reply, String> + Send + Sync>;
 
 /// A value whose methods can be called remotely, built with [`Service::method`] and handed to
 /// [`Server::register`](crate::Server::register).
@@ -66,19 +70,33 @@ impl<T: Send + Sync + 'static> Service<T> {
     }
 
     /// Adds a method, called remotely as `"Service.name"`.
-    pub fn method<A, R, E, F>(mut self, name: &str, method: F) -> Self
+    pub fn method<A, R, E, F>(self, name: &str, method: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
         E: Display,
         F: Fn(&T, A) -> Result<R, E> + Send + Sync + 'static,
     {
+        self.method_with_context(name, move |receiver, _: &Context, arg| {
+            method(receiver, arg)
+        })
+    }
+
+    /// Adds a method that takes the call's [`Context`] before its argument: who called, and a
+    /// channel that tells when the caller is gone, for a method that blocks for long.
+    pub fn method_with_context<A, R, E, F>(mut self, name: &str, method: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: Display,
+        F: Fn(&T, &Context, A) -> Result<R, E> + Send + Sync + 'static,
+    {
         let receiver = Arc::clone(&self.receiver);
-        let call: CallFn = Box::new(move |arg: Arg| {
+        let call: CallFn = Box::new(move |ctx: &Context, arg: Arg| {
             let arg = arg
                 .downcast::<A>()
                 .map_err(|_| "rpc: internal error: argument of the wrong type".to_owned())?;
-            match method(&receiver, *arg) {
+            match method(&receiver, ctx, *arg) {
                 Ok(reply) => Ok(Box::new(reply) as Reply),
                 Err(e) => Err(e.to_string()),
             }

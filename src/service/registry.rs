@@ -11,7 +11,7 @@ use parking_lot::RwLock;
 use serde::de::Error as _;
 
 use super::pool::Hint;
-use super::{Arg, CallFn, DecodeFn, Reply, Service};
+use super::{Arg, CallFn, Context, DecodeFn, Reply, Service};
 use crate::error::RegisterError;
 use crate::panic::panic_message;
 
@@ -193,10 +193,11 @@ impl Method {
         })
     }
 
-    /// Runs the method. A panic becomes an error, so the worker and the connection survive it.
-    pub(crate) fn invoke(&self, arg: Arg) -> Result<Reply, String> {
+    /// Runs the method for the caller `ctx` tells of. A panic becomes an error, so the worker
+    /// and the connection survive it.
+    pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, String> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        catch_unwind(AssertUnwindSafe(|| (self.call)(arg))).unwrap_or_else(|payload| {
+        catch_unwind(AssertUnwindSafe(|| (self.call)(ctx, arg))).unwrap_or_else(|payload| {
             Err(format!(
                 "rpc: method {} panicked: {}",
                 self.name,

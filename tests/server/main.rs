@@ -5,6 +5,7 @@
 mod common;
 
 mod blocking;
+mod context;
 mod lifecycle;
 mod rpc;
 mod user_code;
