@@ -1,5 +1,5 @@
 //! A load generator: many connections, blocking callers or pipelined `go` calls, for a while;
-//! prints one JSON line with the same keys as the Go yardstick in `../shared/bench`.
+//! prints one JSON line with the same keys as the Go yardstick in `benches/go_netrpc`.
 //!
 //! Run against an in-process server: `cargo run --release --example loadgen -- --conns 8 --callers 8`
 //! or a running one: `... -- --addr 127.0.0.1:1234 --async 128`.

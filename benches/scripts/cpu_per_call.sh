@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # CPU time and context switches per call, server and client process, measured by `perf stat`.
-# Needs perf, ../shared/bench/compare.sh to have built the Go yardstick into /tmp/netrpc-bench,
-# and cargo build --release --examples. Run from the project root.
+# Needs perf, benches/scripts/compare.sh to have built the Go yardstick and the floor into
+# /tmp/netrpc-bench, and cargo build --release --examples. Run from the project root.
 # usage: benches/scripts/cpu_per_call.sh netrpc|go|thread-floor|floor "--conns 8 --callers 8"
 # thread-floor (benches/thread_floor, built here) serves only Work.Sleep, driven by netrpc's loadgen.
 # floor is compare.sh's raw TCP ping-pong (no RPC at all), server and client, built by compare.sh.
 set -euo pipefail
+TARGET=${CARGO_TARGET_DIR:-target}
 impl=$1; flags=$2; secs=3
 port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 addr=127.0.0.1:$port
 if [ "$impl" = netrpc ] || [ "$impl" = thread-floor ]; then
   if [ "$impl" = netrpc ]; then
-    ./target/release/examples/arith_server --addr "$addr" >/dev/null &
+    "$TARGET/release/examples/arith_server" --addr "$addr" >/dev/null &
   else
     cargo build -q --release --manifest-path benches/thread_floor/Cargo.toml
     benches/thread_floor/target/release/thread-floor --addr "$addr" >/dev/null &
   fi
-  client="./target/release/examples/loadgen --addr $addr --duration $secs $flags"
+  client="$TARGET/release/examples/loadgen --addr $addr --duration $secs $flags"
 else
   bin=/tmp/netrpc-bench/go-netrpcbench
   [ "$impl" = floor ] && bin=/tmp/netrpc-bench/floor

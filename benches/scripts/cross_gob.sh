@@ -2,13 +2,13 @@
 # Cross matrix on Go's gob wire (net/rpc's default codec): Go's net/rpc and netrpc's gob codec
 # speak the same bytes, so each client can drive each server. Judges the server and the client
 # apart: server: netrpc-server/go-server with the same client; client: netrpc-client/go-client
-# with the same server. Modelled on ../shared/bench/cross.sh (JSON-RPC).
+# with the same server. Modelled on benches/scripts/cross.sh (JSON-RPC).
 # The netrpc server is arith_server with no flag but --addr: it tells gob from the first bytes.
-# Run from the project root:  benches/scripts/cross_gob.sh [CFG...]
+# Run:  benches/scripts/cross_gob.sh [CFG...]  (from any directory)
 # Env: REPS (3), DUR seconds (5). CFG names as compare.sh: a b c d e f; default all.
 set -euo pipefail
-PROJECT=$(pwd)
-HERE=${BENCH_GO:-$PROJECT/../shared/bench}
+PROJECT=$(cd "$(dirname "$0")/../.." && pwd)
+GO_SRC=${BENCH_GO:-$PROJECT/benches/go_netrpc}
 REPS=${REPS:-3}
 DUR=${DUR:-5}
 WORK=${BENCH_WORK:-/tmp/netrpc-bench-gob}
@@ -20,7 +20,7 @@ if ! command -v go >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go) >/dev/null
 fi
 export GOPATH=$WORK/gopath GOCACHE=$WORK/gocache GOFLAGS=-mod=mod GOPROXY=off GOTOOLCHAIN=local
-(cd "$HERE/go" && go build -o "$WORK/go-netrpcbench" .)
+(cd "$GO_SRC" && go build -o "$WORK/go-netrpcbench" .)
 (cd "$PROJECT" && cargo build --release -q --examples)
 TARGET=${CARGO_TARGET_DIR:-$PROJECT/target}
 NETSRV=$TARGET/release/examples/arith_server

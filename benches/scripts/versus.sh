@@ -3,7 +3,7 @@
 # by its ratio to Go in one run (the machine's noise moves all three together).
 # usage: benches/scripts/versus.sh OLD_TARGET_DIR NEW_TARGET_DIR [CFG...]
 #   each *_TARGET_DIR holds release/examples/{arith_server,loadgen} (cargo build --release --examples)
-# Env: REPS (3), DUR seconds (4). CFG names as ../shared/bench/compare.sh: a..i; default a..f.
+# Env: REPS (3), DUR seconds (4). CFG names as benches/scripts/compare.sh: a..i; default a..f.
 # Needs the Go yardstick built by compare.sh in /tmp/netrpc-bench.
 set -euo pipefail
 old=$1; new=$2; shift 2

@@ -6,9 +6,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use netrpc::codec::{erased_serde, ClientCodec};
 use netrpc::wire::json::JsonClientCodec;
 use netrpc::wire::msgpack::MsgpackClientCodec;
-use netrpc::codec::{erased_serde, ClientCodec};
 
 fn drain<C: ClientCodec>(mut codec: C) {
     while let Ok(Some(_message)) = codec.read_message() {

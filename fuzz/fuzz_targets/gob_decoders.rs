@@ -7,9 +7,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use netrpc::wire::gob::{GobClientCodec, GobServerCodec};
 use netrpc::codec::{erased_serde, ClientCodec, ServerCodec};
 use netrpc::gob::Value;
+use netrpc::wire::gob::{GobClientCodec, GobServerCodec};
 
 #[derive(serde::Deserialize)]
 #[allow(dead_code)]

@@ -5,9 +5,9 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use netrpc::codec::{erased_serde, ServerCodec};
 use netrpc::wire::json::JsonServerCodec;
 use netrpc::wire::msgpack::MsgpackServerCodec;
-use netrpc::codec::{erased_serde, ServerCodec};
 
 fn drain<C: ServerCodec>(mut codec: C) {
     while let Ok(Some(_header)) = codec.read_request_header() {

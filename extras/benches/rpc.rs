@@ -1,6 +1,7 @@
 //! Criterion benchmarks: the MessagePack-RPC codec on its own, and calls over loopback.
 //!
-//! Run: `cargo bench --bench rpc` (add `-- codec` or `-- loopback` to pick a group).
+//! Run: `cargo bench -p netrpc-extras --bench rpc` (add `-- codec` or `-- loopback` to pick a
+//! group).
 
 use std::hint::black_box;
 use std::io::{self, Read, Write};

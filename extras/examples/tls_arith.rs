@@ -1,8 +1,10 @@
 //! `Arith` over TLS: any stream that implements `netrpc::Conn` can carry RPC, here a rustls
 //! session on a TCP socket, with a self-signed certificate made by rcgen at start-up.
 //!
-//! Run: `cargo run --example tls_arith` (or `-- --addr 127.0.0.1:1234`).
+//! Run: `cargo run -p netrpc-extras --example tls_arith` (or `-- --addr 127.0.0.1:1234`).
 
+// The library's own examples' services and flag reader.
+#[path = "../../examples/common/mod.rs"]
 mod common;
 
 use std::error::Error;

@@ -1,5 +1,7 @@
 //! The TLS example end to end: RPC over a rustls session through a user-written `Conn`.
 
+// The library's own test fixtures.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::Command;
