@@ -39,8 +39,10 @@ pub use erased_serde;
 use crate::error::CodecError;
 pub use crate::transport::Output;
 
-/// The header of a request: what a client sends before the argument.
+/// The header of a request: what a client sends before the argument. A codec of your own
+/// makes one with `Request::default()` and sets its fields: a later release may add some.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request {
     /// The sequence number chosen by the client; the response carries it back.
     pub seq: u64,
@@ -55,8 +57,10 @@ pub struct Request {
     pub argument_list: bool,
 }
 
-/// The header of a response: what a server sends before the reply.
+/// The header of a response: what a server sends before the reply. A codec of your own makes
+/// one with `Response::default()` and sets its fields: a later release may add some.
 #[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Response {
     /// The sequence number of the request this answers.
     pub seq: u64,

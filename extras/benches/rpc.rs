@@ -81,11 +81,10 @@ impl Conn for MemConn {
 }
 
 fn request_header() -> Request {
-    Request {
-        seq: 42,
-        service_method: "Arith.Multiply".to_owned(),
-        ..Request::default()
-    }
+    let mut header = Request::default();
+    header.seq = 42;
+    header.service_method = "Arith.Multiply".to_owned();
+    header
 }
 
 fn codec(c: &mut Criterion) {
@@ -129,10 +128,8 @@ fn codec(c: &mut Criterion) {
     let (mut encoder, _output) = MsgpackServerCodec::new(MemConn::new(Vec::new()))
         .writer()
         .unwrap();
-    let response = Response {
-        seq: 42,
-        ..Response::default()
-    };
+    let mut response = Response::default();
+    response.seq = 42;
     group.bench_function("encode_response", |b| {
         b.iter(|| {
             buf.clear();

@@ -9,6 +9,7 @@ use crate::error::Error;
 
 /// A call started with [`Client::go`](crate::Client::go): it completes through `done`.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Call<R> {
     /// The call's sequence number, as in its [`Completed`].
     pub seq: u64,
@@ -28,6 +29,7 @@ impl<R> Call<R> {
 
 /// A completed call, as delivered on a done channel.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Completed<R> {
     /// The sequence number [`Client::go`](crate::Client::go) or
     /// [`Client::go_with`](crate::Client::go_with) returned for it.
