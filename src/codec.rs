@@ -55,6 +55,9 @@ pub struct Request {
     /// A client codec reading a request from its peer sets it too: the body it keeps is the
     /// whole `params`.
     pub argument_list: bool,
+    /// The size of the whole request as it came on the wire, in bytes, where the codec reading
+    /// it knows (0 otherwise): for the metrics of the method called.
+    pub size: usize,
 }
 
 /// The header of a response: what a server sends before the reply. A codec of your own makes

@@ -236,7 +236,7 @@ impl<E: Send + 'static> Outbox<E> {
             // Past the requests' bound by more than the one message a request may add.
             if let Some(waiting) = self.unsent_past_limit(&state, self.limits.max_message) {
                 let reason = format!("{waiting}; the connection was closed");
-                log::warn!("rpc: {reason}");
+                tracing::warn!("rpc: {reason}");
                 state
                     .failure
                     .get_or_insert((io::ErrorKind::WriteZero, reason));
@@ -334,7 +334,7 @@ impl<E: Send + 'static> Outbox<E> {
         });
         if let Err(again) = again {
             if again.is_recoverable() {
-                log::warn!(
+                tracing::warn!(
                     "rpc: cannot answer call {seq} of {}: {again}; closing the connection",
                     self.peer
                 );
@@ -396,7 +396,7 @@ impl<E: Send + 'static> Outbox<E> {
                 }
                 Err(e) => {
                     drop(sink);
-                    log::warn!("rpc: writing to {}: {e}; closing the connection", self.peer);
+                    tracing::warn!("rpc: writing to {}: {e}; closing the connection", self.peer);
                     // A write that fails on a connection closed for a reason keeps that reason.
                     (self.state.lock().failure).get_or_insert((e.kind(), e.to_string()));
                     self.close();
@@ -479,7 +479,7 @@ impl<E: Send + 'static> Outbox<E> {
             .stack_size(64 << 10)
             .spawn(move || outbox.write_out(batch, sent, Waiting::Wait));
         if let Err(e) = spawned {
-            log::error!(
+            tracing::error!(
                 "rpc: cannot start a writer thread for {} ({e}); closing the connection",
                 self.peer
             );

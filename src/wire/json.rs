@@ -110,6 +110,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         Ok(Some(Request {
             seq: self.seq,
             service_method: request.method,
+            size: place.bytes.len(),
             ..Request::default()
         }))
     }

@@ -101,6 +101,7 @@ impl<C: Conn> MessageReader<C> {
         Ok(Some(Envelope {
             kind,
             len,
+            size: frame.len(),
             rest_start: frame.end - rd.len(),
             rest: rd,
         }))
@@ -113,6 +114,7 @@ impl<C: Conn> MessageReader<C> {
         let Some(Envelope {
             kind,
             len,
+            size,
             rest: mut rd,
             rest_start,
         }) = self.next()?
@@ -152,6 +154,7 @@ impl<C: Conn> MessageReader<C> {
                     service_method,
                     notification,
                     argument_list: whole_params,
+                    size,
                 };
                 (Message::Request(request), body)
             }
@@ -219,6 +222,8 @@ fn in_serde_words(e: &erased_serde::Error) -> String {
 struct Envelope<'a> {
     kind: u64,
     len: u32,
+    /// The whole message's size.
+    size: usize,
     /// The message after the kind...
     rest: &'a [u8],
     /// ...and where it starts in the reader's buffer.
