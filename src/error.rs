@@ -6,34 +6,57 @@ use std::io;
 
 /// Why a call failed.
 ///
-/// The texts follow Go's `net/rpc` where Go has one.
+/// The texts follow Go's `net/rpc` where Go has one. Two questions every caller has are
+/// answered by [`Error::is_connection_lost`] (redial before the next call) and
+/// [`Error::may_have_run`] (retry only a method safe to run twice); each variant says its
+/// answers.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The remote method returned an error; this is its text (Go's `ServerError`).
     /// Server-side failures such as an unknown method arrive here too.
+    ///
+    /// The server answered: the connection is intact, and the call may have run.
     Server(String),
     /// The remote method failed with an error that is no string, as MessagePack-RPC allows
     /// (Neovim sends `[code, message]`): `text` renders it readably, `value` is it as sent.
+    ///
+    /// As [`Error::Server`]: the connection is intact, and the call may have run.
     ServerValue {
         /// The error rendered as text, as [`Error::Server`] would carry it.
         text: String,
         /// The error value as the peer sent it.
         value: rmpv::Value,
     },
-    /// The client was closed, or its connection died before the call was sent
+    /// The call was not sent: the client was closed, or its connection had ended, before
     /// (Go's `ErrShutdown`).
+    ///
+    /// The connection is lost; the call did not run.
     Shutdown,
-    /// The connection failed while the call was in flight.
+    /// The connection ended while the call was in flight: it failed, the server hung up, or
+    /// the client was closed ([`Client::close`](crate::Client::close), or its last handle
+    /// dropped) with the call pending (kind `ConnectionAborted`).
+    ///
+    /// The connection is lost; the call may have run.
     Io(io::Error),
-    /// The arguments could not be encoded or the request was not sent (over the size limit,
-    /// or while too much waits for the server: `ClientBuilder::max_unsent_bytes`), or the
-    /// reply could not be decoded into the requested type, or the peer broke the protocol.
+    /// A message of the call could not be made or read; [`CodecError`] says which:
+    ///
+    /// * [`CodecError::Encode`]: the request was not sent (its arguments could not be encoded,
+    ///   it is over the size limit, or too much waits for the server:
+    ///   `ClientBuilder::max_unsent_bytes`). The connection is intact; the call did not run.
+    /// * [`CodecError::Decode`]: the reply came but could not be decoded into the requested
+    ///   type. The connection is intact; the call ran.
+    /// * any other: the peer broke the protocol, or sent what no call could be told of. The
+    ///   connection is lost; the call may have run.
     Codec(CodecError),
     /// The call's deadline passed before its reply arrived.
+    ///
+    /// The connection is intact, though perhaps slow; the call may have run (or may yet).
     Timeout,
     /// The caller-supplied done channel has no capacity (Go panics with
     /// `rpc: done channel is unbuffered`).
+    ///
+    /// The connection is intact; the call was not sent.
     UnbufferedDone,
 }
 
@@ -57,6 +80,38 @@ impl Error {
             Error::Server(text) | Error::ServerValue { text, .. } => Some(text),
             _ => None,
         }
+    }
+
+    /// Whether the connection is gone: every later call on this client fails with
+    /// [`Error::Shutdown`], so dial a new one. False where only this call failed and the
+    /// client goes on.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::Shutdown | Error::Io(_) => true,
+            Error::Codec(e) => !e.is_recoverable(),
+            Error::Server(_) | Error::ServerValue { .. } | Error::Timeout => false,
+            Error::UnbufferedDone => false,
+        }
+    }
+
+    /// Whether the request may have reached the server and the method run: then retrying
+    /// is safe only for a method that may run twice. False only where the call is known not
+    /// to have been sent.
+    pub fn may_have_run(&self) -> bool {
+        match self {
+            Error::Shutdown | Error::UnbufferedDone => false,
+            Error::Codec(CodecError::Encode(_)) => false,
+            Error::Server(_) | Error::ServerValue { .. } => true,
+            Error::Io(_) | Error::Codec(_) | Error::Timeout => true,
+        }
+    }
+
+    /// The error of a call pending when the client was closed.
+    pub(crate) fn closed_in_flight() -> Error {
+        Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the client was closed while the call was in flight",
+        ))
     }
 }
 

@@ -54,11 +54,12 @@ fn a_server_that_stops_reading_times_calls_out_and_close_returns_at_once() {
     client.close().unwrap();
     assert!(started.elapsed() < Duration::from_millis(200));
     let done = stuck.done.recv_timeout(WAIT).expect("a pending call hung");
-    assert!(
-        matches!(done.result, Err(Error::Shutdown)),
-        "{:?}",
-        done.result
-    );
+    assert!(aborted(&done.result), "{:?}", done.result);
+}
+
+/// Whether `result` is the error of a call pending when its client was closed.
+fn aborted<T>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted)
 }
 
 #[test]
@@ -769,4 +770,77 @@ fn a_client_names_one_wire() {
             .unwrap();
         assert_eq!(product, 15, "{wire:?}");
     }
+}
+
+#[test]
+fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run() {
+    fn says(error: &Error) -> (bool, bool) {
+        (error.is_connection_lost(), error.may_have_run())
+    }
+    const INTACT_RAN: (bool, bool) = (false, true);
+    const INTACT_NOT_RUN: (bool, bool) = (false, false);
+    const LOST_RAN: (bool, bool) = (true, true);
+    const LOST_NOT_RUN: (bool, bool) = (true, false);
+
+    let h = start();
+    let client = Client::builder()
+        .max_message_size(1024)
+        .timeout(Some(WAIT))
+        .dial(h.addr)
+        .unwrap();
+    let timeout = client
+        .call_timeout::<_, u64>("Test.Sleep", &2000u64, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(timeout, Error::Timeout), "{timeout:?}");
+    assert_eq!(says(&timeout), INTACT_RAN, "{timeout:?}");
+    let server = client
+        .call::<_, common::Quotient>("Arith.Divide", &Args { a: 1, b: 0 })
+        .unwrap_err();
+    assert!(matches!(server, Error::Server(_)), "{server:?}");
+    assert_eq!(says(&server), INTACT_RAN, "{server:?}");
+    let refused = client
+        .call::<_, Ignore>("Echo.Echo", &"x".repeat(2000))
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::Codec(CodecError::Encode(_))),
+        "{refused:?}"
+    );
+    assert_eq!(says(&refused), INTACT_NOT_RUN, "{refused:?}");
+    let unencodable = client
+        .call::<_, Ignore>("Echo.Echo", &Unserializable)
+        .unwrap_err();
+    assert_eq!(says(&unencodable), INTACT_NOT_RUN, "{unencodable:?}");
+    let pending = client.go::<_, u64>("Test.Sleep", &2000u64);
+    thread::sleep(Duration::from_millis(50));
+    client.close().unwrap();
+    let closed_in_flight = pending.wait().unwrap_err();
+    assert_eq!(says(&closed_in_flight), LOST_RAN, "{closed_in_flight:?}");
+    let shutdown = client
+        .call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 })
+        .unwrap_err();
+    assert!(matches!(shutdown, Error::Shutdown), "{shutdown:?}");
+    assert_eq!(says(&shutdown), LOST_NOT_RUN, "{shutdown:?}");
+
+    // The connection dies in flight: the server hangs up, or breaks the protocol.
+    let (addr, _hung_up) = garbling_server();
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let broken = client
+        .call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 })
+        .unwrap_err();
+    assert!(
+        matches!(broken, Error::Codec(CodecError::Malformed(_))),
+        "{broken:?}"
+    );
+    assert_eq!(says(&broken), LOST_RAN, "{broken:?}");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = Client::builder()
+        .timeout(Some(WAIT))
+        .dial(listener.local_addr().unwrap())
+        .unwrap();
+    let call = client.go::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 });
+    let (conn, _) = listener.accept().unwrap();
+    drop(conn);
+    let died = call.wait().unwrap_err();
+    assert!(matches!(died, Error::Io(_)), "{died:?}");
+    assert_eq!(says(&died), LOST_RAN, "{died:?}");
 }

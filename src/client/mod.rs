@@ -323,9 +323,10 @@ impl Client {
         self.write(0, service_method, true, Argument::new(&args))
     }
 
-    /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
-    /// ones. As in Go, closing a client whose connection the server ended is fine, and closing
-    /// it a second time returns [`Error::Shutdown`]. Never waits for a write in progress.
+    /// Closes the connection. Pending calls complete with an [`Error::Io`] of kind
+    /// `ConnectionAborted` (they may have run), and later calls fail with [`Error::Shutdown`].
+    /// As in Go, closing a client whose connection the server ended is fine, and closing it a
+    /// second time returns [`Error::Shutdown`]. Never waits for a write in progress.
     pub fn close(&self) -> Result<(), Error> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Shutdown);
@@ -468,8 +469,8 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 }
 
 impl Drop for ClientInner {
-    /// The last handle closes the connection; its pending calls complete with
-    /// [`Error::Shutdown`].
+    /// The last handle closes the connection; its pending calls complete with an
+    /// [`Error::Io`] of kind `ConnectionAborted`.
     fn drop(&mut self) {
         self.calls.start_closing();
         self.outbox.close();

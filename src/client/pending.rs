@@ -175,7 +175,7 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 impl<R> Drop for PendingCall<R> {
     /// A call dropped without completing (a reader thread that panicked) still completes.
     fn drop(&mut self) {
-        self.complete(Err(Error::Shutdown));
+        self.complete(Err(Error::closed_in_flight()));
     }
 }
 
@@ -283,7 +283,7 @@ impl Calls {
             let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
             for pending in drained {
                 let error = match &end {
-                    _ if closing => Error::Shutdown,
+                    _ if closing => Error::closed_in_flight(),
                     None => Error::Io(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "connection closed before the reply arrived",
