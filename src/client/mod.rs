@@ -491,18 +491,59 @@ mod tests {
         fn id(&self, n: u64) -> Result<u64, String> {
             Ok(n)
         }
+
+        fn bytes(&self, b: serde_bytes::ByteBuf) -> Result<serde_bytes::ByteBuf, String> {
+            Ok(b)
+        }
     }
 
-    #[test]
-    fn completed_go_timeout_calls_leave_no_deadline_behind() {
+    fn serve() -> std::net::SocketAddr {
         let server = Server::new();
         server
-            .register(Service::new(Id).method("Id", Id::id))
+            .register(
+                Service::new(Id)
+                    .method("Id", Id::id)
+                    .method("Bytes", Id::bytes),
+            )
             .unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         thread::spawn(move || server.accept(&listener));
-        let client = Client::dial(addr).unwrap();
+        addr
+    }
+
+    #[test]
+    fn an_idle_client_holds_small_buffers_after_large_calls() {
+        let client = Client::dial(serve()).unwrap();
+        let large = serde_bytes::ByteBuf::from(vec![7u8; 10 << 20]);
+        thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let echoed: serde_bytes::ByteBuf = client
+                        .call_timeout("Id.Bytes", &large, Duration::from_secs(10))
+                        .unwrap();
+                    assert_eq!(echoed.len(), large.len());
+                });
+            }
+        });
+        // The writer may still be putting its last buffer away.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let held = client.inner.outbox.buffered();
+            if held <= 1 << 20 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{held} bytes held by an idle client"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn completed_go_timeout_calls_leave_no_deadline_behind() {
+        let client = Client::dial(serve()).unwrap();
         let hour = Duration::from_secs(3600);
         for batch in 0..200u64 {
             let calls: Vec<Call<u64>> = (0..1000)

@@ -82,13 +82,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
     /// `Ok(None)` at a clean end of stream. The bytes stay valid until the next call.
     pub(crate) fn next_frame(&mut self) -> Result<Option<Range<usize>>, CodecError> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > KEEP_READ_BUFFER {
-                self.buf = Vec::new();
-            }
-        }
+        self.shrink();
         loop {
             while self.start < self.end && S::is_padding(self.buf[self.start]) {
                 self.start += 1;
@@ -117,6 +111,24 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 )));
             }
         }
+    }
+
+    /// Gives back a buffer grown for a large message once what it holds would fit a small
+    /// one, so that an idle connection holds little.
+    fn shrink(&mut self) {
+        let pending = self.end - self.start;
+        if pending == 0 {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.buf.len() <= KEEP_READ_BUFFER || pending > KEEP_READ_BUFFER / 2 {
+            return;
+        }
+        let mut small = Vec::new();
+        if pending > 0 {
+            small.resize(pending.next_power_of_two().max(READ_CHUNK), 0);
+            small[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+        }
+        (self.buf, self.start, self.end) = (small, 0, pending);
     }
 
     /// Fails once a message has taken longer than the read timeout to arrive since its first
@@ -174,7 +186,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     /// How many bytes the read buffer holds, received or room for them.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.capacity()
     }
 
     /// The bytes of a frame returned by [`FrameReader::next_frame`].
@@ -215,5 +227,84 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 Err(e) => return Err(CodecError::Io(e)),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::wire::msgpack::MsgpackScanner;
+
+    /// A stream that yields its chunks, each read at most one, then ends.
+    struct Chunks(VecDeque<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.0.front_mut() else {
+                return Ok(0);
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.0.pop_front();
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Chunks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Conn for Chunks {
+        fn try_clone(&self) -> io::Result<Self> {
+            Ok(Chunks(VecDeque::new()))
+        }
+
+        fn shutdown(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn peer(&self) -> String {
+            "chunks".to_owned()
+        }
+    }
+
+    /// A MessagePack-RPC response to call `seq` whose result is `len` bytes.
+    fn response(seq: u8, len: usize) -> Vec<u8> {
+        let mut message = vec![0x94, 0x01, seq, 0xc0];
+        rmp::encode::write_bin(&mut message, &vec![7; len]).unwrap();
+        message
+    }
+
+    /// A reader of `chunks`, each cut in pieces of 64 KiB at most.
+    fn reader(limit: usize, chunks: &[&[u8]]) -> FrameReader<Chunks, MsgpackScanner> {
+        let pieces = chunks.iter().flat_map(|chunk| chunk.chunks(64 << 10));
+        FrameReader::new(Chunks(pieces.map(<[u8]>::to_vec).collect()), limit)
+    }
+
+    #[test]
+    fn the_buffer_grown_for_a_large_message_is_given_back() {
+        let (large, small) = (response(1, 10 << 20), response(2, 10));
+        // The next message's first bytes come with the large one's last.
+        let (end, rest) = small.split_at(4);
+        let mut frames = reader(64 << 20, &[&[&large[..], end].concat(), rest]);
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), large.len());
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), small.len());
+        assert!(
+            frames.buffered() <= KEEP_READ_BUFFER,
+            "{}",
+            frames.buffered()
+        );
     }
 }

@@ -28,7 +28,8 @@ use crate::error::CodecError;
 use crate::panic::panic_message;
 use crate::transport::{thread_name, Conn};
 
-/// A write buffer grown past this is given back once it has been written.
+/// A buffer grown past this (a burst of messages, or one large one) is given back once it has
+/// been written, so that an idle connection holds little.
 const KEEP_BUFFER: usize = 256 * 1024;
 
 /// Queued bytes past which a sender writes even if others are in line to send.
@@ -298,6 +299,9 @@ impl<E: Send + 'static> Outbox<E> {
             });
         if encoded.is_err() {
             queue.truncate(mark);
+            if queue.capacity() > KEEP_BUFFER && mark <= KEEP_BUFFER {
+                queue.shrink_to(KEEP_BUFFER);
+            }
         }
         encoded
     }
@@ -361,6 +365,13 @@ impl<E: Send + 'static> Outbox<E> {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// The bytes of buffer the outbox holds, queued or kept for reuse.
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        let state = self.state.lock();
+        state.queue.capacity() + state.spare.capacity()
+    }
+
     /// Writes `batch` from `sent` on, then whatever was queued meanwhile, until the queue is
     /// empty; the caller holds the `writing` flag, and this gives it back.
     fn write_out(self: &Arc<Self>, mut batch: Vec<u8>, mut sent: usize, waiting: Waiting) {
@@ -394,20 +405,17 @@ impl<E: Send + 'static> Outbox<E> {
             }
             let mut state = self.state.lock();
             let closed = self.is_closed();
-            if closed || state.queue.is_empty() {
+            if closed {
+                state.queue = Vec::new();
+            }
+            let next = (!closed && !state.queue.is_empty()).then(|| take_queue(&mut state));
+            recycle(&mut state, batch);
+            let Some(next) = next else {
                 state.writing = false;
                 state.stalled = false;
-                batch.clear();
-                if closed {
-                    state.queue = Vec::new();
-                } else if batch.capacity() <= KEEP_BUFFER {
-                    state.spare = batch;
-                }
                 return;
-            }
-            batch.clear();
-            state.spare = batch;
-            batch = take_queue(&mut state);
+            };
+            batch = next;
             sent = 0;
         }
     }
@@ -490,9 +498,67 @@ fn take_queue<E>(state: &mut State<E>) -> Vec<u8> {
     mem::replace(&mut state.queue, spare)
 }
 
+/// Keeps a written batch to swap with the queue, unless it grew past what is worth keeping.
+fn recycle<E>(state: &mut State<E>, mut batch: Vec<u8>) {
+    if batch.capacity() <= KEEP_BUFFER {
+        batch.clear();
+        state.spare = batch;
+    }
+}
+
 fn closed() -> CodecError {
     CodecError::Io(io::Error::new(
         io::ErrorKind::NotConnected,
         "the connection is closed",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    use super::*;
+
+    const LIMITS: Limits = Limits {
+        max_message: 64 << 20,
+        max_unsent: 64 << 20,
+    };
+
+    /// Queues `len` bytes of `byte`.
+    fn send(outbox: &Arc<Outbox<()>>, len: usize, byte: u8) {
+        outbox
+            .send(Outgoing::Reply, |(), buf| {
+                buf.resize(buf.len() + len, byte);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Waits until no writer is at work.
+    fn drained(outbox: &Outbox<()>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while outbox.state.lock().writing {
+            assert!(Instant::now() < deadline, "the writer never finished");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_backlog_written_leaves_small_buffers_behind() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let outbox = Outbox::new((), Output::new(&ours).unwrap(), LIMITS);
+        // The peer reads nothing yet: the first message stalls the writer, the rest queue.
+        for byte in 1..=3 {
+            send(&outbox, 10 << 20, byte);
+        }
+        let mut received = vec![0u8; 30 << 20];
+        theirs.read_exact(&mut received).unwrap();
+        drained(&outbox);
+        let held = outbox.buffered();
+        assert!(
+            held <= 2 * KEEP_BUFFER,
+            "{held} bytes held after the backlog"
+        );
+    }
 }
