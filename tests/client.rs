@@ -772,6 +772,99 @@ fn a_client_names_one_wire() {
     }
 }
 
+/// Runs `f` on a thread of its own and returns its result and how long it took; fails the
+/// test if it takes longer than [`WAIT`].
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Duration) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let started = Instant::now();
+        let result = f();
+        let _ = tx.send((result, started.elapsed()));
+    });
+    rx.recv_timeout(WAIT).expect("still blocked after WAIT")
+}
+
+/// Clients of a server that reads nothing, with a size limit of 64 MiB: over TCP, and over a
+/// transport that can only write blocking.
+fn deaf_clients() -> Vec<Client> {
+    let (addr, _held) = deaf_server();
+    let builder = Client::builder().max_message_size(64 << 20);
+    let blocking = BlockingConn {
+        tcp: TcpStream::connect(addr).unwrap(),
+        panics: Arc::default(),
+    };
+    vec![
+        builder.dial(addr).unwrap(),
+        builder.connect(blocking).unwrap(),
+    ]
+}
+
+/// More than a server that reads nothing takes, under a client limit of 64 MiB.
+fn unsendable() -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![1u8; 48 << 20])
+}
+
+#[test]
+fn a_call_timeout_bounds_the_write_of_its_request() {
+    for client in deaf_clients() {
+        let (result, took) = bounded(move || {
+            client.call_timeout::<_, Ignore>("Echo.Echo", &unsendable(), Duration::from_millis(200))
+        });
+        assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+        assert!(
+            took < Duration::from_millis(700),
+            "call_timeout took {took:?}"
+        );
+    }
+}
+
+/// An argument that takes `.0` to serialize, as a large or slow `Serialize` may.
+struct SlowToSerialize(Duration);
+
+impl Serialize for SlowToSerialize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        thread::sleep(self.0);
+        serializer.serialize_u64(1)
+    }
+}
+
+#[test]
+fn a_call_timeout_bounds_its_wait_behind_another_callers_request() {
+    let (addr, _held) = deaf_server();
+    let client = Client::dial(addr).unwrap();
+    let slow = client.clone();
+    thread::spawn(move || slow.go::<_, Ignore>("Echo.Echo", &SlowToSerialize(WAIT / 2)));
+    thread::sleep(Duration::from_millis(50)); // That request is encoding.
+    let (result, took) = bounded(move || {
+        client.call_timeout::<_, Ignore>("Echo.Echo", &1, Duration::from_millis(200))
+    });
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(
+        took < Duration::from_millis(700),
+        "call_timeout took {took:?}"
+    );
+}
+
+#[test]
+fn close_completes_a_call_whose_request_is_being_written() {
+    for client in deaf_clients() {
+        let caller = client.clone();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        thread::spawn(move || tx.send(caller.go::<_, Ignore>("Echo.Echo", &unsendable())));
+        // The request is being encoded or written by now.
+        thread::sleep(Duration::from_millis(100));
+        client.close().unwrap();
+        let call = rx
+            .recv_timeout(Duration::from_millis(500))
+            .expect("close left the caller blocked");
+        let done = call
+            .done
+            .try_recv()
+            .expect("close returned with the call pending");
+        assert!(aborted(&done.result), "{:?}", done.result);
+    }
+}
+
 #[test]
 fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run() {
     fn says(error: &Error) -> (bool, bool) {

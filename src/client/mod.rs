@@ -1,9 +1,10 @@
 //! The client: calls sent from any thread, replies routed by one reader thread.
 //!
-//! A caller registers its call under a fresh sequence number, then writes the request itself
-//! under the send lock. The reader thread reads responses, finds each call by its sequence
-//! number, decodes the reply into the caller's type and completes the call through its done
-//! channel. When the connection ends, every pending call completes with an error.
+//! A caller registers its call under a fresh sequence number, then queues the request on the
+//! connection's outbox, never waiting for the server to read it. The reader thread reads
+//! responses, finds each call by its sequence number, decodes the reply into the caller's type
+//! and completes the call through its done channel. When the connection ends, or the client is
+//! closed, every pending call completes with an error.
 
 mod builder;
 pub(crate) mod call;
@@ -173,7 +174,9 @@ impl Client {
     }
 
     /// Calls `service_method` with `args` and waits for the reply, for at most the client's
-    /// default timeout, if it has one.
+    /// default timeout, if it has one. The timeout bounds the whole call: the wait for other
+    /// callers' requests to encode before this one, and for the reply; the call never waits
+    /// for the server to read its request.
     ///
     /// `args` is serialized once, as it is sent; with gob twice, the first time to derive
     /// its type, so there its `Serialize` must give the same value each time.
@@ -210,16 +213,23 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
+        let deadline = deadline_after(timeout);
         let waiter = Arc::new(Waiter::new());
-        let seq = self.send(service_method, Argument::new(&args), None, |seq| {
-            PendingCall::boxed(
-                seq,
-                String::new(),
-                Deliver::Waiter(Arc::clone(&waiter)),
-                None,
-            )
-        });
-        if let Some(result) = waiter.wait(deadline_after(timeout)) {
+        let seq = self.send(
+            service_method,
+            Argument::new(&args),
+            deadline,
+            None,
+            |seq| {
+                PendingCall::boxed(
+                    seq,
+                    String::new(),
+                    Deliver::Waiter(Arc::clone(&waiter)),
+                    None,
+                )
+            },
+        );
+        if let Some(result) = waiter.wait(deadline) {
             return result;
         }
         match self.inner.calls.remove(seq) {
@@ -261,14 +271,10 @@ impl Client {
         R: DeserializeOwned + Send + 'static,
     {
         let (tx, rx) = bounded(1);
-        let deadline = deadline_after(timeout).map(Key::new);
-        let seq = self.send(service_method, Argument::new(&args), deadline, |seq| {
-            PendingCall::boxed(
-                seq,
-                service_method.to_owned(),
-                Deliver::Channel(tx),
-                deadline,
-            )
+        let deadline = deadline_after(timeout);
+        let key = deadline.map(Key::new);
+        let seq = self.send(service_method, Argument::new(&args), deadline, key, |seq| {
+            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(tx), key)
         });
         Call {
             seq,
@@ -297,15 +303,11 @@ impl Client {
             return Err(Error::UnbufferedDone);
         }
         let done = done.clone();
-        let deadline = deadline_after(self.inner.timeout).map(Key::new);
+        let deadline = deadline_after(self.inner.timeout);
+        let key = deadline.map(Key::new);
         Ok(
-            self.send(service_method, Argument::new(&args), deadline, |seq| {
-                PendingCall::boxed(
-                    seq,
-                    service_method.to_owned(),
-                    Deliver::Channel(done),
-                    deadline,
-                )
+            self.send(service_method, Argument::new(&args), deadline, key, |seq| {
+                PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(done), key)
             }),
         )
     }
@@ -320,19 +322,19 @@ impl Client {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, Argument::new(&args))
+        self.write(0, service_method, true, Argument::new(&args), None)
     }
 
-    /// Closes the connection. Pending calls complete with an [`Error::Io`] of kind
-    /// `ConnectionAborted` (they may have run), and later calls fail with [`Error::Shutdown`].
-    /// As in Go, closing a client whose connection the server ended is fine, and closing it a
-    /// second time returns [`Error::Shutdown`]. Never waits for a write in progress.
+    /// Closes the connection. Every pending call has completed by the time it returns, with
+    /// an [`Error::Io`] of kind `ConnectionAborted` (it may have run), and later calls fail
+    /// with [`Error::Shutdown`]. As in Go, closing a client whose connection the server ended
+    /// is fine, and closing it a second time returns [`Error::Shutdown`]. Never waits for a
+    /// write in progress.
     pub fn close(&self) -> Result<(), Error> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Shutdown);
         }
-        self.inner.calls.start_closing();
-        self.inner.outbox.close();
+        self.inner.close();
         Ok(())
     }
 
@@ -402,13 +404,15 @@ impl Client {
         self.inner.peer.notifications()
     }
 
-    /// Registers a call, schedules its deadline, writes its request, and returns its
-    /// sequence number. A call that cannot be sent is completed with the reason at once.
+    /// Registers a call, schedules its deadline `key` on the timer thread, queues its request
+    /// without waiting past `deadline`, and returns its sequence number. A call that cannot be
+    /// sent is completed with the reason at once.
     fn send(
         &self,
         service_method: &str,
         args: Argument<'_>,
-        deadline: Option<Key>,
+        deadline: Option<Instant>,
+        key: Option<Key>,
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> u64 {
         let calls = &self.inner.calls;
@@ -419,7 +423,7 @@ impl Client {
                 return seq;
             }
         };
-        if let Some(key) = deadline {
+        if let Some(key) = key {
             // Before the request leaves, so that no reply can beat it and leave it behind.
             let expire: Weak<dyn Expire> = Arc::downgrade(calls) as Weak<dyn Expire>;
             timer::schedule(key, seq, expire);
@@ -428,7 +432,7 @@ impl Client {
                 timer::cancel(key);
             }
         }
-        if let Err(e) = self.write(seq, service_method, false, args) {
+        if let Err(e) = self.write(seq, service_method, false, args, deadline) {
             // The reader may have failed the call already if the connection died.
             if let Some(pending) = calls.remove(seq) {
                 pending.finish(Some(e));
@@ -437,27 +441,33 @@ impl Client {
         seq
     }
 
-    /// Queues one request on the connection's writer. Only this request's encoding can fail
-    /// here; a connection that fails later fails its calls through the reader.
+    /// Queues one request on the connection's writer, waiting for others' requests to encode
+    /// until `deadline` at most. Only this request's queueing can fail here; a connection that
+    /// fails later fails its calls through the reader.
     fn write(
         &self,
         seq: u64,
         service_method: &str,
         notification: bool,
         args: Argument<'_>,
+        deadline: Option<Instant>,
     ) -> Result<(), Error> {
-        let sent = self.inner.outbox.send(Outgoing::Request, |encoder, buf| {
-            let Encoder { codec, header } = encoder;
-            header.seq = seq;
-            header.service_method.clear();
-            header.service_method.push_str(service_method);
-            header.notification = notification;
-            header.argument_list = args.is_list;
-            codec.encode_request(buf, header, args.value)
-        });
+        let sent = self
+            .inner
+            .outbox
+            .send(Outgoing::Request, deadline, |encoder, buf| {
+                let Encoder { codec, header } = encoder;
+                header.seq = seq;
+                header.service_method.clear();
+                header.service_method.push_str(service_method);
+                header.notification = notification;
+                header.argument_list = args.is_list;
+                codec.encode_request(buf, header, args.value)
+            });
         match sent {
             Ok(()) => Ok(()),
             Err(e) if e.is_recoverable() => Err(Error::Codec(e)),
+            Err(CodecError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => Err(Error::Timeout),
             Err(_) => Err(Error::Shutdown),
         }
     }
@@ -468,12 +478,21 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 
+impl ClientInner {
+    /// Refuses later calls, shuts the connection, so that nothing more is written, and fails
+    /// the calls pending.
+    fn close(&self) {
+        self.calls.start_closing();
+        self.outbox.close();
+        self.calls.fail_all(Error::closed_in_flight);
+    }
+}
+
 impl Drop for ClientInner {
     /// The last handle closes the connection; its pending calls complete with an
     /// [`Error::Io`] of kind `ConnectionAborted`.
     fn drop(&mut self) {
-        self.calls.start_closing();
-        self.outbox.close();
+        self.close();
     }
 }
 

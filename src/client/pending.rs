@@ -279,18 +279,22 @@ impl Calls {
                 log::warn!("rpc: client protocol error: {e}");
             }
         }
+        self.fail_all(|| match &end {
+            _ if closing => Error::closed_in_flight(),
+            None => Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the reply arrived",
+            )),
+            Some(e) => replicate(e),
+        });
+    }
+
+    /// Completes every pending call with an `error` of its own, outside the shards' locks.
+    pub(crate) fn fail_all(&self, error: impl Fn() -> Error) {
         for shard in &self.shards {
             let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
             for pending in drained {
-                let error = match &end {
-                    _ if closing => Error::closed_in_flight(),
-                    None => Error::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed before the reply arrived",
-                    )),
-                    Some(e) => replicate(e),
-                };
-                pending.finish(Some(error));
+                pending.finish(Some(error()));
             }
         }
     }

@@ -7,12 +7,14 @@
 //! of them, who finds their messages queued. Nobody waits for another's write, nothing is held
 //! back for messages not yet ready, and what was ready together leaves in one syscall.
 //!
-//! The writer writes without blocking where the transport allows it. When the peer stops
-//! taking bytes, the rest is handed to a `netrpc-writer` thread of the connection's own, which
-//! waits for the peer for at most the write timeout per batch; so a peer that does not read
-//! pins one thread, and only for that long. What waits for it is bounded by
-//! [`Limits::max_unsent`]: past it the connection is closed. [`Outbox::close`] shuts the socket
-//! through a handle of its own, outside every lock, so it never waits behind a writer.
+//! No sender ever waits for the peer. The writer writes without blocking where the transport
+//! allows it; when the peer stops taking bytes, or the transport can only write blocking, the
+//! rest is handed to a `netrpc-writer` thread of the connection's own, which waits for the peer
+//! for at most the write timeout per batch; so a peer that does not read pins one thread, and
+//! only for that long. On a transport that can only write blocking that thread stays a while
+//! for the next batch rather than being started for each. What waits for the peer is bounded
+//! by [`Limits::max_unsent`]: past it the connection is closed. [`Outbox::close`] shuts the
+//! socket through a handle of its own, outside every lock, so it never waits behind a writer.
 
 use std::io;
 use std::mem;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::CodecError;
 use crate::panic::panic_message;
@@ -34,6 +36,11 @@ const KEEP_BUFFER: usize = 256 * 1024;
 
 /// Queued bytes past which a sender writes even if others are in line to send.
 const WRITE_NOW: usize = 64 * 1024;
+
+/// How long the writer thread of a transport that can only write blocking waits for the next
+/// batch before it ends: long enough to serve a busy connection with one thread, short enough
+/// that the connection, which that thread keeps open, closes soon after its last handle drops.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// The writing half of a connection, handed by a codec to the library's writer
 /// (see [`ServerCodec::writer`](crate::codec::ServerCodec::writer)).
@@ -131,6 +138,8 @@ impl Outgoing {
 /// A connection's queue of encoded messages and its one writer.
 pub(crate) struct Outbox<E> {
     state: Mutex<State<E>>,
+    /// Wakes a writer thread that waits for the next batch ([`State::lingering`]).
+    work: Condvar,
     /// Senders between wanting the state lock and having queued their message.
     in_line: AtomicUsize,
     /// Held by the one writer only, so never contended.
@@ -140,6 +149,9 @@ pub(crate) struct Outbox<E> {
     /// Set by [`Outbox::close`] without the state lock, which a sender holds while its
     /// message (a user's `Serialize`) encodes.
     closed: AtomicBool,
+    /// Set once the transport is found to write only blocking: every batch then goes to the
+    /// writer thread.
+    writes_blocking: AtomicBool,
     write_timeout: Option<Duration>,
     peer: String,
     limits: Limits,
@@ -154,9 +166,12 @@ struct State<E> {
     /// Whether a writer is at work; it takes whatever is queued before it stops.
     writing: bool,
     /// Whether that writer may be waiting for a peer slow to read (the connection's writer
-    /// thread, or a sender writing blocking): only then do queued bytes wait for the peer,
-    /// rather than for a writer in passing.
+    /// thread): only then do queued bytes wait for the peer, rather than for a writer in
+    /// passing.
     stalled: bool,
+    /// Whether that writer is a writer thread waiting for the next batch, to be woken
+    /// through [`Outbox::work`].
+    lingering: bool,
     /// Why writing failed, if it did.
     failure: Option<(io::ErrorKind, String)>,
 }
@@ -180,11 +195,14 @@ impl<E: Send + 'static> Outbox<E> {
                 spare: Vec::new(),
                 writing: false,
                 stalled: false,
+                lingering: false,
                 failure: None,
             }),
+            work: Condvar::new(),
             sink: Mutex::new(output.sink),
             closer: Mutex::new(output.closer),
             closed: AtomicBool::new(false),
+            writes_blocking: AtomicBool::new(false),
             write_timeout: output.write_timeout,
             peer: output.peer,
             limits,
@@ -199,20 +217,35 @@ impl<E: Send + 'static> Outbox<E> {
     /// Queues one message, which `encode` appends to the buffer it is given, and sees it
     /// written. An `encode` that fails or panics, or a message over the size limit, leaves
     /// nothing behind and is a [`CodecError::Encode`]; the connection goes on. A closed
-    /// connection is a [`CodecError::Io`]. What the message is decides what becomes of one
-    /// over a limit ([`Outgoing`]).
+    /// connection is a [`CodecError::Io`] of kind `NotConnected`. What the message is decides
+    /// what becomes of one over a limit ([`Outgoing`]).
+    ///
+    /// The sender never waits for the peer; it waits for another sender's message to encode
+    /// (a user's `Serialize`) only until `deadline`, past which nothing is queued and the
+    /// error is a [`CodecError::Io`] of kind `TimedOut`.
     pub(crate) fn send(
         self: &Arc<Self>,
         message: Outgoing,
+        deadline: Option<Instant>,
         encode: impl FnOnce(&mut E, &mut Vec<u8>) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         self.in_line.fetch_add(1, Ordering::AcqRel);
-        let mut state = self.state.lock();
+        let state = match deadline {
+            None => Some(self.state.lock()),
+            Some(deadline) => self.state.try_lock_until(deadline),
+        };
+        let Some(mut state) = state else {
+            self.leave_line();
+            return Err(CodecError::Io(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the deadline passed while another message was being encoded",
+            )));
+        };
         // A request is refused before it is encoded, so that nothing of it is sent, or
         // remembered as sent (a gob type definition); the queue may so pass the limit by one
         // message. The sender still writes for those in line, below.
         let queued = match self.unsent_past_limit(&state, 0) {
-            Some(waiting) if message == Outgoing::Request => Err(CodecError::Encode(format!(
+            Some(waiting) if message != Outgoing::Reply => Err(CodecError::Encode(format!(
                 "rpc: not sent: {waiting} (ClientBuilder::max_unsent_bytes)"
             ))),
             _ => self.queue(&mut state, message, encode),
@@ -241,28 +274,63 @@ impl<E: Send + 'static> Outbox<E> {
                 return Err(closed());
             }
         }
-        if !last || state.writing || state.queue.is_empty() {
-            return queued;
+        if last {
+            self.write_queued(state);
+        }
+        queued
+    }
+
+    /// Leaves the line of senders without a message, the lock not taken in time. The senders
+    /// before may have left the writing to this one: if it was the last in line, it writes
+    /// what they queued, unless a sender still in line will.
+    fn leave_line(self: &Arc<Self>) {
+        if self.in_line.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        loop {
+            if let Some(state) = self.state.try_lock() {
+                if !self.is_closed() {
+                    self.write_queued(state);
+                }
+                return;
+            }
+            // Whoever holds the lock now either came after, and so decides for all, or has
+            // decided already and lets it go at once.
+            if self.in_line.load(Ordering::Acquire) > 0 {
+                return;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// Sees what is queued written: wakes the writer thread waiting for it, or, if no writer
+    /// is at work, becomes the writer.
+    fn write_queued(self: &Arc<Self>, mut state: MutexGuard<'_, State<E>>) {
+        if state.queue.is_empty() {
+            return;
+        }
+        if state.writing {
+            if state.lingering {
+                self.work.notify_one();
+            }
+            return;
         }
         state.writing = true;
         let batch = take_queue(&mut state);
         drop(state);
         self.write_out(batch, 0, Waiting::HandOff);
-        queued
     }
 
     /// What waits for a peer slow to read, if it is past the limit: the bytes queued while a
-    /// writer may be waiting for the peer (the writer thread, or a sender on a transport that
-    /// can only write blocking). While a sender writes in passing without blocking, the peer
-    /// reads, and the queue holds only what arrived meanwhile.
+    /// writer thread may be waiting for the peer. While a sender writes in passing without
+    /// blocking, the peer reads, and the queue holds only what arrived meanwhile.
     fn unsent_past_limit(&self, state: &State<E>, slack: usize) -> Option<String> {
         let limit = self.limits.max_unsent.saturating_add(slack);
-        (state.stalled && state.queue.len() > limit).then(|| {
+        let queued = state.queue.len();
+        (state.stalled && queued > limit).then(|| {
             format!(
-                "{} bytes wait for {} to read, more than the limit of {}",
-                state.queue.len(),
-                self.peer,
-                self.limits.max_unsent
+                "{queued} bytes wait for {} to read, more than the limit of {}",
+                self.peer, self.limits.max_unsent
             )
         })
     }
@@ -320,7 +388,9 @@ impl<E: Send + 'static> Outbox<E> {
             Result<&dyn erased_serde::Serialize, &str>,
         ) -> Result<(), CodecError>,
     ) {
-        let sent = self.send(Outgoing::Reply, |encoder, buf| encode(encoder, buf, result));
+        let sent = self.send(Outgoing::Reply, None, |encoder, buf| {
+            encode(encoder, buf, result)
+        });
         let Err(e) = sent else {
             return;
         };
@@ -328,7 +398,7 @@ impl<E: Send + 'static> Outbox<E> {
             return; // The connection is closed already.
         }
         let why = e.to_string();
-        let again = self.send(Outgoing::Reply, |encoder, buf| {
+        let again = self.send(Outgoing::Reply, None, |encoder, buf| {
             encode(encoder, buf, Err(&why))
         });
         if let Err(again) = again {
@@ -351,6 +421,7 @@ impl<E: Send + 'static> Outbox<E> {
         if let Some(mut state) = self.state.try_lock() {
             state.queue = Vec::new();
         }
+        self.work.notify_all();
     }
 
     /// Why writing to the connection failed, if it did.
@@ -404,11 +475,12 @@ impl<E: Send + 'static> Outbox<E> {
                 }
             }
             let mut state = self.state.lock();
-            let closed = self.is_closed();
-            if closed {
-                state.queue = Vec::new();
-            }
-            let next = (!closed && !state.queue.is_empty()).then(|| take_queue(&mut state));
+            let next = match waiting {
+                Waiting::Wait if self.writes_blocking.load(Ordering::Acquire) => {
+                    self.next_batch_within(&mut state, LINGER)
+                }
+                _ => self.next_batch_within(&mut state, Duration::ZERO),
+            };
             recycle(&mut state, batch);
             let Some(next) = next else {
                 state.writing = false;
@@ -420,8 +492,33 @@ impl<E: Send + 'static> Outbox<E> {
         }
     }
 
-    /// Writes `batch[*sent..]`; `Ok(false)` if the peer takes no more now and `waiting` says
-    /// not to wait for it.
+    /// The queued messages, waiting for some to be queued for at most `linger`; `None` if
+    /// there are none, or the connection is closed.
+    fn next_batch_within(
+        &self,
+        state: &mut MutexGuard<'_, State<E>>,
+        linger: Duration,
+    ) -> Option<Vec<u8>> {
+        let until = Instant::now() + linger;
+        loop {
+            if self.is_closed() {
+                state.queue = Vec::new();
+                return None;
+            }
+            if !state.queue.is_empty() {
+                return Some(take_queue(state));
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            state.lingering = true;
+            self.work.wait_until(state, until);
+            state.lingering = false;
+        }
+    }
+
+    /// Writes `batch[*sent..]`; `Ok(false)` if the peer takes no more now, or the transport
+    /// can only write blocking, and `waiting` says not to wait for it.
     fn write_batch(
         &self,
         sink: &mut dyn Sink,
@@ -438,12 +535,13 @@ impl<E: Send + 'static> Outbox<E> {
         while *sent < batch.len() {
             let rest = &batch[*sent..];
             let written = match waiting {
-                Waiting::HandOff => sink.write_nonblocking(rest).unwrap_or_else(|| {
-                    // A transport that cannot write without blocking: this sender may wait
-                    // for the peer, so what queues meanwhile is bounded.
-                    self.state.lock().stalled = true;
-                    sink.write(rest)
-                }),
+                Waiting::HandOff => match sink.write_nonblocking(rest) {
+                    Some(written) => written,
+                    None => {
+                        self.writes_blocking.store(true, Ordering::Release);
+                        return Ok(false);
+                    }
+                },
                 Waiting::Wait => sink.write(rest),
             };
             match written {
@@ -466,8 +564,9 @@ impl<E: Send + 'static> Outbox<E> {
         Ok(true)
     }
 
-    /// Gives the rest of a batch that the peer is slow to take to a writer thread, which
-    /// waits for the peer; the `writing` flag goes with it.
+    /// Gives the rest of a batch that the peer is slow to take, or that the transport can
+    /// only write blocking, to a writer thread, which waits for the peer; the `writing` flag
+    /// goes with it.
     fn hand_off(self: &Arc<Self>, batch: Vec<u8>, sent: usize) {
         self.state.lock().stalled = true;
         let outbox = Arc::clone(self);
@@ -528,7 +627,7 @@ mod tests {
     /// Queues `len` bytes of `byte`.
     fn send(outbox: &Arc<Outbox<()>>, len: usize, byte: u8) {
         outbox
-            .send(Outgoing::Reply, |(), buf| {
+            .send(Outgoing::Reply, None, |(), buf| {
                 buf.resize(buf.len() + len, byte);
                 Ok(())
             })
