@@ -157,6 +157,14 @@ pub trait RequestEncoder: Send + 'static {
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError>;
 
+    /// Whether each request this encoder appends stands alone, so that one left unsent spoils
+    /// none after it. Where it does (MessagePack-RPC, JSON-RPC), the client drops, unsent, the
+    /// requests of calls that timed out before they were written. The default, for a stream
+    /// that carries state from message to message (gob's type definitions), is `false`.
+    fn requests_stand_alone(&self) -> bool {
+        false
+    }
+
     /// Appends the client's answer to a request its peer sent, on a wire where the peer may
     /// call the client (see [`ClientCodec::read_message`]). The default refuses.
     fn encode_reply(

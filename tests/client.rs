@@ -865,6 +865,68 @@ fn close_completes_a_call_whose_request_is_being_written() {
     }
 }
 
+/// A server that reads nothing until told to, then reads MessagePack-RPC requests until one
+/// for `T.Last`, and sends back the methods they called.
+fn stalled_server() -> (
+    SocketAddr,
+    crossbeam_channel::Sender<()>,
+    crossbeam_channel::Receiver<Vec<String>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (start, started) = crossbeam_channel::bounded(1);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        started.recv_timeout(WAIT).unwrap();
+        let mut conn = std::io::BufReader::new(conn);
+        let mut methods = Vec::new();
+        while let Ok(netrpc::rmpv::Value::Array(request)) =
+            netrpc::rmpv::decode::read_value(&mut conn)
+        {
+            let method = request[2].as_str().unwrap_or_default().to_owned();
+            methods.push(method.clone());
+            if method == "T.Last" {
+                break;
+            }
+        }
+        let _ = tx.send(methods);
+    });
+    (addr, start, rx)
+}
+
+#[test]
+fn requests_of_calls_that_ended_before_they_were_written_are_not_sent() {
+    let (addr, start, received) = stalled_server();
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    // Fills the kernel's buffers: the writer waits for the server with the rest.
+    let stalling = client.go::<_, Ignore>("T.Big", &big_argument());
+    let short = Duration::from_millis(50);
+    for _ in 0..3 {
+        let late = client.call_timeout::<_, Ignore>("T.Late", &1, short);
+        assert!(matches!(late, Err(Error::Timeout)), "{late:?}");
+    }
+    let calls: Vec<_> = (0..3)
+        .map(|_| client.go_timeout::<_, Ignore>("T.Late", &1, short))
+        .collect();
+    for call in calls {
+        let done = call.done.recv_timeout(WAIT).unwrap();
+        assert!(
+            matches!(done.result, Err(Error::Timeout)),
+            "{:?}",
+            done.result
+        );
+    }
+    let _last = client.go::<_, Ignore>("T.Last", &1);
+    start.send(()).unwrap();
+    let methods = received
+        .recv_timeout(WAIT)
+        .expect("the server got no T.Last");
+    assert_eq!(methods, ["T.Big", "T.Last"]);
+    drop(stalling);
+}
+
 #[test]
 fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run() {
     fn says(error: &Error) -> (bool, bool) {

@@ -32,7 +32,7 @@ use crate::codec::{ClientCodec, Request, RequestEncoder};
 use crate::error::{CodecError, Error, RegisterError};
 use crate::service::Service;
 use crate::transport::http::DEFAULT_RPC_PATH;
-use crate::transport::outbox::{self, Outbox, Outgoing};
+use crate::transport::outbox::{self, Abandoned, Outbox, Outgoing, Ticket};
 use crate::transport::{thread_name, READER_STACK_SIZE};
 use call::Argument;
 use peer::Peer;
@@ -131,7 +131,12 @@ impl Client {
     fn start<C: ClientCodec>(mut codec: C, config: &ClientBuilder) -> Result<Client, CodecError> {
         let (encoder, output) = codec.writer()?;
         let peer_name = output.peer().to_owned();
-        let outbox = Outbox::new(
+        let calls = Arc::new(Calls::new());
+        // A timed-out call's request still queued is dropped, where that spoils no other.
+        let abandoned = encoder
+            .requests_stand_alone()
+            .then(|| Arc::clone(&calls) as Arc<dyn Abandoned>);
+        let outbox = Outbox::dropping_abandoned(
             Encoder {
                 codec: Box::new(encoder),
                 header: Request::default(),
@@ -141,8 +146,8 @@ impl Client {
                 max_message: config.max_message_size,
                 max_unsent: config.max_unsent.max(config.max_message_size),
             },
+            abandoned,
         );
-        let calls = Arc::new(Calls::new());
         let peer = Arc::new(Peer::new());
         let reader = Reader {
             calls: Arc::clone(&calls),
@@ -232,7 +237,7 @@ impl Client {
         if let Some(result) = waiter.wait(deadline) {
             return result;
         }
-        match self.inner.calls.remove(seq) {
+        match self.inner.calls.abandon(seq) {
             Some(pending) => {
                 pending.cancel();
                 Err(Error::Timeout)
@@ -322,7 +327,7 @@ impl Client {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, Argument::new(&args), None)
+        self.write(0, service_method, true, Argument::new(&args), None, None)
     }
 
     /// Closes the connection. Every pending call has completed by the time it returns, with
@@ -416,6 +421,8 @@ impl Client {
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> u64 {
         let calls = &self.inner.calls;
+        // Read before the call exists: any call that ends after it counts.
+        let generation = calls.generation();
         let seq = match calls.register(pending) {
             Ok(seq) => seq,
             Err((seq, pending)) => {
@@ -432,7 +439,8 @@ impl Client {
                 timer::cancel(key);
             }
         }
-        if let Err(e) = self.write(seq, service_method, false, args, deadline) {
+        let ticket = Ticket { seq, generation };
+        if let Err(e) = self.write(seq, service_method, false, args, Some(ticket), deadline) {
             // The reader may have failed the call already if the connection died.
             if let Some(pending) = calls.remove(seq) {
                 pending.finish(Some(e));
@@ -450,20 +458,19 @@ impl Client {
         service_method: &str,
         notification: bool,
         args: Argument<'_>,
+        ticket: Option<Ticket>,
         deadline: Option<Instant>,
     ) -> Result<(), Error> {
-        let sent = self
-            .inner
-            .outbox
-            .send(Outgoing::Request, deadline, |encoder, buf| {
-                let Encoder { codec, header } = encoder;
-                header.seq = seq;
-                header.service_method.clear();
-                header.service_method.push_str(service_method);
-                header.notification = notification;
-                header.argument_list = args.is_list;
-                codec.encode_request(buf, header, args.value)
-            });
+        let request = Outgoing::Request(ticket);
+        let sent = self.inner.outbox.send(request, deadline, |encoder, buf| {
+            let Encoder { codec, header } = encoder;
+            header.seq = seq;
+            header.service_method.clear();
+            header.service_method.push_str(service_method);
+            header.notification = notification;
+            header.argument_list = args.is_list;
+            codec.encode_request(buf, header, args.value)
+        });
         match sent {
             Ok(()) => Ok(()),
             Err(e) if e.is_recoverable() => Err(Error::Codec(e)),

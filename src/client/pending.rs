@@ -18,6 +18,7 @@ use crate::client::call::Completed;
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
+use crate::transport::outbox::Abandoned;
 
 /// A call waiting for its response, with its reply type erased.
 pub(crate) trait Pending: Send {
@@ -196,8 +197,19 @@ impl Expire for Calls {
             }
         };
         if let Some(pending) = expired {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
             pending.finish(Some(Error::Timeout));
         }
+    }
+}
+
+impl Abandoned for Calls {
+    fn generation(&self) -> u64 {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    fn ended(&self, seq: u64) -> bool {
+        !self.contains(seq)
     }
 }
 
@@ -207,6 +219,8 @@ pub(crate) struct Calls {
     shards: [Mutex<HashMap<u64, Box<dyn Pending>>>; SHARDS],
     next_seq: AtomicU64,
     state: AtomicU8,
+    /// How many calls ended without their reply, their requests perhaps still queued.
+    abandoned: AtomicU64,
 }
 
 impl Calls {
@@ -215,6 +229,7 @@ impl Calls {
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             next_seq: AtomicU64::new(0),
             state: AtomicU8::new(OPEN),
+            abandoned: AtomicU64::new(0),
         }
     }
 
@@ -265,6 +280,16 @@ impl Calls {
 
     pub(crate) fn remove(&self, seq: u64) -> Option<Box<dyn Pending>> {
         self.shard(seq).lock().remove(&seq)
+    }
+
+    /// Removes a call whose caller stopped waiting for it, so that its request, if still
+    /// queued, is dropped unsent.
+    pub(crate) fn abandon(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        let pending = self.remove(seq);
+        if pending.is_some() {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
+        }
+        pending
     }
 
     /// The connection ended (`end` is `None` for a clean end of stream): fails every pending

@@ -15,9 +15,13 @@
 //! for the next batch rather than being started for each. What waits for the peer is bounded
 //! by [`Limits::max_unsent`]: past it the connection is closed. [`Outbox::close`] shuts the
 //! socket through a handle of its own, outside every lock, so it never waits behind a writer.
+//!
+//! A client's requests carry their call ([`Ticket`]): one whose call ended (timed out) before
+//! any of it was written is dropped unsent, so that a server never runs a call nobody awaits.
 
 use std::io;
 use std::mem;
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -120,7 +124,8 @@ pub(crate) enum Outgoing {
     /// A request, whose caller can be told at once: made while more than the bytes that may
     /// wait for the peer ([`Limits::max_unsent`]) wait, it is not sent, and the connection,
     /// which may only be slow to read (a server at its limit of calls in flight), goes on.
-    Request,
+    /// With a [`Ticket`], it is dropped unsent if its call ends before it is written.
+    Request(Option<Ticket>),
     /// A reply, whose caller would wait for ever if it were dropped: past that limit the
     /// connection closes.
     Reply,
@@ -129,10 +134,29 @@ pub(crate) enum Outgoing {
 impl Outgoing {
     fn name(self) -> &'static str {
         match self {
-            Outgoing::Request => "request",
+            Outgoing::Request(_) => "request",
             Outgoing::Reply => "reply",
         }
     }
+}
+
+/// The call a request is for, so that the writer can tell whether it still has to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    /// The call's sequence number.
+    pub(crate) seq: u64,
+    /// [`Abandoned::generation`] before the call was registered.
+    pub(crate) generation: u64,
+}
+
+/// The calls whose requests an [`Outbox`] may drop: a client's pending calls.
+pub(crate) trait Abandoned: Send + Sync {
+    /// A count of the calls that ended without their reply (timed out); while it stays the
+    /// same, no request queued since it was read has been abandoned.
+    fn generation(&self) -> u64;
+
+    /// Whether call `seq` has ended.
+    fn ended(&self, seq: u64) -> bool;
 }
 
 /// A connection's queue of encoded messages and its one writer.
@@ -152,6 +176,8 @@ pub(crate) struct Outbox<E> {
     /// Set once the transport is found to write only blocking: every batch then goes to the
     /// writer thread.
     writes_blocking: AtomicBool,
+    /// The calls whose requests may be dropped unsent once they have ended.
+    abandoned: Option<Arc<dyn Abandoned>>,
     write_timeout: Option<Duration>,
     peer: String,
     limits: Limits,
@@ -160,9 +186,9 @@ pub(crate) struct Outbox<E> {
 struct State<E> {
     encoder: E,
     /// Encoded messages not yet taken by a writer.
-    queue: Vec<u8>,
+    queue: Messages,
     /// A buffer written out before, kept to swap with the queue.
-    spare: Vec<u8>,
+    spare: Messages,
     /// Whether a writer is at work; it takes whatever is queued before it stops.
     writing: bool,
     /// Whether that writer may be waiting for a peer slow to read (the connection's writer
@@ -176,6 +202,64 @@ struct State<E> {
     failure: Option<(io::ErrorKind, String)>,
 }
 
+/// Encoded messages, and where among them lie the requests that may be dropped unsent.
+struct Messages {
+    bytes: Vec<u8>,
+    /// The bytes of each request with a [`Ticket`], and its call's sequence number, in order.
+    calls: Vec<(Range<usize>, u64)>,
+    /// The lowest [`Ticket::generation`] among `calls`: no call of theirs can have ended
+    /// while [`Abandoned::generation`] still says this.
+    since: u64,
+}
+
+impl Default for Messages {
+    fn default() -> Self {
+        Messages {
+            bytes: Vec::new(),
+            calls: Vec::new(),
+            since: u64::MAX,
+        }
+    }
+}
+
+impl Messages {
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.calls.clear();
+        self.since = u64::MAX;
+    }
+
+    /// Whether the buffers were grown past what an idle connection keeps.
+    fn oversized(&self) -> bool {
+        self.bytes.capacity() > KEEP_BUFFER
+            || self.calls.capacity() * mem::size_of::<(Range<usize>, u64)>() > KEEP_BUFFER
+    }
+
+    /// Cuts out, moving the bytes after each down, the requests that lie wholly at or after
+    /// `from` and whose calls have ended.
+    fn drop_ended(&mut self, from: usize, ended: impl Fn(u64) -> bool) {
+        let Messages { bytes, calls, .. } = self;
+        // Bytes before `read` are in place, `removed` bytes lower than they were.
+        let (mut read, mut removed) = (from, 0);
+        calls.retain_mut(|(range, seq)| {
+            if range.start >= from && ended(*seq) {
+                bytes.copy_within(read..range.start, read - removed);
+                removed += range.len();
+                read = range.end;
+                return false;
+            }
+            range.start -= removed;
+            range.end -= removed;
+            true
+        });
+        if removed > 0 {
+            let len = bytes.len();
+            bytes.copy_within(read..len, read - removed);
+            bytes.truncate(len - removed);
+        }
+    }
+}
+
 /// How a writer waits for a peer that is slow to read.
 #[derive(Clone, Copy, PartialEq)]
 enum Waiting {
@@ -187,12 +271,24 @@ enum Waiting {
 
 impl<E: Send + 'static> Outbox<E> {
     pub(crate) fn new(encoder: E, output: Output, limits: Limits) -> Arc<Self> {
+        Outbox::dropping_abandoned(encoder, output, limits, None)
+    }
+
+    /// An outbox that drops, unsent, the requests of the calls in `abandoned` that ended
+    /// before they were written. Only for a wire whose requests stand alone: one left out
+    /// must spoil none after it.
+    pub(crate) fn dropping_abandoned(
+        encoder: E,
+        output: Output,
+        limits: Limits,
+        abandoned: Option<Arc<dyn Abandoned>>,
+    ) -> Arc<Self> {
         Arc::new(Outbox {
             in_line: AtomicUsize::new(0),
             state: Mutex::new(State {
                 encoder,
-                queue: Vec::new(),
-                spare: Vec::new(),
+                queue: Messages::default(),
+                spare: Messages::default(),
                 writing: false,
                 stalled: false,
                 lingering: false,
@@ -203,6 +299,7 @@ impl<E: Send + 'static> Outbox<E> {
             closer: Mutex::new(output.closer),
             closed: AtomicBool::new(false),
             writes_blocking: AtomicBool::new(false),
+            abandoned,
             write_timeout: output.write_timeout,
             peer: output.peer,
             limits,
@@ -254,11 +351,11 @@ impl<E: Send + 'static> Outbox<E> {
         // writes for all, so that messages ready together leave together. Decided under the
         // lock, so the last one finds every message of those before it queued. Senders that
         // keep coming may leave no last one: past `WRITE_NOW` queued bytes, any sender writes.
-        let last =
-            self.in_line.fetch_sub(1, Ordering::AcqRel) == 1 || state.queue.len() >= WRITE_NOW;
+        let last = self.in_line.fetch_sub(1, Ordering::AcqRel) == 1
+            || state.queue.bytes.len() >= WRITE_NOW;
         if self.is_closed() {
             // Perhaps closed while the message encoded: nothing will write it.
-            state.queue = Vec::new();
+            state.queue = Messages::default();
             return Err(closed());
         }
         if message == Outgoing::Reply {
@@ -306,7 +403,7 @@ impl<E: Send + 'static> Outbox<E> {
     /// Sees what is queued written: wakes the writer thread waiting for it, or, if no writer
     /// is at work, becomes the writer.
     fn write_queued(self: &Arc<Self>, mut state: MutexGuard<'_, State<E>>) {
-        if state.queue.is_empty() {
+        if state.queue.bytes.is_empty() {
             return;
         }
         if state.writing {
@@ -326,7 +423,7 @@ impl<E: Send + 'static> Outbox<E> {
     /// blocking, the peer reads, and the queue holds only what arrived meanwhile.
     fn unsent_past_limit(&self, state: &State<E>, slack: usize) -> Option<String> {
         let limit = self.limits.max_unsent.saturating_add(slack);
-        let queued = state.queue.len();
+        let queued = state.queue.bytes.len();
         (state.stalled && queued > limit).then(|| {
             format!(
                 "{queued} bytes wait for {} to read, more than the limit of {}",
@@ -346,8 +443,8 @@ impl<E: Send + 'static> Outbox<E> {
             return Err(closed());
         }
         let State { encoder, queue, .. } = state;
-        let mark = queue.len();
-        let encoded = catch_unwind(AssertUnwindSafe(|| encode(encoder, queue)))
+        let mark = queue.bytes.len();
+        let encoded = catch_unwind(AssertUnwindSafe(|| encode(encoder, &mut queue.bytes)))
             .unwrap_or_else(|panic| {
                 Err(CodecError::Encode(format!(
                     "rpc: encoding panicked: {}",
@@ -355,7 +452,7 @@ impl<E: Send + 'static> Outbox<E> {
                 )))
             })
             .and_then(|()| {
-                let size = queue.len() - mark;
+                let size = queue.bytes.len() - mark;
                 if size > self.limits.max_message {
                     return Err(CodecError::unsendable(
                         message.name(),
@@ -366,12 +463,17 @@ impl<E: Send + 'static> Outbox<E> {
                 Ok(())
             });
         if encoded.is_err() {
-            queue.truncate(mark);
-            if queue.capacity() > KEEP_BUFFER && mark <= KEEP_BUFFER {
-                queue.shrink_to(KEEP_BUFFER);
+            queue.bytes.truncate(mark);
+            if queue.oversized() && mark <= KEEP_BUFFER {
+                queue.bytes.shrink_to(KEEP_BUFFER);
             }
+            return encoded;
         }
-        encoded
+        if let (Outgoing::Request(Some(ticket)), Some(_)) = (message, &self.abandoned) {
+            queue.calls.push((mark..queue.bytes.len(), ticket.seq));
+            queue.since = queue.since.min(ticket.generation);
+        }
+        Ok(())
     }
 
     /// Sends the answer to call `seq`: `result`'s value, or its error text, as `encode` puts
@@ -419,7 +521,7 @@ impl<E: Send + 'static> Outbox<E> {
         self.closed.store(true, Ordering::Release);
         // A sender holding the lock frees the queue itself when it finds the flag set.
         if let Some(mut state) = self.state.try_lock() {
-            state.queue = Vec::new();
+            state.queue = Messages::default();
         }
         self.work.notify_all();
     }
@@ -440,17 +542,17 @@ impl<E: Send + 'static> Outbox<E> {
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
         let state = self.state.lock();
-        state.queue.capacity() + state.spare.capacity()
+        state.queue.bytes.capacity() + state.spare.bytes.capacity()
     }
 
     /// Writes `batch` from `sent` on, then whatever was queued meanwhile, until the queue is
     /// empty; the caller holds the `writing` flag, and this gives it back.
-    fn write_out(self: &Arc<Self>, mut batch: Vec<u8>, mut sent: usize, waiting: Waiting) {
+    fn write_out(self: &Arc<Self>, mut batch: Messages, mut sent: usize, waiting: Waiting) {
         let mut sink = self.sink.lock();
         loop {
             // A transport whose write panics fails like one whose write errs.
             let written = catch_unwind(AssertUnwindSafe(|| {
-                self.write_batch(&mut **sink, &batch, &mut sent, waiting)
+                self.write_batch(&mut **sink, &mut batch, &mut sent, waiting)
             }))
             .unwrap_or_else(|panic| {
                 Err(io::Error::other(format!(
@@ -498,14 +600,14 @@ impl<E: Send + 'static> Outbox<E> {
         &self,
         state: &mut MutexGuard<'_, State<E>>,
         linger: Duration,
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Messages> {
         let until = Instant::now() + linger;
         loop {
             if self.is_closed() {
-                state.queue = Vec::new();
+                state.queue = Messages::default();
                 return None;
             }
-            if !state.queue.is_empty() {
+            if !state.queue.bytes.is_empty() {
                 return Some(take_queue(state));
             }
             if Instant::now() >= until {
@@ -517,12 +619,13 @@ impl<E: Send + 'static> Outbox<E> {
         }
     }
 
-    /// Writes `batch[*sent..]`; `Ok(false)` if the peer takes no more now, or the transport
-    /// can only write blocking, and `waiting` says not to wait for it.
+    /// Writes `batch.bytes[*sent..]`, leaving out the requests of calls that ended;
+    /// `Ok(false)` if the peer takes no more now, or the transport can only write blocking,
+    /// and `waiting` says not to wait for it.
     fn write_batch(
         &self,
         sink: &mut dyn Sink,
-        batch: &[u8],
+        batch: &mut Messages,
         sent: &mut usize,
         waiting: Waiting,
     ) -> io::Result<bool> {
@@ -532,8 +635,11 @@ impl<E: Send + 'static> Outbox<E> {
                 .write_timeout
                 .and_then(|timeout| Instant::now().checked_add(timeout)),
         };
-        while *sent < batch.len() {
-            let rest = &batch[*sent..];
+        loop {
+            self.drop_abandoned(batch, *sent);
+            let Some(rest) = batch.bytes.get(*sent..).filter(|rest| !rest.is_empty()) else {
+                break;
+            };
             let written = match waiting {
                 Waiting::HandOff => match sink.write_nonblocking(rest) {
                     Some(written) => written,
@@ -553,7 +659,7 @@ impl<E: Send + 'static> Outbox<E> {
                 }
                 Err(e) => return Err(e),
             }
-            if *sent < batch.len() && deadline.is_some_and(|d| Instant::now() >= d) {
+            if *sent < batch.bytes.len() && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "the peer took too long to read: nothing more written within the write timeout",
@@ -564,10 +670,24 @@ impl<E: Send + 'static> Outbox<E> {
         Ok(true)
     }
 
+    /// Leaves out of `batch`, from `sent` on, the requests of calls that ended, if any may
+    /// have since the batch was last looked at.
+    fn drop_abandoned(&self, batch: &mut Messages, sent: usize) {
+        let Some(abandoned) = &self.abandoned else {
+            return;
+        };
+        let generation = abandoned.generation();
+        if batch.since >= generation {
+            return;
+        }
+        batch.drop_ended(sent, |seq| abandoned.ended(seq));
+        batch.since = generation;
+    }
+
     /// Gives the rest of a batch that the peer is slow to take, or that the transport can
     /// only write blocking, to a writer thread, which waits for the peer; the `writing` flag
     /// goes with it.
-    fn hand_off(self: &Arc<Self>, batch: Vec<u8>, sent: usize) {
+    fn hand_off(self: &Arc<Self>, batch: Messages, sent: usize) {
         self.state.lock().stalled = true;
         let outbox = Arc::clone(self);
         let spawned = thread::Builder::new()
@@ -591,15 +711,15 @@ impl<E> Drop for Outbox<E> {
     }
 }
 
-/// Takes the queued bytes, leaving the spare buffer in their place.
-fn take_queue<E>(state: &mut State<E>) -> Vec<u8> {
+/// Takes the queued messages, leaving the spare buffer in their place.
+fn take_queue<E>(state: &mut State<E>) -> Messages {
     let spare = mem::take(&mut state.spare);
     mem::replace(&mut state.queue, spare)
 }
 
 /// Keeps a written batch to swap with the queue, unless it grew past what is worth keeping.
-fn recycle<E>(state: &mut State<E>, mut batch: Vec<u8>) {
-    if batch.capacity() <= KEEP_BUFFER {
+fn recycle<E>(state: &mut State<E>, mut batch: Messages) {
+    if !batch.oversized() {
         batch.clear();
         state.spare = batch;
     }
@@ -659,5 +779,21 @@ mod tests {
             held <= 2 * KEEP_BUFFER,
             "{held} bytes held after the backlog"
         );
+    }
+
+    #[test]
+    fn requests_of_ended_calls_are_cut_out_of_a_batch() {
+        let mut batch = Messages::default();
+        for (seq, text) in [(1, "one"), (0, "note"), (2, "two"), (3, "three")] {
+            let start = batch.bytes.len();
+            batch.bytes.extend_from_slice(text.as_bytes());
+            if seq != 0 {
+                batch.calls.push((start..batch.bytes.len(), seq));
+            }
+        }
+        // "one" is being written: it stays whole.
+        batch.drop_ended(1, |seq| seq != 3);
+        assert_eq!(batch.bytes, b"onenotethree");
+        assert_eq!(batch.calls, [(0..3, 1), (7..12, 3)]);
     }
 }

@@ -435,6 +435,10 @@ impl RequestEncoder for MsgpackEncoder {
         Ok(())
     }
 
+    fn requests_stand_alone(&self) -> bool {
+        true
+    }
+
     fn encode_reply(
         &mut self,
         buf: &mut Vec<u8>,
