@@ -135,6 +135,10 @@ pub trait ClientCodec: Send + 'static {
     fn writer(&mut self) -> Result<(Self::Encoder, Output), CodecError>;
 
     /// Reads the next response header; `Ok(None)` when the peer closed the connection cleanly.
+    ///
+    /// A response over the size limit whose call the codec could tell, and whose bytes it
+    /// skipped, is [`CodecError::ReplyTooLarge`], here or from
+    /// [`read_response_body`](Self::read_response_body): that call fails, and reading goes on.
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError>;
 
     /// Reads the next message: a response, or a request from the peer where the wire allows

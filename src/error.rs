@@ -44,8 +44,9 @@ pub enum Error {
     /// * [`CodecError::Encode`]: the request was not sent (its arguments could not be encoded,
     ///   it is over the size limit, or too much waits for the server:
     ///   `ClientBuilder::max_unsent_bytes`). The connection is intact; the call did not run.
-    /// * [`CodecError::Decode`]: the reply came but could not be decoded into the requested
-    ///   type. The connection is intact; the call ran.
+    /// * [`CodecError::Decode`], [`CodecError::ReplyTooLarge`]: the reply came but could not
+    ///   be decoded into the requested type, or was over the size limit and skipped. The
+    ///   connection is intact; the call ran.
     /// * any other: the peer broke the protocol, or sent what no call could be told of. The
     ///   connection is lost; the call may have run.
     Codec(CodecError),
@@ -180,8 +181,9 @@ impl std::error::Error for RegisterError {}
 
 /// A failure to read or write a message.
 ///
-/// [`CodecError::Decode`] and [`CodecError::Encode`] concern one body only: the stream stays
-/// in step and the connection goes on. Every other variant ends the connection.
+/// [`CodecError::Decode`], [`CodecError::Encode`] and [`CodecError::ReplyTooLarge`] concern
+/// one message only: the stream stays in step and the connection goes on. Every other variant
+/// ends the connection.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CodecError {
@@ -204,6 +206,16 @@ pub enum CodecError {
         /// The server's limit in bytes.
         limit: usize,
     },
+    /// A reply is larger than the client's limit: its bytes were skipped as they came, and
+    /// call `seq` fails with this error. The stream is in step; the connection goes on.
+    ReplyTooLarge {
+        /// The sequence number of the call the reply answers.
+        seq: u64,
+        /// The size of the reply, in bytes.
+        size: u64,
+        /// The client's limit in bytes.
+        limit: usize,
+    },
     /// The bytes are not a valid message of this protocol.
     Malformed(String),
     /// A body could not be decoded into the requested type; the text says why, in the
@@ -216,7 +228,10 @@ pub enum CodecError {
 impl CodecError {
     /// Whether the stream is still in step after this error, so the connection can go on.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, CodecError::Decode(_) | CodecError::Encode(_))
+        matches!(
+            self,
+            CodecError::Decode(_) | CodecError::Encode(_) | CodecError::ReplyTooLarge { .. }
+        )
     }
 
     /// A message (`what`: a request or a reply) of `size` bytes that is not sent, being over
@@ -240,6 +255,11 @@ impl fmt::Display for CodecError {
             CodecError::RequestTooLarge { size, limit, .. } => write!(
                 f,
                 "rpc: request of {size} bytes exceeds the server's limit of {limit} bytes"
+            ),
+            CodecError::ReplyTooLarge { size, limit, .. } => write!(
+                f,
+                "rpc: reply of {size} bytes exceeds the client's limit of {limit} bytes \
+                 (ClientBuilder::max_message_size); it was skipped"
             ),
             CodecError::Malformed(what) => write!(f, "rpc: malformed message: {what}"),
             CodecError::Decode(what) | CodecError::Encode(what) => f.write_str(what),

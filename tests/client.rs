@@ -865,6 +865,46 @@ fn close_completes_a_call_whose_request_is_being_written() {
     }
 }
 
+#[test]
+fn a_reply_over_the_limit_fails_its_call_only() {
+    let h = start();
+    let wires = [
+        netrpc::Wire::Msgpack,
+        #[cfg(feature = "gob")]
+        netrpc::Wire::Gob,
+    ];
+    for wire in wires {
+        let client = Client::builder()
+            .wire(wire)
+            .max_message_size(1 << 20)
+            .timeout(Some(WAIT))
+            .dial(h.addr)
+            .unwrap();
+        let small = client.go::<_, serde_bytes::ByteBuf>("Test.Repeat", &100usize);
+        match client.call::<_, serde_bytes::ByteBuf>("Test.Repeat", &(10usize << 20)) {
+            Err(Error::Codec(e @ CodecError::ReplyTooLarge { .. })) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("exceeds the client's limit of 1048576 bytes")
+                        && text.contains("max_message_size"),
+                    "{wire:?}: {text}"
+                );
+                let CodecError::ReplyTooLarge { size, .. } = e else {
+                    unreachable!()
+                };
+                assert!((10 << 20..(10 << 20) + 100).contains(&size), "{size}");
+            }
+            other => panic!("{wire:?}: expected the reply to be refused, got {other:?}"),
+        }
+        assert_eq!(small.wait().unwrap().len(), 100, "{wire:?}");
+        // The connection goes on, in step.
+        for a in 0..3 {
+            let product: i64 = client.call("Arith.Multiply", &Args { a, b: 7 }).unwrap();
+            assert_eq!(product, a * 7, "{wire:?}");
+        }
+    }
+}
+
 /// A server that reads nothing until told to, then reads MessagePack-RPC requests until one
 /// for `T.Last`, and sends back the methods they called.
 fn stalled_server() -> (
@@ -965,6 +1005,14 @@ fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run()
         .call::<_, Ignore>("Echo.Echo", &Unserializable)
         .unwrap_err();
     assert_eq!(says(&unencodable), INTACT_NOT_RUN, "{unencodable:?}");
+    let unreadable = client
+        .call::<_, Ignore>("Test.Repeat", &2000usize)
+        .unwrap_err();
+    assert!(
+        matches!(unreadable, Error::Codec(CodecError::ReplyTooLarge { .. })),
+        "{unreadable:?}"
+    );
+    assert_eq!(says(&unreadable), INTACT_RAN, "{unreadable:?}");
     let pending = client.go::<_, u64>("Test.Sleep", &2000u64);
     thread::sleep(Duration::from_millis(50));
     client.close().unwrap();

@@ -340,6 +340,11 @@ pub(crate) fn replicate(e: &CodecError) -> Error {
                 limit: *limit,
             })
         }
+        CodecError::ReplyTooLarge { seq, size, limit } => Error::Codec(CodecError::ReplyTooLarge {
+            seq: *seq,
+            size: *size,
+            limit: *limit,
+        }),
         CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
         CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
         CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),
