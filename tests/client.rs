@@ -968,6 +968,35 @@ fn requests_of_calls_that_ended_before_they_were_written_are_not_sent() {
 }
 
 #[test]
+fn a_pending_call_keeps_its_connection_open() {
+    let h = start();
+    let client = h.client();
+    let call = client.go::<_, u64>("Test.Sleep", &200u64);
+    drop(client);
+    let done = call.done.recv_timeout(WAIT).expect("the call hung");
+    assert_eq!(done.result.unwrap(), 200);
+}
+
+#[test]
+fn a_call_dropped_unanswered_keeps_nothing_open() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = Client::dial(listener.local_addr().unwrap()).unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let call = client.go::<_, u64>("Test.Sleep", &200u64);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    client
+        .go_with::<_, u64>("Test.Sleep", &200u64, &tx)
+        .unwrap();
+    drop(call);
+    drop(client);
+    common::expect_closed(&mut conn);
+    // A call made with go_with has no handle to keep the connection open with.
+    let done = rx.recv_timeout(WAIT).expect("the call hung");
+    assert!(aborted(&done.result), "{:?}", done.result);
+}
+
+#[test]
 fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run() {
     fn says(error: &Error) -> (bool, bool) {
         (error.is_connection_lost(), error.may_have_run())

@@ -34,7 +34,7 @@ use crate::service::Service;
 use crate::transport::http::DEFAULT_RPC_PATH;
 use crate::transport::outbox::{self, Abandoned, Outbox, Outgoing, Ticket};
 use crate::transport::{thread_name, READER_STACK_SIZE};
-use call::Argument;
+use call::{Argument, KeepAlive};
 use peer::Peer;
 use pending::{Calls, Deliver, Pending, PendingCall, Waiter};
 use reader::Reader;
@@ -47,7 +47,8 @@ const DELIVERY_GRACE: Duration = Duration::from_millis(10);
 ///
 /// `Client` is `Send + Sync` and a cheap handle (an `Arc` inside): clone it, or share a
 /// reference, across threads; their calls are multiplexed over the one connection. The
-/// connection closes when [`Client::close`] is called or the last handle is dropped.
+/// connection closes when [`Client::close`] is called or the last handle is dropped; a pending
+/// [`Call`] counts as a handle until it completes.
 ///
 /// ```no_run
 /// # #[derive(serde::Serialize)] struct Args { a: i64, b: i64 }
@@ -278,13 +279,21 @@ impl Client {
         let (tx, rx) = bounded(1);
         let deadline = deadline_after(timeout);
         let key = deadline.map(Key::new);
+        let keep_alive = KeepAlive::new(self.clone());
         let seq = self.send(service_method, Argument::new(&args), deadline, key, |seq| {
-            PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(tx), key)
+            PendingCall::keeping(
+                seq,
+                service_method.to_owned(),
+                Deliver::Channel(tx),
+                key,
+                Arc::downgrade(&keep_alive),
+            )
         });
         Call {
             seq,
             service_method: service_method.to_owned(),
             done: rx,
+            keep_alive,
         }
     }
 
@@ -294,6 +303,10 @@ impl Client {
     ///
     /// The reader thread never blocks on `done`: if it is full when the call completes, the
     /// completion is dropped and a warning logged, as in Go. An unbuffered channel is refused.
+    ///
+    /// Such a call has no handle of its own, so unlike a [`Call`] it does not keep the
+    /// connection open: keep a `Client` while waiting on `done`, or the call fails as the last
+    /// one is dropped.
     pub fn go_with<A, R>(
         &self,
         service_method: &str,
@@ -496,8 +509,8 @@ impl ClientInner {
 }
 
 impl Drop for ClientInner {
-    /// The last handle closes the connection; its pending calls complete with an
-    /// [`Error::Io`] of kind `ConnectionAborted`.
+    /// The last handle closes the connection; the calls pending then, which no [`Call`]
+    /// kept open, complete with an [`Error::Io`] of kind `ConnectionAborted`.
     fn drop(&mut self) {
         self.close();
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::{DeserializeOwned, Error as _};
 
-use crate::client::call::Completed;
+use crate::client::call::{Completed, KeepAlive};
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
@@ -45,6 +45,8 @@ pub(crate) struct PendingCall<R> {
     /// `None` once completed or cancelled.
     deliver: Option<Deliver<R>>,
     deadline: Option<Key>,
+    /// The client its `Call` keeps open until the call completes.
+    keep_alive: Weak<KeepAlive>,
 }
 
 /// Where a completed call goes.
@@ -101,12 +103,24 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         deliver: Deliver<R>,
         deadline: Option<Key>,
     ) -> Box<dyn Pending> {
+        Self::keeping(seq, service_method, deliver, deadline, Weak::new())
+    }
+
+    /// A call that releases `keep_alive`'s client once it completes.
+    pub(crate) fn keeping(
+        seq: u64,
+        service_method: String,
+        deliver: Deliver<R>,
+        deadline: Option<Key>,
+        keep_alive: Weak<KeepAlive>,
+    ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
             service_method,
             reply: None,
             deliver: Some(deliver),
             deadline,
+            keep_alive,
         })
     }
 }
@@ -129,6 +143,10 @@ impl<R> PendingCall<R> {
                     log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
                 }
             }
+        }
+        // After the result is delivered: this may drop the last handle, closing the client.
+        if let Some(keep_alive) = self.keep_alive.upgrade() {
+            keep_alive.release();
         }
     }
 }
@@ -163,6 +181,7 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 
     fn cancel(mut self: Box<Self>) {
         self.deliver = None;
+        self.keep_alive = Weak::new();
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
         }
