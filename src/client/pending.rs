@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -14,10 +14,11 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::{DeserializeOwned, Error as _};
 
-use crate::client::call::Completed;
+use crate::client::call::{Completed, KeepAlive};
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
+use crate::transport::outbox::Abandoned;
 
 /// A call waiting for its response, with its reply type erased.
 pub(crate) trait Pending: Send {
@@ -44,6 +45,8 @@ pub(crate) struct PendingCall<R> {
     /// `None` once completed or cancelled.
     deliver: Option<Deliver<R>>,
     deadline: Option<Key>,
+    /// The client its `Call` keeps open until the call completes.
+    keep_alive: Weak<KeepAlive>,
 }
 
 /// Where a completed call goes.
@@ -100,12 +103,24 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         deliver: Deliver<R>,
         deadline: Option<Key>,
     ) -> Box<dyn Pending> {
+        Self::keeping(seq, service_method, deliver, deadline, Weak::new())
+    }
+
+    /// A call that releases `keep_alive`'s client once it completes.
+    pub(crate) fn keeping(
+        seq: u64,
+        service_method: String,
+        deliver: Deliver<R>,
+        deadline: Option<Key>,
+        keep_alive: Weak<KeepAlive>,
+    ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
             service_method,
             reply: None,
             deliver: Some(deliver),
             deadline,
+            keep_alive,
         })
     }
 }
@@ -128,6 +143,10 @@ impl<R> PendingCall<R> {
                     log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
                 }
             }
+        }
+        // After the result is delivered: this may drop the last handle, closing the client.
+        if let Some(keep_alive) = self.keep_alive.upgrade() {
+            keep_alive.release();
         }
     }
 }
@@ -162,6 +181,7 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 
     fn cancel(mut self: Box<Self>) {
         self.deliver = None;
+        self.keep_alive = Weak::new();
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
         }
@@ -175,7 +195,7 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 impl<R> Drop for PendingCall<R> {
     /// A call dropped without completing (a reader thread that panicked) still completes.
     fn drop(&mut self) {
-        self.complete(Err(Error::Shutdown));
+        self.complete(Err(Error::closed_in_flight()));
     }
 }
 
@@ -196,8 +216,19 @@ impl Expire for Calls {
             }
         };
         if let Some(pending) = expired {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
             pending.finish(Some(Error::Timeout));
         }
+    }
+}
+
+impl Abandoned for Calls {
+    fn generation(&self) -> u64 {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    fn ended(&self, seq: u64) -> bool {
+        !self.contains(seq)
     }
 }
 
@@ -207,6 +238,8 @@ pub(crate) struct Calls {
     shards: [Mutex<HashMap<u64, Box<dyn Pending>>>; SHARDS],
     next_seq: AtomicU64,
     state: AtomicU8,
+    /// How many calls ended without their reply, their requests perhaps still queued.
+    abandoned: AtomicU64,
 }
 
 impl Calls {
@@ -215,6 +248,7 @@ impl Calls {
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             next_seq: AtomicU64::new(0),
             state: AtomicU8::new(OPEN),
+            abandoned: AtomicU64::new(0),
         }
     }
 
@@ -267,6 +301,16 @@ impl Calls {
         self.shard(seq).lock().remove(&seq)
     }
 
+    /// Removes a call whose caller stopped waiting for it, so that its request, if still
+    /// queued, is dropped unsent.
+    pub(crate) fn abandon(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        let pending = self.remove(seq);
+        if pending.is_some() {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
+        }
+        pending
+    }
+
     /// The connection ended (`end` is `None` for a clean end of stream): fails every pending
     /// call, and every later one, as Go's client does.
     pub(crate) fn terminate(&self, end: Option<CodecError>) {
@@ -279,18 +323,22 @@ impl Calls {
                 log::warn!("rpc: client protocol error: {e}");
             }
         }
+        self.fail_all(|| match &end {
+            _ if closing => Error::closed_in_flight(),
+            None => Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the reply arrived",
+            )),
+            Some(e) => replicate(e),
+        });
+    }
+
+    /// Completes every pending call with an `error` of its own, outside the shards' locks.
+    pub(crate) fn fail_all(&self, error: impl Fn() -> Error) {
         for shard in &self.shards {
             let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
             for pending in drained {
-                let error = match &end {
-                    _ if closing => Error::Shutdown,
-                    None => Error::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed before the reply arrived",
-                    )),
-                    Some(e) => replicate(e),
-                };
-                pending.finish(Some(error));
+                pending.finish(Some(error()));
             }
         }
     }
@@ -311,6 +359,11 @@ pub(crate) fn replicate(e: &CodecError) -> Error {
                 limit: *limit,
             })
         }
+        CodecError::ReplyTooLarge { seq, size, limit } => Error::Codec(CodecError::ReplyTooLarge {
+            seq: *seq,
+            size: *size,
+            limit: *limit,
+        }),
         CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
         CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
         CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),

@@ -385,6 +385,10 @@ impl RequestEncoder for JsonRequestEncoder {
         buf.extend_from_slice(b"}\n");
         Ok(())
     }
+
+    fn requests_stand_alone(&self) -> bool {
+        true
+    }
 }
 
 /// Finds the end of one JSON object or array, checking its grammar as the bytes arrive, so
