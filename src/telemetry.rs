@@ -272,3 +272,34 @@ impl PoolGauges {
         }
     }
 }
+/// A client's metrics.
+#[derive(Debug)]
+pub(crate) struct ClientMetrics {
+    calls: [Counter; 5],
+    duration: Histogram,
+    pub(crate) in_flight: Gauge,
+}
+
+impl ClientMetrics {
+    pub(crate) fn new(wire: Option<Wire>) -> ClientMetrics {
+        describe();
+        let system = system(wire);
+        ClientMetrics {
+            calls: Outcome::ALL.map(|outcome| {
+                metrics::counter!(
+                    "rpc_client_calls_total",
+                    "rpc_system" => system,
+                    "outcome" => outcome.as_str()
+                )
+            }),
+            duration: metrics::histogram!("rpc_client_call_duration_seconds", "rpc_system" => system),
+            in_flight: metrics::gauge!("rpc_client_calls_in_flight", "rpc_system" => system),
+        }
+    }
+
+    /// Counts a call that took `took` and ended as `outcome`.
+    pub(crate) fn completed(&self, outcome: Outcome, took: Duration) {
+        self.calls[outcome as usize].increment(1);
+        self.duration.record(took.as_secs_f64());
+    }
+}

@@ -276,6 +276,43 @@ fn each_outcome_of_a_call_has_its_span_and_its_count() {
             .is_some_and(|m| m.contains("Obs.Panic panicked: the method broke"))),
         "{events:?}"
     );
+    // The client's side of the same calls: a span each, and counts by outcome.
+    for (method, outcome) in [
+        ("Obs.Ok", "ok"),
+        ("Obs.Fail", "error"),
+        ("Obs.Panic", "error"),
+        ("Obs.Nope", "error"),
+        ("Obs.Slow", "timeout"),
+    ] {
+        let span = spans("rpc.client.call", "rpc.method", method)
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no client span for {method}"));
+        assert_eq!(span.field("outcome"), Some(outcome), "{span:?}");
+        assert!(span.field("duration_us").is_some(), "{span:?}");
+    }
+    let client_calls = |outcome| {
+        counter(
+            "rpc_client_calls_total",
+            &[("rpc_system", "msgpack_rpc"), ("outcome", outcome)],
+        )
+    };
+    assert!(client_calls("ok") >= 1 && client_calls("error") >= 3 && client_calls("timeout") >= 1);
+    assert!(
+        samples(
+            "rpc_client_call_duration_seconds",
+            &[("rpc_system", "msgpack_rpc")]
+        ) >= 5
+    );
+    // A call the client cannot send was refused, not run.
+    let refused_before = client_calls("refused");
+    client.close().unwrap();
+    assert!(matches!(
+        client.call::<_, i64>("Obs.Ok", &1),
+        Err(Error::Shutdown)
+    ));
+    assert!(client_calls("refused") > refused_before);
+
     // An unknown method counts under one name, whatever it was called.
     let unknown = [
         ("rpc_service", "_OTHER"),
@@ -295,6 +332,7 @@ fn the_server_s_gauges_follow_its_connections_and_calls() {
     assert!(gauge("rpc_server_connections", &[]) >= 1.0);
     assert!(gauge("rpc_server_calls_in_flight", &[]) >= 1.0);
     assert!(gauge("netrpc_pool_threads", &[("state", "busy")]) >= 1.0);
+    assert!(gauge("rpc_client_calls_in_flight", &[]) >= 1.0);
     assert_eq!(call.done.recv_timeout(WAIT).unwrap().result.unwrap(), 300);
     drop(client);
     server.shutdown(WAIT);

@@ -31,13 +31,14 @@ use serde::Serialize;
 use crate::codec::{ClientCodec, Request, RequestEncoder};
 use crate::error::{CodecError, Error, RegisterError};
 use crate::service::Service;
+use crate::telemetry::ClientMetrics;
 use crate::transport::http::DEFAULT_RPC_PATH;
 use crate::transport::outbox::{self, Abandoned, Outbox, Outgoing, Ticket};
 use crate::transport::{thread_name, READER_STACK_SIZE};
 use crate::wire::Wire;
 use call::{Argument, KeepAlive};
 use peer::Peer;
-use pending::{Calls, Deliver, Pending, PendingCall, Waiter};
+use pending::{Calls, Deliver, Observe, Pending, PendingCall, Waiter};
 use reader::Reader;
 use timer::{Expire, Key};
 
@@ -76,6 +77,7 @@ struct ClientInner {
     timeout: Option<Duration>,
     /// Set by the first [`Client::close`]: a second one returns [`Error::Shutdown`].
     closed: AtomicBool,
+    metrics: Arc<ClientMetrics>,
 }
 
 /// The codec's encoder, with a request header reused for every request, so that sending
@@ -176,6 +178,7 @@ impl Client {
                 peer,
                 timeout: config.timeout,
                 closed: AtomicBool::new(false),
+                metrics: Arc::new(ClientMetrics::new(wire)),
             }),
         })
     }
@@ -238,6 +241,7 @@ impl Client {
                     String::new(),
                     Deliver::Waiter(Arc::clone(&waiter)),
                     None,
+                    Observe::start(service_method, &self.inner.metrics),
                 )
             },
         );
@@ -293,6 +297,7 @@ impl Client {
                 Deliver::Channel(tx),
                 key,
                 Arc::downgrade(&keep_alive),
+                Observe::start(service_method, &self.inner.metrics),
             )
         });
         Call {
@@ -331,7 +336,13 @@ impl Client {
         let key = deadline.map(Key::new);
         Ok(
             self.send(service_method, Argument::new(&args), deadline, key, |seq| {
-                PendingCall::boxed(seq, service_method.to_owned(), Deliver::Channel(done), key)
+                PendingCall::boxed(
+                    seq,
+                    service_method.to_owned(),
+                    Deliver::Channel(done),
+                    key,
+                    Observe::start(service_method, &self.inner.metrics),
+                )
             }),
         )
     }

@@ -18,6 +18,7 @@ use crate::client::call::{Completed, KeepAlive};
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
+use crate::telemetry::{ClientMetrics, Outcome};
 use crate::transport::outbox::Abandoned;
 
 /// A call waiting for its response, with its reply type erased.
@@ -47,6 +48,8 @@ pub(crate) struct PendingCall<R> {
     deadline: Option<Key>,
     /// The client its `Call` keeps open until the call completes.
     keep_alive: Weak<KeepAlive>,
+    /// `None` once the call's end was reported.
+    observe: Option<Observe>,
 }
 
 /// Where a completed call goes.
@@ -102,8 +105,9 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         service_method: String,
         deliver: Deliver<R>,
         deadline: Option<Key>,
+        observe: Observe,
     ) -> Box<dyn Pending> {
-        Self::keeping(seq, service_method, deliver, deadline, Weak::new())
+        Self::keeping(seq, service_method, deliver, deadline, Weak::new(), observe)
     }
 
     /// A call that releases `keep_alive`'s client once it completes.
@@ -113,6 +117,7 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         deliver: Deliver<R>,
         deadline: Option<Key>,
         keep_alive: Weak<KeepAlive>,
+        observe: Observe,
     ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
@@ -121,6 +126,7 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
             deliver: Some(deliver),
             deadline,
             keep_alive,
+            observe: Some(observe),
         })
     }
 }
@@ -129,6 +135,9 @@ impl<R> PendingCall<R> {
     fn complete(&mut self, result: Result<R, Error>) {
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
+        }
+        if let Some(observe) = self.observe.take() {
+            observe.ended(outcome(&result));
         }
         match self.deliver.take() {
             None => {}
@@ -140,7 +149,9 @@ impl<R> PendingCall<R> {
                     result,
                 };
                 if let Err(TrySendError::Full(_)) = done.try_send(completed) {
-                    log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+                    tracing::warn!(
+                        "rpc: discarding Call reply due to insufficient Done chan capacity"
+                    );
                 }
             }
         }
@@ -180,6 +191,9 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
     }
 
     fn cancel(mut self: Box<Self>) {
+        if let Some(observe) = self.observe.take() {
+            observe.ended(Outcome::Timeout);
+        }
         self.deliver = None;
         self.keep_alive = Weak::new();
         if let Some(key) = self.deadline.take() {
@@ -189,6 +203,48 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
 
     fn deadline(&self) -> Option<Key> {
         self.deadline
+    }
+}
+
+/// What a call reports when it ends: to its span, and to its client's metrics.
+pub(crate) struct Observe {
+    span: tracing::Span,
+    started: Instant,
+    metrics: Arc<ClientMetrics>,
+}
+
+impl Observe {
+    /// Starts reporting a call of `service_method`.
+    pub(crate) fn start(service_method: &str, metrics: &Arc<ClientMetrics>) -> Observe {
+        metrics.in_flight.increment(1.0);
+        Observe {
+            span: tracing::debug_span!(
+                "rpc.client.call",
+                rpc.method = service_method,
+                outcome = tracing::field::Empty,
+                duration_us = tracing::field::Empty,
+            ),
+            started: Instant::now(),
+            metrics: Arc::clone(metrics),
+        }
+    }
+
+    fn ended(self, outcome: Outcome) {
+        let took = self.started.elapsed();
+        self.metrics.in_flight.decrement(1.0);
+        self.metrics.completed(outcome, took);
+        self.span.record("outcome", outcome.as_str());
+        self.span.record("duration_us", took.as_micros() as u64);
+    }
+}
+
+/// How a call ended, for its metrics.
+fn outcome<R>(result: &Result<R, Error>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        Err(Error::Timeout) => Outcome::Timeout,
+        Err(e) if !e.may_have_run() => Outcome::Refused,
+        Err(_) => Outcome::Error,
     }
 }
 
@@ -320,7 +376,7 @@ impl Calls {
             .is_err();
         if !closing {
             if let Some(e) = &end {
-                log::warn!("rpc: client protocol error: {e}");
+                tracing::warn!("rpc: client protocol error: {e}");
             }
         }
         self.fail_all(|| match &end {
@@ -384,7 +440,13 @@ mod tests {
     ) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         (
-            PendingCall::<u64>::boxed(seq, String::new(), Deliver::Channel(tx), deadline),
+            PendingCall::<u64>::boxed(
+                seq,
+                String::new(),
+                Deliver::Channel(tx),
+                deadline,
+                Observe::start("T.M", &Arc::new(ClientMetrics::new(None))),
+            ),
             rx,
         )
     }
