@@ -535,7 +535,7 @@ fn read_str<'a>(rd: &mut &'a [u8]) -> Result<&'a str, CodecError> {
 /// The length of the one complete value at the start of `buf`.
 fn value_len(buf: &[u8]) -> Result<usize, CodecError> {
     MsgpackScanner::default()
-        .scan(buf, usize::MAX)?
+        .value(buf, usize::MAX)?
         .ok_or_else(|| CodecError::Malformed("message ends inside a value".to_owned()))
 }
 
@@ -554,6 +554,16 @@ pub(crate) struct MsgpackScanner {
 
 impl Scanner for MsgpackScanner {
     fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+        if self.owed == 0 {
+            envelope_front(buf)?;
+        }
+        self.value(buf, limit)
+    }
+}
+
+impl MsgpackScanner {
+    /// Finds the end of the one value `buf` begins with, whatever it is.
+    fn value(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
         if self.owed == 0 {
             self.owed = 1;
             self.pos = 0;
@@ -577,6 +587,26 @@ impl Scanner for MsgpackScanner {
         }
         Ok(Some(std::mem::take(&mut self.pos)))
     }
+}
+
+/// Fails at once on a message whose first bytes already say it is none of MessagePack-RPC's:
+/// not an array, or a fixarray whose kind is not 0, 1 or 2. The rest waits for the whole
+/// message. (A peer that sent such bytes and stalled would otherwise hold the connection.)
+fn envelope_front(buf: &[u8]) -> Result<(), CodecError> {
+    let (Some(&marker), kind) = (buf.first(), buf.get(1)) else {
+        return Ok(());
+    };
+    let wrong = match (marker, kind) {
+        (0x93 | 0x94, Some(0x00..=0x02) | None) | (0xdc | 0xdd, _) => return Ok(()),
+        (0x93 | 0x94, Some(kind)) => format!("a message of kind {kind:#04x}, not 0, 1 or 2"),
+        _ => format!("a message that begins {marker:#04x}, not an array"),
+    };
+    Err(spoken_http(buf).unwrap_or_else(|| {
+        CodecError::Malformed(format!(
+            "expected a request [0, msgid, method, params], a response [1, msgid, error, \
+             result] or a notification [2, method, params], got {wrong}"
+        ))
+    }))
 }
 
 impl Skip for MsgpackScanner {
@@ -668,6 +698,7 @@ mod tests {
 
     #[test]
     fn scanner_finds_the_end_of_nested_values() {
+        // [1, {"k": <300 bytes>}, ext, 1.5]: a response, as far as its front tells.
         let value = rmpv::Value::Array(vec![
             rmpv::Value::from(1),
             rmpv::Value::Map(vec![(
@@ -686,7 +717,8 @@ mod tests {
 
     #[test]
     fn scanner_resumes_byte_by_byte() {
-        let mut bytes = Vec::new();
+        // [1, 7, nil, <70,000 bytes>]: a response.
+        let mut bytes = vec![0x94, 0x01, 0x07, 0xc0];
         rmpv::encode::write_value(&mut bytes, &rmpv::Value::from(vec![7u8; 70_000])).unwrap();
         let mut scanner = MsgpackScanner::default();
         for end in 1..bytes.len() {
@@ -697,12 +729,35 @@ mod tests {
 
     #[test]
     fn scanner_refuses_claims_over_the_limit_before_the_payload_arrives() {
-        // str32 claiming 4 GiB, with only the header present.
-        let err = scan_all(&[0xdb, 0xff, 0xff, 0xff, 0xff], 1 << 20).unwrap_err();
+        // A request whose method is a str32 claiming 4 GiB, with only its header present.
+        let err = scan_all(&[0x94, 0x00, 0x01, 0xdb, 0xff, 0xff, 0xff, 0xff], 1 << 20).unwrap_err();
         assert!(matches!(err, CodecError::TooLarge { limit, .. } if limit == 1 << 20));
         // array32 claiming 4 billion elements.
         let err = scan_all(&[0xdd, 0xff, 0xff, 0xff, 0xff], 1 << 20).unwrap_err();
         assert!(matches!(err, CodecError::TooLarge { .. }));
+    }
+
+    #[test]
+    fn the_first_bytes_of_what_is_no_message_end_it_at_once() {
+        for (front, got) in [
+            (&[0x94, 0x07][..], "a message of kind 0x07, not 0, 1 or 2"),
+            (
+                &[0xc6, 0x00, 0x10],
+                "a message that begins 0xc6, not an array",
+            ),
+            (&[0x05], "a message that begins 0x05, not an array"),
+        ] {
+            let err = scan_all(front, 1 << 20).unwrap_err().to_string();
+            assert!(err.ends_with(got), "{err}");
+        }
+        let err = scan_all(b"GET / HTTP/1.1\r\n", 1 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("speaks HTTP"), "{err}");
+        // A message's front, or a long array's, waits for more.
+        for front in [&[0x94][..], &[0x94, 0x00], &[0x93, 0x02], &[0xdc, 0x00]] {
+            assert_eq!(scan_all(front, 1 << 20).unwrap(), None, "{front:?}");
+        }
     }
 
     #[test]
