@@ -258,3 +258,16 @@ fn a_method_name_sent_as_binary_is_read_as_its_text() {
     let expected = exchange(&mut h.raw(), &as_str, 5);
     assert_eq!(exchange(&mut conn, &as_bin, 5), expected);
 }
+
+#[test]
+fn the_front_of_what_is_no_message_closes_the_connection_at_once() {
+    let h = start();
+    // Each stops short, as a stalled peer would, after bytes that already rule it out.
+    for front in [&[0x94, 0x07][..], &[0xc6, 0x7f, 0xff, 0xff, 0xff]] {
+        let mut conn = h.raw();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        conn.write_all(front).unwrap();
+        expect_closed(&mut conn);
+    }
+}
