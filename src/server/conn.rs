@@ -16,7 +16,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::state::State;
 use super::state::{Close, RUNNING_FOR};
-use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
+use crate::codec::{Failure, Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
 use crate::service::{Arg, Caller, Context, HangUp, Method, Reply};
 use crate::transport::outbox::{self, Outbox};
@@ -79,7 +79,7 @@ impl State {
                     });
                 }
                 Ok(Some(Incoming::Rejected { request, error })) => {
-                    answer(&outbox, &request, Err(error));
+                    answer(&outbox, &request, Err(error.into()));
                 }
                 Ok(None) => break,
                 Err(CodecError::Io(e))
@@ -119,7 +119,7 @@ impl State {
                     }
                     if let CodecError::RequestTooLarge { seq, .. } = e {
                         // Tell the caller why, before the connection closes.
-                        respond(&outbox, seq, Err(&e.to_string()));
+                        respond(&outbox, seq, Err(&e.to_string().into()));
                     }
                     break;
                 }
@@ -145,7 +145,7 @@ impl State {
                 let result = method.invoke(&Context::new(caller, &method), arg);
                 (request, result)
             }
-            Some(Incoming::Rejected { request, error }) => (request, Err(error)),
+            Some(Incoming::Rejected { request, error }) => (request, Err(error.into())),
         };
         answer(outbox, &request, result);
         Ok(true)
@@ -218,22 +218,20 @@ enum Incoming {
 fn answer<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     request: &Request,
-    result: Result<Reply, String>,
+    result: Result<Reply, Failure>,
 ) {
     if !request.notification {
         respond(
             outbox,
             request.seq,
-            result
-                .as_deref()
-                .map(|reply| reply as _)
-                .map_err(String::as_str),
+            result.as_deref().map(|reply| reply as _),
         );
     } else if let Err(error) = result {
         log::debug!(
-            "rpc: notification {} from {}: {error}",
+            "rpc: notification {} from {}: {}",
             request.service_method,
-            outbox.peer()
+            outbox.peer(),
+            error.text
         );
     }
 }
@@ -242,10 +240,12 @@ fn answer<E: ResponseEncoder>(
 fn respond<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     seq: u64,
-    result: Result<&dyn erased_serde::Serialize, &str>,
+    result: Result<&dyn erased_serde::Serialize, &Failure>,
 ) {
+    let failure = result.err();
+    let result = result.map_err(|failure| failure.text.as_str());
     outbox.reply(seq, result, |encoder, buf, result| {
-        let (response, body) = Response::answering(seq, result);
+        let (response, body) = Response::answering(seq, result, failure);
         encoder.encode_response(buf, &response, body)
     });
 }

@@ -12,6 +12,7 @@ use serde::de::Error as _;
 
 use super::pool::Hint;
 use super::{Arg, CallFn, Context, DecodeFn, Reply, Service};
+use crate::codec::Failure;
 use crate::error::RegisterError;
 use crate::panic::panic_message;
 
@@ -195,14 +196,14 @@ impl Method {
 
     /// Runs the method for the caller `ctx` tells of. A panic becomes an error, so the worker
     /// and the connection survive it.
-    pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, String> {
+    pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, Failure> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         catch_unwind(AssertUnwindSafe(|| (self.call)(ctx, arg))).unwrap_or_else(|payload| {
-            Err(format!(
+            Err(Failure::from(format!(
                 "rpc: method {} panicked: {}",
                 self.name,
                 panic_message(&*payload)
-            ))
+            )))
         })
     }
 
