@@ -8,5 +8,6 @@ mod common;
 mod arith;
 mod calls;
 mod errors;
+mod examples;
 mod nvim;
 mod peers;
