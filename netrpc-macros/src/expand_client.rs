@@ -1,9 +1,10 @@
 //! The client side: `<Trait>Client`, a `netrpc::Client` whose methods are the trait's, each
 //! one `Client::call` (or `go`, or `notify`) with the method's wire name written in.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use syn::ext::IdentExt;
+use syn::Ident;
 
 use crate::parse::{Method, Service};
 
@@ -91,6 +92,8 @@ fn method_calls(service: &Service, method: &Method) -> TokenStream {
         };
     };
     let go = method.go_ident();
+    // The macro's own binding, which no parameter of the user's (`timeout`, say) can shadow.
+    let timeout = Ident::new("timeout", Span::mixed_site());
     let call_doc = format!(" Calls `{service_method}` and waits for its reply.");
     let go_doc = format!(
         " Starts `{service_method}` and returns at once; the call completes through \
@@ -103,8 +106,8 @@ fn method_calls(service: &Service, method: &Method) -> TokenStream {
         #[doc = #call_doc]
         #vis fn #ident(&self, #params) -> ::core::result::Result<#reply, ::netrpc::Error> {
             match self.timeout {
-                ::core::option::Option::Some(timeout) => {
-                    self.client.call_timeout(#service_method, #args, timeout)
+                ::core::option::Option::Some(#timeout) => {
+                    self.client.call_timeout(#service_method, #args, #timeout)
                 }
                 ::core::option::Option::None => self.client.call(#service_method, #args),
             }
@@ -113,8 +116,8 @@ fn method_calls(service: &Service, method: &Method) -> TokenStream {
         #[doc = #go_doc]
         #vis fn #go(&self, #params) -> ::netrpc::Call<#reply> {
             match self.timeout {
-                ::core::option::Option::Some(timeout) => {
-                    self.client.go_timeout(#service_method, #args, timeout)
+                ::core::option::Option::Some(#timeout) => {
+                    self.client.go_timeout(#service_method, #args, #timeout)
                 }
                 ::core::option::Option::None => self.client.go(#service_method, #args),
             }

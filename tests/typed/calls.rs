@@ -155,6 +155,8 @@ trait Script {
     fn get_value(&self, key: String) -> Result<String, String>;
     #[netrpc(name = "raw_name")]
     fn set_value(&self, key: String, value: String) -> Result<(), String>;
+    /// Parameters named as the macro's own variables are theirs.
+    fn wait(&self, timeout: u64, this: u64, ctx: u64) -> Result<u64, String>;
 }
 
 struct Store;
@@ -165,6 +167,9 @@ impl Script for Store {
     }
     fn set_value(&self, _: String, _: String) -> Result<(), String> {
         Ok(())
+    }
+    fn wait(&self, timeout: u64, this: u64, ctx: u64) -> Result<u64, String> {
+        Ok(timeout * 100 + this * 10 + ctx)
     }
 }
 
@@ -180,4 +185,8 @@ fn a_service_may_be_named_and_its_methods_renamed() {
     let script = ScriptClient::new(client);
     assert_eq!(script.get_value(&"j".to_owned()).unwrap(), "value of j");
     script.set_value(&"k".to_owned(), &"v".to_owned()).unwrap();
+    assert_eq!(script.wait(&1, &2, &3).unwrap(), 123);
+    let script = script.with_timeout(WAIT);
+    assert_eq!(script.wait(&1, &2, &3).unwrap(), 123);
+    assert_eq!(script.wait_go(&4, &5, &6).wait().unwrap(), 456);
 }
