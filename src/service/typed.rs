@@ -57,7 +57,7 @@ impl<T: Send + Sync + 'static> Service<T> {
 }
 
 /// `error`'s text, and its value unless that is the text again (a `String`'s), which adds
-/// nothing.
+/// nothing, or nil (a unit struct's), which MessagePack-RPC reads as success.
 fn failure<E: Serialize + Display>(ctx: &Context, error: &E) -> Failure {
     let text = error.to_string();
     let value = rmp_serde::to_vec_named(error).map(|bytes| {
@@ -66,6 +66,7 @@ fn failure<E: Serialize + Display>(ctx: &Context, error: &E) -> Failure {
     });
     match value {
         Ok(rmpv::Value::String(s)) if s.as_str() == Some(text.as_str()) => Failure::from(text),
+        Ok(rmpv::Value::Nil) => Failure::from(text),
         Ok(value) => Failure {
             text,
             value: Some(value),

@@ -6,6 +6,7 @@ use std::net::{TcpListener, TcpStream};
 
 use netrpc::rmpv::{decode::read_value, encode::write_value, Value};
 use netrpc::{Client, Error, Server, Service};
+use serde::{Deserialize, Serialize};
 
 use crate::arith::{self, Arith, ArithClient, DivideError};
 use crate::common::{self, Args, WAIT};
@@ -170,5 +171,63 @@ fn a_client_serving_its_peer_sends_typed_errors_as_values() {
     assert_eq!(
         read_value(&mut peer).unwrap(),
         Value::Array(vec![1.into(), 9.into(), overflow, Value::Nil])
+    );
+}
+
+/// A unit struct: its value is `[]`.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+struct Locked;
+
+impl std::fmt::Display for Locked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the door is locked")
+    }
+}
+
+/// An error whose value is nil, which MessagePack-RPC would read as success.
+#[derive(Debug)]
+struct Jammed;
+
+impl Serialize for Jammed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_unit()
+    }
+}
+
+impl std::fmt::Display for Jammed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the door is jammed")
+    }
+}
+
+#[netrpc::service]
+trait Door {
+    fn open(&self) -> Result<(), Locked>;
+    fn force(&self) -> Result<(), Jammed>;
+}
+
+impl Door for Locked {
+    fn open(&self) -> Result<(), Locked> {
+        Err(Locked)
+    }
+
+    fn force(&self) -> Result<(), Jammed> {
+        Err(Jammed)
+    }
+}
+
+#[test]
+fn an_error_whose_value_is_nil_travels_as_its_text() {
+    let server = Server::new();
+    server.register(Locked.into_service()).unwrap();
+    let addr = common::serve(&server);
+    let door = DoorClient::new(Client::builder().timeout(Some(WAIT)).dial(addr).unwrap());
+    let err = door.open().unwrap_err();
+    assert!(matches!(&err, Error::ServerValue { value, .. } if value == &Value::Array(vec![])));
+    assert_eq!(err.remote::<Locked>(), Some(Locked));
+    let err = door.force().unwrap_err();
+    assert!(
+        matches!(&err, Error::Server(text) if text == "the door is jammed"),
+        "{err:?}"
     );
 }
