@@ -19,6 +19,7 @@ HTTP's CONNECT with --http.";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args = common::CommandLine::read(USAGE, &["addr", "codec"], &["http"]);
+    common::show_logs();
     let addr = args
         .flag("addr")
         .unwrap_or_else(|| "127.0.0.1:1234".to_owned());

@@ -55,6 +55,9 @@ pub struct Request {
     /// A client codec reading a request from its peer sets it too: the body it keeps is the
     /// whole `params`.
     pub argument_list: bool,
+    /// The size of the whole request as it came on the wire, in bytes, where the codec reading
+    /// it knows (0 otherwise): for the metrics of the method called.
+    pub size: usize,
 }
 
 /// The header of a response: what a server sends before the reply. A codec of your own makes
@@ -169,6 +172,10 @@ pub trait ClientCodec: Send + 'static {
     fn writer(&mut self) -> Result<(Self::Encoder, Output), CodecError>;
 
     /// Reads the next response header; `Ok(None)` when the peer closed the connection cleanly.
+    ///
+    /// A response over the size limit whose call the codec could tell, and whose bytes it
+    /// skipped, is [`CodecError::ReplyTooLarge`], here or from
+    /// [`read_response_body`](Self::read_response_body): that call fails, and reading goes on.
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError>;
 
     /// Reads the next message: a response, or a request from the peer where the wire allows
@@ -190,6 +197,14 @@ pub trait RequestEncoder: Send + 'static {
         request: &Request,
         body: &dyn erased_serde::Serialize,
     ) -> Result<(), CodecError>;
+
+    /// Whether each request this encoder appends stands alone, so that one left unsent spoils
+    /// none after it. Where it does (MessagePack-RPC, JSON-RPC), the client drops, unsent, the
+    /// requests of calls that timed out before they were written. The default, for a stream
+    /// that carries state from message to message (gob's type definitions), is `false`.
+    fn requests_stand_alone(&self) -> bool {
+        false
+    }
 
     /// Appends the client's answer to a request its peer sent, on a wire where the peer may
     /// call the client (see [`ClientCodec::read_message`]). The default refuses.

@@ -6,34 +6,58 @@ use std::io;
 
 /// Why a call failed.
 ///
-/// The texts follow Go's `net/rpc` where Go has one.
+/// The texts follow Go's `net/rpc` where Go has one. Two questions every caller has are
+/// answered by [`Error::is_connection_lost`] (redial before the next call) and
+/// [`Error::may_have_run`] (retry only a method safe to run twice); each variant says its
+/// answers.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The remote method returned an error; this is its text (Go's `ServerError`).
     /// Server-side failures such as an unknown method arrive here too.
+    ///
+    /// The server answered: the connection is intact, and the call may have run.
     Server(String),
     /// The remote method failed with an error that is no string, as MessagePack-RPC allows
     /// (Neovim sends `[code, message]`): `text` renders it readably, `value` is it as sent.
+    ///
+    /// As [`Error::Server`]: the connection is intact, and the call may have run.
     ServerValue {
         /// The error rendered as text, as [`Error::Server`] would carry it.
         text: String,
         /// The error value as the peer sent it.
         value: rmpv::Value,
     },
-    /// The client was closed, or its connection died before the call was sent
+    /// The call was not sent: the client was closed, or its connection had ended, before
     /// (Go's `ErrShutdown`).
+    ///
+    /// The connection is lost; the call did not run.
     Shutdown,
-    /// The connection failed while the call was in flight.
+    /// The connection ended while the call was in flight: it failed, the server hung up, or
+    /// the client was closed ([`Client::close`](crate::Client::close), or its last handle
+    /// dropped) with the call pending (kind `ConnectionAborted`).
+    ///
+    /// The connection is lost; the call may have run.
     Io(io::Error),
-    /// The arguments could not be encoded or the request was not sent (over the size limit,
-    /// or while too much waits for the server: `ClientBuilder::max_unsent_bytes`), or the
-    /// reply could not be decoded into the requested type, or the peer broke the protocol.
+    /// A message of the call could not be made or read; [`CodecError`] says which:
+    ///
+    /// * [`CodecError::Encode`]: the request was not sent (its arguments could not be encoded,
+    ///   it is over the size limit, or too much waits for the server:
+    ///   `ClientBuilder::max_unsent_bytes`). The connection is intact; the call did not run.
+    /// * [`CodecError::Decode`], [`CodecError::ReplyTooLarge`]: the reply came but could not
+    ///   be decoded into the requested type, or was over the size limit and skipped. The
+    ///   connection is intact; the call ran.
+    /// * any other: the peer broke the protocol, or sent what no call could be told of. The
+    ///   connection is lost; the call may have run.
     Codec(CodecError),
     /// The call's deadline passed before its reply arrived.
+    ///
+    /// The connection is intact, though perhaps slow; the call may have run (or may yet).
     Timeout,
     /// The caller-supplied done channel has no capacity (Go panics with
     /// `rpc: done channel is unbuffered`).
+    ///
+    /// The connection is intact; the call was not sent.
     UnbufferedDone,
 }
 
@@ -57,6 +81,38 @@ impl Error {
             Error::Server(text) | Error::ServerValue { text, .. } => Some(text),
             _ => None,
         }
+    }
+
+    /// Whether the connection is gone: every later call on this client fails with
+    /// [`Error::Shutdown`], so dial a new one. False where only this call failed and the
+    /// client goes on.
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::Shutdown | Error::Io(_) => true,
+            Error::Codec(e) => !e.is_recoverable(),
+            Error::Server(_) | Error::ServerValue { .. } | Error::Timeout => false,
+            Error::UnbufferedDone => false,
+        }
+    }
+
+    /// Whether the request may have reached the server and the method run: then retrying
+    /// is safe only for a method that may run twice. False only where the call is known not
+    /// to have been sent.
+    pub fn may_have_run(&self) -> bool {
+        match self {
+            Error::Shutdown | Error::UnbufferedDone => false,
+            Error::Codec(CodecError::Encode(_)) => false,
+            Error::Server(_) | Error::ServerValue { .. } => true,
+            Error::Io(_) | Error::Codec(_) | Error::Timeout => true,
+        }
+    }
+
+    /// The error of a call pending when the client was closed.
+    pub(crate) fn closed_in_flight() -> Error {
+        Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "the client was closed while the call was in flight",
+        ))
     }
 }
 
@@ -125,8 +181,9 @@ impl std::error::Error for RegisterError {}
 
 /// A failure to read or write a message.
 ///
-/// [`CodecError::Decode`] and [`CodecError::Encode`] concern one body only: the stream stays
-/// in step and the connection goes on. Every other variant ends the connection.
+/// [`CodecError::Decode`], [`CodecError::Encode`] and [`CodecError::ReplyTooLarge`] concern
+/// one message only: the stream stays in step and the connection goes on. Every other variant
+/// ends the connection.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CodecError {
@@ -149,6 +206,16 @@ pub enum CodecError {
         /// The server's limit in bytes.
         limit: usize,
     },
+    /// A reply is larger than the client's limit: its bytes were skipped as they came, and
+    /// call `seq` fails with this error. The stream is in step; the connection goes on.
+    ReplyTooLarge {
+        /// The sequence number of the call the reply answers.
+        seq: u64,
+        /// The size of the reply, in bytes.
+        size: u64,
+        /// The client's limit in bytes.
+        limit: usize,
+    },
     /// The bytes are not a valid message of this protocol.
     Malformed(String),
     /// A body could not be decoded into the requested type; the text says why, in the
@@ -161,7 +228,10 @@ pub enum CodecError {
 impl CodecError {
     /// Whether the stream is still in step after this error, so the connection can go on.
     pub fn is_recoverable(&self) -> bool {
-        matches!(self, CodecError::Decode(_) | CodecError::Encode(_))
+        matches!(
+            self,
+            CodecError::Decode(_) | CodecError::Encode(_) | CodecError::ReplyTooLarge { .. }
+        )
     }
 
     /// A message (`what`: a request or a reply) of `size` bytes that is not sent, being over
@@ -185,6 +255,11 @@ impl fmt::Display for CodecError {
             CodecError::RequestTooLarge { size, limit, .. } => write!(
                 f,
                 "rpc: request of {size} bytes exceeds the server's limit of {limit} bytes"
+            ),
+            CodecError::ReplyTooLarge { size, limit, .. } => write!(
+                f,
+                "rpc: reply of {size} bytes exceeds the client's limit of {limit} bytes \
+                 (ClientBuilder::max_message_size); it was skipped"
             ),
             CodecError::Malformed(what) => write!(f, "rpc: malformed message: {what}"),
             CodecError::Decode(what) | CodecError::Encode(what) => f.write_str(what),

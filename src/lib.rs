@@ -119,6 +119,7 @@ pub mod jsonrpc;
 mod panic;
 mod server;
 mod service;
+mod telemetry;
 mod transport;
 pub mod wire;
 
@@ -136,6 +137,8 @@ pub use error::{CodecError, Error, RegisterError};
 pub use netrpc_macros::service;
 /// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
 pub use rmpv;
+#[cfg(feature = "prometheus")]
+pub use server::METRICS_PATH;
 pub use server::{RequestCodec, Server, ServerBuilder};
 pub use service::{Context, Service};
 pub use transport::http::{DEFAULT_DEBUG_PATH, DEFAULT_RPC_PATH};

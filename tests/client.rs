@@ -54,11 +54,12 @@ fn a_server_that_stops_reading_times_calls_out_and_close_returns_at_once() {
     client.close().unwrap();
     assert!(started.elapsed() < Duration::from_millis(200));
     let done = stuck.done.recv_timeout(WAIT).expect("a pending call hung");
-    assert!(
-        matches!(done.result, Err(Error::Shutdown)),
-        "{:?}",
-        done.result
-    );
+    assert!(aborted(&done.result), "{:?}", done.result);
+}
+
+/// Whether `result` is the error of a call pending when its client was closed.
+fn aborted<T>(result: &Result<T, Error>) -> bool {
+    matches!(result, Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionAborted)
 }
 
 #[test]
@@ -769,4 +770,309 @@ fn a_client_names_one_wire() {
             .unwrap();
         assert_eq!(product, 15, "{wire:?}");
     }
+}
+
+/// Runs `f` on a thread of its own and returns its result and how long it took; fails the
+/// test if it takes longer than [`WAIT`].
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> (T, Duration) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let started = Instant::now();
+        let result = f();
+        let _ = tx.send((result, started.elapsed()));
+    });
+    rx.recv_timeout(WAIT).expect("still blocked after WAIT")
+}
+
+/// Clients of a server that reads nothing, with a size limit of 64 MiB: over TCP, and over a
+/// transport that can only write blocking.
+fn deaf_clients() -> Vec<Client> {
+    let (addr, _held) = deaf_server();
+    let builder = Client::builder().max_message_size(64 << 20);
+    let blocking = BlockingConn {
+        tcp: TcpStream::connect(addr).unwrap(),
+        panics: Arc::default(),
+    };
+    vec![
+        builder.dial(addr).unwrap(),
+        builder.connect(blocking).unwrap(),
+    ]
+}
+
+/// More than a server that reads nothing takes, under a client limit of 64 MiB.
+fn unsendable() -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(vec![1u8; 48 << 20])
+}
+
+#[test]
+fn a_call_timeout_bounds_the_write_of_its_request() {
+    for client in deaf_clients() {
+        let (result, took) = bounded(move || {
+            client.call_timeout::<_, Ignore>("Echo.Echo", &unsendable(), Duration::from_millis(200))
+        });
+        assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+        assert!(
+            took < Duration::from_millis(700),
+            "call_timeout took {took:?}"
+        );
+    }
+}
+
+/// An argument that takes `.0` to serialize, as a large or slow `Serialize` may.
+struct SlowToSerialize(Duration);
+
+impl Serialize for SlowToSerialize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        thread::sleep(self.0);
+        serializer.serialize_u64(1)
+    }
+}
+
+#[test]
+fn a_call_timeout_bounds_its_wait_behind_another_callers_request() {
+    let (addr, _held) = deaf_server();
+    let client = Client::dial(addr).unwrap();
+    let slow = client.clone();
+    thread::spawn(move || slow.go::<_, Ignore>("Echo.Echo", &SlowToSerialize(WAIT / 2)));
+    thread::sleep(Duration::from_millis(50)); // That request is encoding.
+    let (result, took) = bounded(move || {
+        client.call_timeout::<_, Ignore>("Echo.Echo", &1, Duration::from_millis(200))
+    });
+    assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
+    assert!(
+        took < Duration::from_millis(700),
+        "call_timeout took {took:?}"
+    );
+}
+
+#[test]
+fn close_completes_a_call_whose_request_is_being_written() {
+    for client in deaf_clients() {
+        let caller = client.clone();
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        thread::spawn(move || tx.send(caller.go::<_, Ignore>("Echo.Echo", &unsendable())));
+        // The request is being encoded or written by now.
+        thread::sleep(Duration::from_millis(100));
+        client.close().unwrap();
+        let call = rx
+            .recv_timeout(Duration::from_millis(500))
+            .expect("close left the caller blocked");
+        let done = call
+            .done
+            .try_recv()
+            .expect("close returned with the call pending");
+        assert!(aborted(&done.result), "{:?}", done.result);
+    }
+}
+
+#[test]
+fn a_reply_over_the_limit_fails_its_call_only() {
+    let h = start();
+    let wires = [
+        netrpc::Wire::Msgpack,
+        #[cfg(feature = "gob")]
+        netrpc::Wire::Gob,
+    ];
+    for wire in wires {
+        let client = Client::builder()
+            .wire(wire)
+            .max_message_size(1 << 20)
+            .timeout(Some(WAIT))
+            .dial(h.addr)
+            .unwrap();
+        let small = client.go::<_, serde_bytes::ByteBuf>("Test.Repeat", &100usize);
+        match client.call::<_, serde_bytes::ByteBuf>("Test.Repeat", &(10usize << 20)) {
+            Err(Error::Codec(e @ CodecError::ReplyTooLarge { .. })) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("exceeds the client's limit of 1048576 bytes")
+                        && text.contains("max_message_size"),
+                    "{wire:?}: {text}"
+                );
+                let CodecError::ReplyTooLarge { size, .. } = e else {
+                    unreachable!()
+                };
+                assert!((10 << 20..(10 << 20) + 100).contains(&size), "{size}");
+            }
+            other => panic!("{wire:?}: expected the reply to be refused, got {other:?}"),
+        }
+        assert_eq!(small.wait().unwrap().len(), 100, "{wire:?}");
+        // The connection goes on, in step.
+        for a in 0..3 {
+            let product: i64 = client.call("Arith.Multiply", &Args { a, b: 7 }).unwrap();
+            assert_eq!(product, a * 7, "{wire:?}");
+        }
+    }
+}
+
+/// A server that reads nothing until told to, then reads MessagePack-RPC requests until one
+/// for `T.Last`, and sends back the methods they called.
+fn stalled_server() -> (
+    SocketAddr,
+    crossbeam_channel::Sender<()>,
+    crossbeam_channel::Receiver<Vec<String>>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (start, started) = crossbeam_channel::bounded(1);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(WAIT)).unwrap();
+        started.recv_timeout(WAIT).unwrap();
+        let mut conn = std::io::BufReader::new(conn);
+        let mut methods = Vec::new();
+        while let Ok(netrpc::rmpv::Value::Array(request)) =
+            netrpc::rmpv::decode::read_value(&mut conn)
+        {
+            let method = request[2].as_str().unwrap_or_default().to_owned();
+            methods.push(method.clone());
+            if method == "T.Last" {
+                break;
+            }
+        }
+        let _ = tx.send(methods);
+    });
+    (addr, start, rx)
+}
+
+#[test]
+fn requests_of_calls_that_ended_before_they_were_written_are_not_sent() {
+    let (addr, start, received) = stalled_server();
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    // Fills the kernel's buffers: the writer waits for the server with the rest.
+    let stalling = client.go::<_, Ignore>("T.Big", &big_argument());
+    let short = Duration::from_millis(50);
+    for _ in 0..3 {
+        let late = client.call_timeout::<_, Ignore>("T.Late", &1, short);
+        assert!(matches!(late, Err(Error::Timeout)), "{late:?}");
+    }
+    let calls: Vec<_> = (0..3)
+        .map(|_| client.go_timeout::<_, Ignore>("T.Late", &1, short))
+        .collect();
+    for call in calls {
+        let done = call.done.recv_timeout(WAIT).unwrap();
+        assert!(
+            matches!(done.result, Err(Error::Timeout)),
+            "{:?}",
+            done.result
+        );
+    }
+    let _last = client.go::<_, Ignore>("T.Last", &1);
+    start.send(()).unwrap();
+    let methods = received
+        .recv_timeout(WAIT)
+        .expect("the server got no T.Last");
+    assert_eq!(methods, ["T.Big", "T.Last"]);
+    drop(stalling);
+}
+
+#[test]
+fn a_pending_call_keeps_its_connection_open() {
+    let h = start();
+    let client = h.client();
+    let call = client.go::<_, u64>("Test.Sleep", &200u64);
+    drop(client);
+    let done = call.done.recv_timeout(WAIT).expect("the call hung");
+    assert_eq!(done.result.unwrap(), 200);
+}
+
+#[test]
+fn a_call_dropped_unanswered_keeps_nothing_open() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = Client::dial(listener.local_addr().unwrap()).unwrap();
+    let (mut conn, _) = listener.accept().unwrap();
+    conn.set_read_timeout(Some(WAIT)).unwrap();
+    let call = client.go::<_, u64>("Test.Sleep", &200u64);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    client
+        .go_with::<_, u64>("Test.Sleep", &200u64, &tx)
+        .unwrap();
+    drop(call);
+    drop(client);
+    common::expect_closed(&mut conn);
+    // A call made with go_with has no handle to keep the connection open with.
+    let done = rx.recv_timeout(WAIT).expect("the call hung");
+    assert!(aborted(&done.result), "{:?}", done.result);
+}
+
+#[test]
+fn errors_say_whether_the_connection_is_lost_and_whether_the_call_may_have_run() {
+    fn says(error: &Error) -> (bool, bool) {
+        (error.is_connection_lost(), error.may_have_run())
+    }
+    const INTACT_RAN: (bool, bool) = (false, true);
+    const INTACT_NOT_RUN: (bool, bool) = (false, false);
+    const LOST_RAN: (bool, bool) = (true, true);
+    const LOST_NOT_RUN: (bool, bool) = (true, false);
+
+    let h = start();
+    let client = Client::builder()
+        .max_message_size(1024)
+        .timeout(Some(WAIT))
+        .dial(h.addr)
+        .unwrap();
+    let timeout = client
+        .call_timeout::<_, u64>("Test.Sleep", &2000u64, Duration::from_millis(50))
+        .unwrap_err();
+    assert!(matches!(timeout, Error::Timeout), "{timeout:?}");
+    assert_eq!(says(&timeout), INTACT_RAN, "{timeout:?}");
+    let server = client
+        .call::<_, common::Quotient>("Arith.Divide", &Args { a: 1, b: 0 })
+        .unwrap_err();
+    assert!(matches!(server, Error::Server(_)), "{server:?}");
+    assert_eq!(says(&server), INTACT_RAN, "{server:?}");
+    let refused = client
+        .call::<_, Ignore>("Echo.Echo", &"x".repeat(2000))
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::Codec(CodecError::Encode(_))),
+        "{refused:?}"
+    );
+    assert_eq!(says(&refused), INTACT_NOT_RUN, "{refused:?}");
+    let unencodable = client
+        .call::<_, Ignore>("Echo.Echo", &Unserializable)
+        .unwrap_err();
+    assert_eq!(says(&unencodable), INTACT_NOT_RUN, "{unencodable:?}");
+    let unreadable = client
+        .call::<_, Ignore>("Test.Repeat", &2000usize)
+        .unwrap_err();
+    assert!(
+        matches!(unreadable, Error::Codec(CodecError::ReplyTooLarge { .. })),
+        "{unreadable:?}"
+    );
+    assert_eq!(says(&unreadable), INTACT_RAN, "{unreadable:?}");
+    let pending = client.go::<_, u64>("Test.Sleep", &2000u64);
+    thread::sleep(Duration::from_millis(50));
+    client.close().unwrap();
+    let closed_in_flight = pending.wait().unwrap_err();
+    assert_eq!(says(&closed_in_flight), LOST_RAN, "{closed_in_flight:?}");
+    let shutdown = client
+        .call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 })
+        .unwrap_err();
+    assert!(matches!(shutdown, Error::Shutdown), "{shutdown:?}");
+    assert_eq!(says(&shutdown), LOST_NOT_RUN, "{shutdown:?}");
+
+    // The connection dies in flight: the server hangs up, or breaks the protocol.
+    let (addr, _hung_up) = garbling_server();
+    let client = Client::builder().timeout(Some(WAIT)).dial(addr).unwrap();
+    let broken = client
+        .call::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 })
+        .unwrap_err();
+    assert!(
+        matches!(broken, Error::Codec(CodecError::Malformed(_))),
+        "{broken:?}"
+    );
+    assert_eq!(says(&broken), LOST_RAN, "{broken:?}");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = Client::builder()
+        .timeout(Some(WAIT))
+        .dial(listener.local_addr().unwrap())
+        .unwrap();
+    let call = client.go::<_, i64>("Arith.Multiply", &Args { a: 1, b: 1 });
+    let (conn, _) = listener.accept().unwrap();
+    drop(conn);
+    let died = call.wait().unwrap_err();
+    assert!(matches!(died, Error::Io(_)), "{died:?}");
+    assert_eq!(says(&died), LOST_RAN, "{died:?}");
 }

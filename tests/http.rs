@@ -139,8 +139,13 @@ fn the_debug_page_lists_services_methods_and_live_counts() {
             && html.contains("Args, i64) error</td>\n<td align=center>3</td>"),
         "{html}"
     );
+    // Divide by zero: one call, one error.
     assert!(
-        html.contains("Quotient) error</td>\n<td align=center>1</td>"),
+        html.contains("Quotient) error</td>\n<td align=center>1</td>\n<td align=center>1</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Args, i64) error</td>\n<td align=center>3</td>\n<td align=center>0</td>"),
         "{html}"
     );
 
@@ -152,7 +157,11 @@ fn the_debug_page_lists_services_methods_and_live_counts() {
         "{body}"
     );
     assert!(body.contains(r#""name":"Multiply","arg_type":"#), "{body}");
-    assert!(body.contains(r#""reply_type":"i64","calls":3}"#), "{body}");
+    assert!(
+        body.contains(r#""reply_type":"i64","calls":3,"errors":0,"mean_seconds":"#),
+        "{body}"
+    );
+    assert!(body.contains(r#""calls":1,"errors":1,"#), "{body}");
 
     let negotiated = http(
         addr,

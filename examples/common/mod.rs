@@ -1,5 +1,5 @@
 //! The `Arith` and `Echo` services of Go's `net/rpc` documentation, shared by the examples,
-//! and a small command-line flag reader.
+//! a small command-line flag reader, and the logger that shows netrpc's warnings.
 
 #![allow(dead_code)] // Each example uses its own part of this module.
 
@@ -136,6 +136,20 @@ impl Work {
 }
 
 /// Registers `Arith`, `Echo` and `Work` on `server`.
+/// Prints what netrpc logs at `RUST_LOG`'s level (`off`, `error`, `warn`, `info`, `debug`,
+/// `trace`), warnings by default: a connection at its limit, a call it could not answer, a
+/// thread the system refused. Any `tracing` subscriber, or any `log` logger, would do as well.
+pub fn show_logs() {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|level| level.parse().ok())
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 pub fn register(server: &Server) -> Result<(), RegisterError> {
     server.register(
         Service::new(Arith)

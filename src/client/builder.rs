@@ -77,7 +77,12 @@ impl ClientBuilder {
     }
 
     /// The largest message sent or accepted, in bytes (default 64 MiB). A request over it
-    /// fails with an error and is not sent; a reply over it ends the connection.
+    /// fails with an error and is not sent. A reply over it fails its own call with
+    /// [`CodecError::ReplyTooLarge`](crate::CodecError::ReplyTooLarge), its bytes dropped as
+    /// they arrive, and the connection goes on; except on JSON-RPC, where the call's `id` may
+    /// come after the bulk of the reply, and the connection ends. (On gob, a skipped reply
+    /// that was the first on the stream to carry a type inside an interface value takes that
+    /// type's definition with it: later replies that need the type fail.)
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self

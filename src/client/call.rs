@@ -1,14 +1,21 @@
 //! What a caller hands over and gets back: [`Params`] for argument lists, [`Call`], the
 //! [`Completed`] call its channel yields, and [`Ignore`] for replies nobody wants.
 
+use std::sync::Arc;
+
 use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde::ser::{self, Impossible, Serialize, Serializer};
 
+use crate::client::Client;
 use crate::error::Error;
 
 /// A call started with [`Client::go`](crate::Client::go): it completes through `done`.
-#[derive(Debug)]
+///
+/// While it is pending, a `Call` keeps its connection open, as a [`Client`] handle does: the
+/// call completes even if every `Client` is dropped meanwhile. A `Call` dropped unanswered
+/// keeps nothing open.
 #[non_exhaustive]
 pub struct Call<R> {
     /// The call's sequence number, as in its [`Completed`].
@@ -18,12 +25,39 @@ pub struct Call<R> {
     /// Yields the completed call exactly once (a [crossbeam](crate::channel) receiver:
     /// `select!` on it, or wait with a timeout).
     pub done: Receiver<Completed<R>>,
+    pub(crate) keep_alive: Arc<KeepAlive>,
+}
+
+impl<R> std::fmt::Debug for Call<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("seq", &self.seq)
+            .field("service_method", &self.service_method)
+            .field("pending", &self.keep_alive.0.lock().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R> Call<R> {
     /// Waits for the call to complete and returns its reply.
     pub fn wait(self) -> Result<R, Error> {
         self.done.recv().map_or(Err(Error::Shutdown), |c| c.result)
+    }
+}
+
+/// The client a pending [`Call`] keeps open: held by the `Call`, emptied by the call when it
+/// completes, so that the connection lives while both do.
+pub(crate) struct KeepAlive(Mutex<Option<Client>>);
+
+impl KeepAlive {
+    pub(crate) fn new(client: Client) -> Arc<KeepAlive> {
+        Arc::new(KeepAlive(Mutex::new(Some(client))))
+    }
+
+    /// Lets the client go; it closes if this was its last handle.
+    pub(crate) fn release(&self) {
+        let client = self.0.lock().take();
+        drop(client);
     }
 }
 

@@ -1,9 +1,10 @@
 //! The client: calls sent from any thread, replies routed by one reader thread.
 //!
-//! A caller registers its call under a fresh sequence number, then writes the request itself
-//! under the send lock. The reader thread reads responses, finds each call by its sequence
-//! number, decodes the reply into the caller's type and completes the call through its done
-//! channel. When the connection ends, every pending call completes with an error.
+//! A caller registers its call under a fresh sequence number, then queues the request on the
+//! connection's outbox, never waiting for the server to read it. The reader thread reads
+//! responses, finds each call by its sequence number, decodes the reply into the caller's type
+//! and completes the call through its done channel. When the connection ends, or the client is
+//! closed, every pending call completes with an error.
 
 mod builder;
 pub(crate) mod call;
@@ -30,13 +31,14 @@ use serde::Serialize;
 use crate::codec::{ClientCodec, Request, RequestEncoder};
 use crate::error::{CodecError, Error, RegisterError};
 use crate::service::Service;
+use crate::telemetry::ClientMetrics;
 use crate::transport::http::DEFAULT_RPC_PATH;
-use crate::transport::outbox::{self, Outbox, Outgoing};
+use crate::transport::outbox::{self, Abandoned, Outbox, Outgoing, Ticket};
 use crate::transport::{thread_name, READER_STACK_SIZE};
 use crate::wire::Wire;
-use call::Argument;
+use call::{Argument, KeepAlive};
 use peer::Peer;
-use pending::{Calls, Deliver, Pending, PendingCall, Waiter};
+use pending::{Calls, Deliver, Observe, Pending, PendingCall, Waiter};
 use reader::Reader;
 use timer::{Expire, Key};
 
@@ -47,7 +49,8 @@ const DELIVERY_GRACE: Duration = Duration::from_millis(10);
 ///
 /// `Client` is `Send + Sync` and a cheap handle (an `Arc` inside): clone it, or share a
 /// reference, across threads; their calls are multiplexed over the one connection. The
-/// connection closes when [`Client::close`] is called or the last handle is dropped.
+/// connection closes when [`Client::close`] is called or the last handle is dropped; a pending
+/// [`Call`] counts as a handle until it completes.
 ///
 /// ```no_run
 /// # #[derive(serde::Serialize)] struct Args { a: i64, b: i64 }
@@ -74,6 +77,7 @@ struct ClientInner {
     timeout: Option<Duration>,
     /// Set by the first [`Client::close`]: a second one returns [`Error::Shutdown`].
     closed: AtomicBool,
+    metrics: Arc<ClientMetrics>,
 }
 
 /// The codec's encoder, with a request header reused for every request, so that sending
@@ -136,7 +140,12 @@ impl Client {
     ) -> Result<Client, CodecError> {
         let (encoder, output) = codec.writer()?;
         let peer_name = output.peer().to_owned();
-        let outbox = Outbox::new(
+        let calls = Arc::new(Calls::new());
+        // A timed-out call's request still queued is dropped, where that spoils no other.
+        let abandoned = encoder
+            .requests_stand_alone()
+            .then(|| Arc::clone(&calls) as Arc<dyn Abandoned>);
+        let outbox = Outbox::dropping_abandoned(
             Encoder {
                 codec: Box::new(encoder),
                 header: Request::default(),
@@ -146,8 +155,8 @@ impl Client {
                 max_message: config.max_message_size,
                 max_unsent: config.max_unsent.max(config.max_message_size),
             },
+            abandoned,
         );
-        let calls = Arc::new(Calls::new());
         let peer = Arc::new(Peer::new(&peer_name, wire));
         let reader = Reader {
             calls: Arc::clone(&calls),
@@ -169,6 +178,7 @@ impl Client {
                 peer,
                 timeout: config.timeout,
                 closed: AtomicBool::new(false),
+                metrics: Arc::new(ClientMetrics::new(wire)),
             }),
         })
     }
@@ -179,7 +189,9 @@ impl Client {
     }
 
     /// Calls `service_method` with `args` and waits for the reply, for at most the client's
-    /// default timeout, if it has one.
+    /// default timeout, if it has one. The timeout bounds the whole call: the wait for other
+    /// callers' requests to encode before this one, and for the reply; the call never waits
+    /// for the server to read its request.
     ///
     /// `args` is serialized once, as it is sent; with gob twice, the first time to derive
     /// its type, so there its `Serialize` must give the same value each time.
@@ -216,19 +228,27 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned + Send + 'static,
     {
+        let deadline = deadline_after(timeout);
         let waiter = Arc::new(Waiter::new());
-        let seq = self.send(service_method, Argument::new(&args), None, |seq| {
-            PendingCall::boxed(
-                seq,
-                String::new(),
-                Deliver::Waiter(Arc::clone(&waiter)),
-                None,
-            )
-        });
-        if let Some(result) = waiter.wait(deadline_after(timeout)) {
+        let seq = self.send(
+            service_method,
+            Argument::new(&args),
+            deadline,
+            None,
+            |seq| {
+                PendingCall::boxed(
+                    seq,
+                    String::new(),
+                    Deliver::Waiter(Arc::clone(&waiter)),
+                    None,
+                    Observe::start(service_method, &self.inner.metrics),
+                )
+            },
+        );
+        if let Some(result) = waiter.wait(deadline) {
             return result;
         }
-        match self.inner.calls.remove(seq) {
+        match self.inner.calls.abandon(seq) {
             Some(pending) => {
                 pending.cancel();
                 Err(Error::Timeout)
@@ -267,19 +287,24 @@ impl Client {
         R: DeserializeOwned + Send + 'static,
     {
         let (tx, rx) = bounded(1);
-        let deadline = deadline_after(timeout).map(Key::new);
-        let seq = self.send(service_method, Argument::new(&args), deadline, |seq| {
-            PendingCall::boxed(
+        let deadline = deadline_after(timeout);
+        let key = deadline.map(Key::new);
+        let keep_alive = KeepAlive::new(self.clone());
+        let seq = self.send(service_method, Argument::new(&args), deadline, key, |seq| {
+            PendingCall::keeping(
                 seq,
                 service_method.to_owned(),
                 Deliver::Channel(tx),
-                deadline,
+                key,
+                Arc::downgrade(&keep_alive),
+                Observe::start(service_method, &self.inner.metrics),
             )
         });
         Call {
             seq,
             service_method: service_method.to_owned(),
             done: rx,
+            keep_alive,
         }
     }
 
@@ -289,6 +314,10 @@ impl Client {
     ///
     /// The reader thread never blocks on `done`: if it is full when the call completes, the
     /// completion is dropped and a warning logged, as in Go. An unbuffered channel is refused.
+    ///
+    /// Such a call has no handle of its own, so unlike a [`Call`] it does not keep the
+    /// connection open: keep a `Client` while waiting on `done`, or the call fails as the last
+    /// one is dropped.
     pub fn go_with<A, R>(
         &self,
         service_method: &str,
@@ -303,14 +332,16 @@ impl Client {
             return Err(Error::UnbufferedDone);
         }
         let done = done.clone();
-        let deadline = deadline_after(self.inner.timeout).map(Key::new);
+        let deadline = deadline_after(self.inner.timeout);
+        let key = deadline.map(Key::new);
         Ok(
-            self.send(service_method, Argument::new(&args), deadline, |seq| {
+            self.send(service_method, Argument::new(&args), deadline, key, |seq| {
                 PendingCall::boxed(
                     seq,
                     service_method.to_owned(),
                     Deliver::Channel(done),
-                    deadline,
+                    key,
+                    Observe::start(service_method, &self.inner.metrics),
                 )
             }),
         )
@@ -326,18 +357,19 @@ impl Client {
         if !self.inner.calls.is_open() {
             return Err(Error::Shutdown);
         }
-        self.write(0, service_method, true, Argument::new(&args))
+        self.write(0, service_method, true, Argument::new(&args), None, None)
     }
 
-    /// Closes the connection. Pending calls complete with [`Error::Shutdown`]; so do later
-    /// ones. As in Go, closing a client whose connection the server ended is fine, and closing
-    /// it a second time returns [`Error::Shutdown`]. Never waits for a write in progress.
+    /// Closes the connection. Every pending call has completed by the time it returns, with
+    /// an [`Error::Io`] of kind `ConnectionAborted` (it may have run), and later calls fail
+    /// with [`Error::Shutdown`]. As in Go, closing a client whose connection the server ended
+    /// is fine, and closing it a second time returns [`Error::Shutdown`]. Never waits for a
+    /// write in progress.
     pub fn close(&self) -> Result<(), Error> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(Error::Shutdown);
         }
-        self.inner.calls.start_closing();
-        self.inner.outbox.close();
+        self.inner.close();
         Ok(())
     }
 
@@ -407,16 +439,20 @@ impl Client {
         self.inner.peer.notifications()
     }
 
-    /// Registers a call, schedules its deadline, writes its request, and returns its
-    /// sequence number. A call that cannot be sent is completed with the reason at once.
+    /// Registers a call, schedules its deadline `key` on the timer thread, queues its request
+    /// without waiting past `deadline`, and returns its sequence number. A call that cannot be
+    /// sent is completed with the reason at once.
     fn send(
         &self,
         service_method: &str,
         args: Argument<'_>,
-        deadline: Option<Key>,
+        deadline: Option<Instant>,
+        key: Option<Key>,
         pending: impl FnOnce(u64) -> Box<dyn Pending>,
     ) -> u64 {
         let calls = &self.inner.calls;
+        // Read before the call exists: any call that ends after it counts.
+        let generation = calls.generation();
         let seq = match calls.register(pending) {
             Ok(seq) => seq,
             Err((seq, pending)) => {
@@ -424,7 +460,7 @@ impl Client {
                 return seq;
             }
         };
-        if let Some(key) = deadline {
+        if let Some(key) = key {
             // Before the request leaves, so that no reply can beat it and leave it behind.
             let expire: Weak<dyn Expire> = Arc::downgrade(calls) as Weak<dyn Expire>;
             timer::schedule(key, seq, expire);
@@ -433,7 +469,8 @@ impl Client {
                 timer::cancel(key);
             }
         }
-        if let Err(e) = self.write(seq, service_method, false, args) {
+        let ticket = Ticket { seq, generation };
+        if let Err(e) = self.write(seq, service_method, false, args, Some(ticket), deadline) {
             // The reader may have failed the call already if the connection died.
             if let Some(pending) = calls.remove(seq) {
                 pending.finish(Some(e));
@@ -442,16 +479,20 @@ impl Client {
         seq
     }
 
-    /// Queues one request on the connection's writer. Only this request's encoding can fail
-    /// here; a connection that fails later fails its calls through the reader.
+    /// Queues one request on the connection's writer, waiting for others' requests to encode
+    /// until `deadline` at most. Only this request's queueing can fail here; a connection that
+    /// fails later fails its calls through the reader.
     fn write(
         &self,
         seq: u64,
         service_method: &str,
         notification: bool,
         args: Argument<'_>,
+        ticket: Option<Ticket>,
+        deadline: Option<Instant>,
     ) -> Result<(), Error> {
-        let sent = self.inner.outbox.send(Outgoing::Request, |encoder, buf| {
+        let request = Outgoing::Request(ticket);
+        let sent = self.inner.outbox.send(request, deadline, |encoder, buf| {
             let Encoder { codec, header } = encoder;
             header.seq = seq;
             header.service_method.clear();
@@ -463,6 +504,7 @@ impl Client {
         match sent {
             Ok(()) => Ok(()),
             Err(e) if e.is_recoverable() => Err(Error::Codec(e)),
+            Err(CodecError::Io(e)) if e.kind() == io::ErrorKind::TimedOut => Err(Error::Timeout),
             Err(_) => Err(Error::Shutdown),
         }
     }
@@ -473,12 +515,21 @@ fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
     timeout.and_then(|timeout| Instant::now().checked_add(timeout))
 }
 
-impl Drop for ClientInner {
-    /// The last handle closes the connection; its pending calls complete with
-    /// [`Error::Shutdown`].
-    fn drop(&mut self) {
+impl ClientInner {
+    /// Refuses later calls, shuts the connection, so that nothing more is written, and fails
+    /// the calls pending.
+    fn close(&self) {
         self.calls.start_closing();
         self.outbox.close();
+        self.calls.fail_all(Error::closed_in_flight);
+    }
+}
+
+impl Drop for ClientInner {
+    /// The last handle closes the connection; the calls pending then, which no [`Call`]
+    /// kept open, complete with an [`Error::Io`] of kind `ConnectionAborted`.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -496,18 +547,59 @@ mod tests {
         fn id(&self, n: u64) -> Result<u64, String> {
             Ok(n)
         }
+
+        fn bytes(&self, b: serde_bytes::ByteBuf) -> Result<serde_bytes::ByteBuf, String> {
+            Ok(b)
+        }
     }
 
-    #[test]
-    fn completed_go_timeout_calls_leave_no_deadline_behind() {
+    fn serve() -> std::net::SocketAddr {
         let server = Server::new();
         server
-            .register(Service::new(Id).method("Id", Id::id))
+            .register(
+                Service::new(Id)
+                    .method("Id", Id::id)
+                    .method("Bytes", Id::bytes),
+            )
             .unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         thread::spawn(move || server.accept(&listener));
-        let client = Client::dial(addr).unwrap();
+        addr
+    }
+
+    #[test]
+    fn an_idle_client_holds_small_buffers_after_large_calls() {
+        let client = Client::dial(serve()).unwrap();
+        let large = serde_bytes::ByteBuf::from(vec![7u8; 10 << 20]);
+        thread::scope(|s| {
+            for _ in 0..3 {
+                s.spawn(|| {
+                    let echoed: serde_bytes::ByteBuf = client
+                        .call_timeout("Id.Bytes", &large, Duration::from_secs(10))
+                        .unwrap();
+                    assert_eq!(echoed.len(), large.len());
+                });
+            }
+        });
+        // The writer may still be putting its last buffer away.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let held = client.inner.outbox.buffered();
+            if held <= 1 << 20 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{held} bytes held by an idle client"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn completed_go_timeout_calls_leave_no_deadline_behind() {
+        let client = Client::dial(serve()).unwrap();
         let hour = Duration::from_secs(3600);
         for batch in 0..200u64 {
             let calls: Vec<Call<u64>> = (0..1000)

@@ -221,14 +221,14 @@ impl Peer {
                  refusing {}",
                 method.name
             );
-            log::warn!("{busy}");
+            tracing::warn!("{busy}");
             if !notification {
                 answer.answer(seq, Err(busy.into()));
             }
             return Ok(());
         }
         let in_flight = Arc::clone(&self.in_flight);
-        let ctx = Context::new(&self.caller, &method);
+        let ctx = Context::new(&self.caller, &method, seq);
         self.pool.execute(&hint, move || {
             // Counted out however the call ends, a panic included.
             let _running = Finished(in_flight);
@@ -248,7 +248,7 @@ impl Peer {
     fn deliver<C: ClientCodec>(&self, codec: &mut C, method: String) -> Result<(), CodecError> {
         if self.notifications.lock().is_none() {
             codec.read_response_body(None)?;
-            log::info!("rpc: dropping the peer's notification {method}: nothing takes it");
+            tracing::info!("rpc: dropping the peer's notification {method}: nothing takes it");
             return Ok(());
         }
         let mut params = None;
@@ -263,7 +263,7 @@ impl Peer {
                     return Ok(()); // Made before, so never gone.
                 };
                 if let Err(dropped) = channel.send(Notification { method, params }) {
-                    log::warn!(
+                    tracing::warn!(
                         "rpc: dropping the peer's notification {}: {} wait unread, holding {} bytes",
                         dropped.method,
                         channel.tx.len(),
@@ -274,7 +274,7 @@ impl Peer {
             }
             (Err(e), _) if !e.is_recoverable() => Err(e),
             (result, _) => {
-                log::warn!("rpc: dropping the peer's notification {method}: {result:?}");
+                tracing::warn!("rpc: dropping the peer's notification {method}: {result:?}");
                 Ok(())
             }
         }

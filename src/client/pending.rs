@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -14,10 +14,12 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::{DeserializeOwned, Error as _};
 
-use crate::client::call::Completed;
+use crate::client::call::{Completed, KeepAlive};
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
+use crate::telemetry::{ClientMetrics, Outcome};
+use crate::transport::outbox::Abandoned;
 
 /// A call waiting for its response, with its reply type erased.
 pub(crate) trait Pending: Send {
@@ -44,6 +46,10 @@ pub(crate) struct PendingCall<R> {
     /// `None` once completed or cancelled.
     deliver: Option<Deliver<R>>,
     deadline: Option<Key>,
+    /// The client its `Call` keeps open until the call completes.
+    keep_alive: Weak<KeepAlive>,
+    /// `None` once the call's end was reported.
+    observe: Option<Observe>,
 }
 
 /// Where a completed call goes.
@@ -99,6 +105,19 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         service_method: String,
         deliver: Deliver<R>,
         deadline: Option<Key>,
+        observe: Observe,
+    ) -> Box<dyn Pending> {
+        Self::keeping(seq, service_method, deliver, deadline, Weak::new(), observe)
+    }
+
+    /// A call that releases `keep_alive`'s client once it completes.
+    pub(crate) fn keeping(
+        seq: u64,
+        service_method: String,
+        deliver: Deliver<R>,
+        deadline: Option<Key>,
+        keep_alive: Weak<KeepAlive>,
+        observe: Observe,
     ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
@@ -106,6 +125,8 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
             reply: None,
             deliver: Some(deliver),
             deadline,
+            keep_alive,
+            observe: Some(observe),
         })
     }
 }
@@ -114,6 +135,9 @@ impl<R> PendingCall<R> {
     fn complete(&mut self, result: Result<R, Error>) {
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
+        }
+        if let Some(observe) = self.observe.take() {
+            observe.ended(outcome(&result));
         }
         match self.deliver.take() {
             None => {}
@@ -125,9 +149,15 @@ impl<R> PendingCall<R> {
                     result,
                 };
                 if let Err(TrySendError::Full(_)) = done.try_send(completed) {
-                    log::warn!("rpc: discarding Call reply due to insufficient Done chan capacity");
+                    tracing::warn!(
+                        "rpc: discarding Call reply due to insufficient Done chan capacity"
+                    );
                 }
             }
+        }
+        // After the result is delivered: this may drop the last handle, closing the client.
+        if let Some(keep_alive) = self.keep_alive.upgrade() {
+            keep_alive.release();
         }
     }
 }
@@ -161,7 +191,11 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
     }
 
     fn cancel(mut self: Box<Self>) {
+        if let Some(observe) = self.observe.take() {
+            observe.ended(Outcome::Timeout);
+        }
         self.deliver = None;
+        self.keep_alive = Weak::new();
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
         }
@@ -172,10 +206,52 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
     }
 }
 
+/// What a call reports when it ends: to its span, and to its client's metrics.
+pub(crate) struct Observe {
+    span: tracing::Span,
+    started: Instant,
+    metrics: Arc<ClientMetrics>,
+}
+
+impl Observe {
+    /// Starts reporting a call of `service_method`.
+    pub(crate) fn start(service_method: &str, metrics: &Arc<ClientMetrics>) -> Observe {
+        metrics.in_flight.increment(1.0);
+        Observe {
+            span: tracing::debug_span!(
+                "rpc.client.call",
+                rpc.method = service_method,
+                outcome = tracing::field::Empty,
+                duration_us = tracing::field::Empty,
+            ),
+            started: Instant::now(),
+            metrics: Arc::clone(metrics),
+        }
+    }
+
+    fn ended(self, outcome: Outcome) {
+        let took = self.started.elapsed();
+        self.metrics.in_flight.decrement(1.0);
+        self.metrics.completed(outcome, took);
+        self.span.record("outcome", outcome.as_str());
+        self.span.record("duration_us", took.as_micros() as u64);
+    }
+}
+
+/// How a call ended, for its metrics.
+fn outcome<R>(result: &Result<R, Error>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Ok,
+        Err(Error::Timeout) => Outcome::Timeout,
+        Err(e) if !e.may_have_run() => Outcome::Refused,
+        Err(_) => Outcome::Error,
+    }
+}
+
 impl<R> Drop for PendingCall<R> {
     /// A call dropped without completing (a reader thread that panicked) still completes.
     fn drop(&mut self) {
-        self.complete(Err(Error::Shutdown));
+        self.complete(Err(Error::closed_in_flight()));
     }
 }
 
@@ -196,8 +272,19 @@ impl Expire for Calls {
             }
         };
         if let Some(pending) = expired {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
             pending.finish(Some(Error::Timeout));
         }
+    }
+}
+
+impl Abandoned for Calls {
+    fn generation(&self) -> u64 {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    fn ended(&self, seq: u64) -> bool {
+        !self.contains(seq)
     }
 }
 
@@ -207,6 +294,8 @@ pub(crate) struct Calls {
     shards: [Mutex<HashMap<u64, Box<dyn Pending>>>; SHARDS],
     next_seq: AtomicU64,
     state: AtomicU8,
+    /// How many calls ended without their reply, their requests perhaps still queued.
+    abandoned: AtomicU64,
 }
 
 impl Calls {
@@ -215,6 +304,7 @@ impl Calls {
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             next_seq: AtomicU64::new(0),
             state: AtomicU8::new(OPEN),
+            abandoned: AtomicU64::new(0),
         }
     }
 
@@ -267,6 +357,16 @@ impl Calls {
         self.shard(seq).lock().remove(&seq)
     }
 
+    /// Removes a call whose caller stopped waiting for it, so that its request, if still
+    /// queued, is dropped unsent.
+    pub(crate) fn abandon(&self, seq: u64) -> Option<Box<dyn Pending>> {
+        let pending = self.remove(seq);
+        if pending.is_some() {
+            self.abandoned.fetch_add(1, Ordering::AcqRel);
+        }
+        pending
+    }
+
     /// The connection ended (`end` is `None` for a clean end of stream): fails every pending
     /// call, and every later one, as Go's client does.
     pub(crate) fn terminate(&self, end: Option<CodecError>) {
@@ -276,21 +376,25 @@ impl Calls {
             .is_err();
         if !closing {
             if let Some(e) = &end {
-                log::warn!("rpc: client protocol error: {e}");
+                tracing::warn!("rpc: client protocol error: {e}");
             }
         }
+        self.fail_all(|| match &end {
+            _ if closing => Error::closed_in_flight(),
+            None => Error::Io(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the reply arrived",
+            )),
+            Some(e) => replicate(e),
+        });
+    }
+
+    /// Completes every pending call with an `error` of its own, outside the shards' locks.
+    pub(crate) fn fail_all(&self, error: impl Fn() -> Error) {
         for shard in &self.shards {
             let drained: Vec<_> = shard.lock().drain().map(|(_, p)| p).collect();
             for pending in drained {
-                let error = match &end {
-                    _ if closing => Error::Shutdown,
-                    None => Error::Io(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed before the reply arrived",
-                    )),
-                    Some(e) => replicate(e),
-                };
-                pending.finish(Some(error));
+                pending.finish(Some(error()));
             }
         }
     }
@@ -311,6 +415,11 @@ pub(crate) fn replicate(e: &CodecError) -> Error {
                 limit: *limit,
             })
         }
+        CodecError::ReplyTooLarge { seq, size, limit } => Error::Codec(CodecError::ReplyTooLarge {
+            seq: *seq,
+            size: *size,
+            limit: *limit,
+        }),
         CodecError::Malformed(s) => Error::Codec(CodecError::Malformed(s.clone())),
         CodecError::Decode(s) => Error::Codec(CodecError::Decode(s.clone())),
         CodecError::Encode(s) => Error::Codec(CodecError::Encode(s.clone())),
@@ -331,7 +440,13 @@ mod tests {
     ) {
         let (tx, rx) = crossbeam_channel::bounded(1);
         (
-            PendingCall::<u64>::boxed(seq, String::new(), Deliver::Channel(tx), deadline),
+            PendingCall::<u64>::boxed(
+                seq,
+                String::new(),
+                Deliver::Channel(tx),
+                deadline,
+                Observe::start("T.M", &Arc::new(ClientMetrics::new(None))),
+            ),
             rx,
         )
     }

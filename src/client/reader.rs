@@ -33,6 +33,13 @@ impl Reader {
                     self.peer.serve(&mut codec, request, Arc::clone(&answer))
                 }
                 Ok(None) => break None,
+                // Skipped by the codec: the stream is in step.
+                Err(e @ CodecError::ReplyTooLarge { seq, .. }) => {
+                    if let Some(pending) = calls.remove(seq) {
+                        pending.finish(Some(Error::Codec(e)));
+                    }
+                    Ok(())
+                }
                 Err(e) => Err(e),
             };
             if let Err(e) = read {

@@ -62,7 +62,7 @@ fn timer() -> Option<&'static Timer> {
         match spawned {
             Ok(_) => Some(timer),
             Err(e) => {
-                log::error!("rpc: cannot start the deadline thread: {e}");
+                tracing::error!("rpc: cannot start the deadline thread: {e}");
                 None
             }
         }

@@ -185,6 +185,24 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the metrics `handle`'s recorder holds, in Prometheus's text format, at
+    /// `GET /metrics` ([`METRICS_PATH`](crate::METRICS_PATH)) on the server's HTTP port: on
+    /// [`Server::serve_http`], and on any port where the server finds HTTP. Install the
+    /// recorder before the server's first call:
+    ///
+    /// ```
+    /// let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+    ///     .install_recorder()
+    ///     .expect("no other recorder installed");
+    /// let server = netrpc::Server::builder().prometheus(handle).build();
+    /// # drop(server);
+    /// ```
+    #[cfg(feature = "prometheus")]
+    pub fn prometheus(mut self, handle: metrics_exporter_prometheus::PrometheusHandle) -> Self {
+        self.http.prometheus = Some(handle);
+        self
+    }
+
     /// Builds the server.
     pub fn build(self) -> Server {
         Server {

@@ -7,6 +7,7 @@
 //! reader has stopped and the last call in flight has answered (the last handle to the outbox
 //! is dropped), or at once when the server shuts down.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use super::state::{Close, RUNNING_FOR};
 use crate::codec::{Failure, Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
 use crate::service::{Arg, Caller, Context, HangUp, Method, Reply};
+use crate::telemetry::{self, Counted, MethodHandles};
 use crate::transport::outbox::{self, Outbox};
 use crate::wire::Wire;
 
@@ -32,7 +34,7 @@ impl State {
         let outbox = match codec.writer() {
             Ok((encoder, output)) => Outbox::new(encoder, output, self.outbox_limits()),
             Err(e) => {
-                log::error!("rpc: cannot write to the connection: {e}");
+                tracing::error!("rpc: cannot write to the connection: {e}");
                 return;
             }
         };
@@ -43,6 +45,8 @@ impl State {
         let caller = Caller::new(outbox.peer(), wire);
         // However reading ends, the calls still running learn that their caller is gone.
         let _hang_up = HangUp(Arc::clone(&caller));
+        let _counted = Counted::new(&self.gauges.connections);
+        tracing::debug!(peer = outbox.peer(), ?wire, "rpc: connection opened");
         let limit = CallLimit::new(self.limits.max_in_flight);
         // Whether the read timeout was cut short to end an idle spell on time.
         let mut cut_short = false;
@@ -51,7 +55,7 @@ impl State {
             if cut_short && matches!(read, Ok(Some(_))) {
                 cut_short = false;
                 if let Err(e) = outbox.set_read_timeout(self.limits.read_timeout) {
-                    log::warn!("rpc: setting the read timeout on {}: {e}", outbox.peer());
+                    tracing::warn!("rpc: setting the read timeout on {}: {e}", outbox.peer());
                 }
             }
             match read {
@@ -66,7 +70,8 @@ impl State {
                     let outbox = Arc::clone(&outbox);
                     let hint = Arc::clone(&method.hint);
                     let server = Arc::as_ptr(self) as usize;
-                    let ctx = Context::new(&caller, &method);
+                    let ctx = Context::new(&caller, &method, request.seq);
+                    method.metrics.on(wire).request_size(request.size);
                     self.pool.execute(&hint, move || {
                         let result = RUNNING_FOR.with(|running| {
                             running.set(server);
@@ -74,12 +79,22 @@ impl State {
                             running.set(0);
                             result
                         });
-                        answer(&outbox, &request, result);
+                        answer(&outbox, &request, result, method.metrics.on(wire));
                         drop(call);
                     });
                 }
-                Ok(Some(Incoming::Rejected { request, error })) => {
-                    answer(&outbox, &request, Err(error.into()));
+                Ok(Some(Incoming::Rejected {
+                    request,
+                    method,
+                    error,
+                })) => {
+                    let metrics = method
+                        .as_ref()
+                        .map_or(telemetry::unknown_method(), |m| &m.metrics);
+                    let handles = metrics.on(wire);
+                    handles.refused();
+                    handles.request_size(request.size);
+                    answer(&outbox, &request, Err(error.into()), handles);
                 }
                 Ok(None) => break,
                 Err(CodecError::Io(e))
@@ -107,7 +122,7 @@ impl State {
                         cut_short = true;
                         continue;
                     }
-                    log::info!(
+                    tracing::info!(
                         "rpc: nothing read from {} within the read timeout; closing the connection",
                         outbox.peer()
                     );
@@ -115,10 +130,11 @@ impl State {
                 }
                 Err(e) => {
                     if !outbox.is_closed() {
-                        log::warn!("rpc: {}: {e}; closing the connection", outbox.peer());
+                        tracing::warn!("rpc: {}: {e}; closing the connection", outbox.peer());
                     }
                     if let CodecError::RequestTooLarge { seq, .. } = e {
                         // Tell the caller why, before the connection closes.
+                        telemetry::unknown_method().on(wire).refused();
                         respond(&outbox, seq, Err(&e.to_string().into()));
                     }
                     break;
@@ -135,19 +151,28 @@ impl State {
         outbox: &Arc<Outbox<C::Encoder>>,
         caller: &Arc<Caller>,
     ) -> Result<bool, CodecError> {
-        let (request, result) = match self.read_request(codec)? {
+        match self.read_request(codec)? {
             None => return Ok(false),
             Some(Incoming::Call {
                 request,
                 method,
                 arg,
             }) => {
-                let result = method.invoke(&Context::new(caller, &method), arg);
-                (request, result)
+                let result = method.invoke(&Context::new(caller, &method, request.seq), arg);
+                answer(outbox, &request, result, method.metrics.on(None));
             }
-            Some(Incoming::Rejected { request, error }) => (request, Err(error.into())),
-        };
-        answer(outbox, &request, result);
+            Some(Incoming::Rejected {
+                request,
+                method,
+                error,
+            }) => {
+                let metrics = method
+                    .as_ref()
+                    .map_or(telemetry::unknown_method(), |m| &m.metrics);
+                metrics.on(None).refused();
+                answer(outbox, &request, Err(error.into()), metrics.on(None));
+            }
+        }
         Ok(true)
     }
 
@@ -163,20 +188,25 @@ impl State {
         let Some(request) = codec.read_request_header()? else {
             return Ok(None);
         };
-        if self.is_shutting_down() {
-            codec.read_request_body(None)?;
-            return Ok(Some(Incoming::Rejected {
-                request,
-                error: "rpc: server is shutting down".to_owned(),
-            }));
-        }
         let method = match self.registry.lookup(&request.service_method) {
             Ok(method) => method,
             Err(error) => {
                 codec.read_request_body(None)?;
-                return Ok(Some(Incoming::Rejected { request, error }));
+                return Ok(Some(Incoming::Rejected {
+                    request,
+                    method: None,
+                    error,
+                }));
             }
         };
+        if self.is_shutting_down() {
+            codec.read_request_body(None)?;
+            return Ok(Some(Incoming::Rejected {
+                request,
+                method: Some(method),
+                error: "rpc: server is shutting down".to_owned(),
+            }));
+        }
         let mut arg = None;
         let decoded = codec.read_request_body(Some(&mut |de| {
             arg = Some(method.decode(de)?);
@@ -190,10 +220,12 @@ impl State {
             })),
             (Ok(()), None) => Ok(Some(Incoming::Rejected {
                 request,
+                method: Some(method),
                 error: "rpc: reading body: the codec produced no argument".to_owned(),
             })),
             (Err(e), _) if e.is_recoverable() => Ok(Some(Incoming::Rejected {
                 request,
+                method: Some(method),
                 error: e.to_string(),
             })),
             (Err(e), _) => Err(e),
@@ -209,8 +241,13 @@ enum Incoming {
         method: Arc<Method>,
         arg: Arg,
     },
-    /// A request answered with an error without running anything.
-    Rejected { request: Request, error: String },
+    /// A request answered with an error without running anything; of `method`, if there
+    /// is one by its name.
+    Rejected {
+        request: Request,
+        method: Option<Arc<Method>>,
+        error: String,
+    },
 }
 
 /// Answers `request` with `result`; a notification, which has no answer, has its error
@@ -219,15 +256,17 @@ fn answer<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     request: &Request,
     result: Result<Reply, Failure>,
+    metrics: &MethodHandles,
 ) {
     if !request.notification {
-        respond(
+        let size = respond(
             outbox,
             request.seq,
             result.as_deref().map(|reply| reply as _),
         );
+        metrics.response_size(size);
     } else if let Err(error) = result {
-        log::debug!(
+        tracing::debug!(
             "rpc: notification {} from {}: {}",
             request.service_method,
             outbox.peer(),
@@ -236,18 +275,23 @@ fn answer<E: ResponseEncoder>(
     }
 }
 
-/// Sends the response to call `seq`.
+/// Sends the response to call `seq`; returns its size as encoded.
 fn respond<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     seq: u64,
     result: Result<&dyn erased_serde::Serialize, &Failure>,
-) {
+) -> usize {
+    let size = Cell::new(0);
     let failure = result.err();
     let result = result.map_err(|failure| failure.text.as_str());
     outbox.reply(seq, result, |encoder, buf, result| {
+        let start = buf.len();
         let (response, body) = Response::answering(seq, result, failure);
-        encoder.encode_response(buf, &response, body)
+        let encoded = encoder.encode_response(buf, &response, body);
+        size.set(buf.len().saturating_sub(start));
+        encoded
     });
+    size.get()
 }
 
 /// A connection's calls in flight, bounded: a count of them, so the reader stops reading at
@@ -295,7 +339,7 @@ impl CallLimit {
     fn take<E: Send + 'static>(&self, state: &Arc<State>, outbox: &Outbox<E>) -> Option<InFlight> {
         let mut books = self.tokens.books.lock();
         if books.taken >= self.max && !self.warned.swap(true, Ordering::Relaxed) {
-            log::warn!(
+            tracing::warn!(
                 "rpc: {} has {} calls in flight, the limit (ServerBuilder::max_in_flight_per_conn): \
                  no more of its requests are read until one answers. Calls that call this server \
                  back over the same connection wait here for ever once they fill it",
@@ -312,6 +356,7 @@ impl CallLimit {
         books.taken += 1;
         drop(books);
         state.in_flight.fetch_add(1, Ordering::AcqRel);
+        state.gauges.in_flight.increment(1.0);
         Some(InFlight {
             state: Arc::clone(state),
             tokens: Arc::clone(&self.tokens),
@@ -336,5 +381,6 @@ impl Drop for InFlight {
         drop(books);
         self.tokens.freed.notify_one();
         self.state.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.state.gauges.in_flight.decrement(1.0);
     }
 }

@@ -1,4 +1,5 @@
-//! The debug page: every service, its methods and how often each was called.
+//! The debug page: every service, its methods, how often each was called, how often it
+//! failed and how long it took.
 
 use std::sync::Arc;
 
@@ -15,21 +16,27 @@ fn sorted_methods(service: &ServiceEntry) -> Vec<(&str, &Method)> {
     methods
 }
 
-/// The debug page as Go lays it out: a table of methods and call counts per service.
+/// The debug page as Go lays it out, a table of methods and call counts per service, with
+/// errors and latency in columns after Go's.
 pub(super) fn debug_html(services: &[Arc<ServiceEntry>]) -> String {
     let mut page = String::from("<html>\n<body>\n<title>Services</title>\n");
     for service in services {
         page.push_str(&format!(
-            "<hr>\nService {}\n<hr>\n<table>\n<th align=center>Method</th><th align=center>Calls</th>\n",
+            "<hr>\nService {}\n<hr>\n<table>\n<th align=center>Method</th><th align=center>Calls</th>\
+             <th align=center>Errors</th><th align=center>Mean</th><th align=center>Longest</th>\n",
             html_escape(&service.name)
         ));
         for (name, method) in sorted_methods(service) {
+            let (mean, longest) = method.latency();
             page.push_str(&format!(
-                "<tr>\n<td align=left font=fixed>{}({}, {}) error</td>\n<td align=center>{}</td>\n</tr>\n",
+                "<tr>\n<td align=left font=fixed>{}({}, {}) error</td>\n<td align=center>{}</td>\n\
+                 <td align=center>{}</td>\n<td align=center>{mean:.1?}</td>\n\
+                 <td align=center>{longest:.1?}</td>\n</tr>\n",
                 html_escape(name),
                 html_escape(method.arg_type),
                 html_escape(method.reply_type),
-                method.calls()
+                method.calls(),
+                method.errors(),
             ));
         }
         page.push_str("</table>\n");
@@ -39,7 +46,8 @@ pub(super) fn debug_html(services: &[Arc<ServiceEntry>]) -> String {
 }
 
 /// The debug page's data as JSON:
-/// `{"services":[{"name":…,"methods":[{"name":…,"arg_type":…,"reply_type":…,"calls":…}]}]}`.
+/// `{"services":[{"name":…,"methods":[{"name":…,"arg_type":…,"reply_type":…,"calls":…,
+/// "errors":…,"mean_seconds":…,"longest_seconds":…}]}]}`.
 pub(super) fn debug_json(services: &[Arc<ServiceEntry>]) -> String {
     let services: Vec<String> = services
         .iter()
@@ -47,12 +55,16 @@ pub(super) fn debug_json(services: &[Arc<ServiceEntry>]) -> String {
             let methods: Vec<String> = sorted_methods(service)
                 .into_iter()
                 .map(|(name, method)| {
+                    let (mean, longest) = method.latency();
                     format!(
-                        r#"{{"name":{},"arg_type":{},"reply_type":{},"calls":{}}}"#,
+                        r#"{{"name":{},"arg_type":{},"reply_type":{},"calls":{},"errors":{},"mean_seconds":{},"longest_seconds":{}}}"#,
                         json_string(name),
                         json_string(method.arg_type),
                         json_string(method.reply_type),
-                        method.calls()
+                        method.calls(),
+                        method.errors(),
+                        mean.as_secs_f64(),
+                        longest.as_secs_f64(),
                     )
                 })
                 .collect();

@@ -23,12 +23,32 @@ use crate::transport::{Conn, Listener, Rewind};
 pub(super) const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where a server answers HTTP, and how long it waits for a request head.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(super) struct HttpConfig {
     pub(super) rpc_path: Arc<str>,
     pub(super) debug_path: Arc<str>,
     pub(super) head_timeout: Duration,
+    /// What `GET /metrics` renders, if the server serves metrics.
+    #[cfg(feature = "prometheus")]
+    pub(super) prometheus: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut out = f.debug_struct("HttpConfig");
+        out.field("rpc_path", &self.rpc_path)
+            .field("debug_path", &self.debug_path)
+            .field("head_timeout", &self.head_timeout);
+        #[cfg(feature = "prometheus")]
+        out.field("prometheus", &self.prometheus.is_some());
+        out.finish()
+    }
+}
+
+/// Where a server with [`ServerBuilder::prometheus`](crate::ServerBuilder::prometheus) answers
+/// Prometheus.
+#[cfg(feature = "prometheus")]
+pub const METRICS_PATH: &str = "/metrics";
 
 impl Default for HttpConfig {
     fn default() -> Self {
@@ -36,6 +56,8 @@ impl Default for HttpConfig {
             rpc_path: DEFAULT_RPC_PATH.into(),
             debug_path: DEFAULT_DEBUG_PATH.into(),
             head_timeout: HEAD_TIMEOUT,
+            #[cfg(feature = "prometheus")]
+            prometheus: None,
         }
     }
 }
@@ -118,7 +140,7 @@ impl Server {
             let connected = write_within(&mut conn, format!("HTTP/1.0 {CONNECTED}\n\n").as_bytes())
                 .and_then(|()| conn.set_read_timeout(None));
             if let Err(e) = connected {
-                log::warn!("rpc hijacking {}: {e}", conn.peer());
+                tracing::warn!("rpc hijacking {}: {e}", conn.peer());
                 return;
             }
             drop(tracked); // The RPC session is tracked as any other connection.
@@ -143,10 +165,36 @@ impl Server {
                 body.as_bytes(),
                 head_only,
             );
+        } else if let Some(text) = metrics_text(http, path) {
+            if method != "GET" && method != "HEAD" {
+                let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
+                return;
+            }
+            let content_type = "text/plain; version=0.0.4; charset=utf-8";
+            let head_only = method == "HEAD";
+            let _ = write_response(
+                &mut conn,
+                "200 OK",
+                content_type,
+                text.as_bytes(),
+                head_only,
+            );
         } else {
             let _ = respond(&mut conn, "404 Not Found", TEXT, b"404 page not found\n");
         }
     }
+}
+
+/// The metrics in Prometheus's text format, if `path` is where this server serves them.
+#[cfg(feature = "prometheus")]
+fn metrics_text(http: &HttpConfig, path: &str) -> Option<String> {
+    let handle = http.prometheus.as_ref().filter(|_| path == METRICS_PATH)?;
+    Some(handle.render())
+}
+
+#[cfg(not(feature = "prometheus"))]
+fn metrics_text(_: &HttpConfig, _: &str) -> Option<String> {
+    None
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";

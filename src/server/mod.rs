@@ -11,6 +11,8 @@ mod http;
 mod state;
 
 pub use builder::ServerBuilder;
+#[cfg(feature = "prometheus")]
+pub use http::METRICS_PATH;
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -148,12 +150,12 @@ impl Server {
                     }
                     _ if is_fd_exhaustion(&e) => {
                         // Out of file descriptors: wait for connections to close, then go on.
-                        log::error!("rpc.Serve: accept: {e}; retrying");
+                        tracing::error!("rpc.Serve: accept: {e}; retrying");
                         thread::sleep(Duration::from_millis(100));
                         continue;
                     }
                     _ => {
-                        log::error!("rpc.Serve: accept: {e}");
+                        tracing::error!("rpc.Serve: accept: {e}");
                         return Err(e);
                     }
                 },
@@ -165,12 +167,14 @@ impl Server {
             let peer = conn.peer();
             let limit = self.state.limits.max_connections;
             if self.state.accepted.load(Ordering::Acquire) >= limit {
-                log::warn!("rpc: {limit} connections open already; closing the one from {peer}");
+                tracing::warn!(
+                    "rpc: {limit} connections open already; closing the one from {peer}"
+                );
                 let _ = conn.shutdown();
                 continue;
             }
             if let Err(e) = listener.prepare(&conn, &self.state.socket) {
-                log::warn!("rpc: configuring connection from {peer}: {e}");
+                tracing::warn!("rpc: configuring connection from {peer}: {e}");
             }
             self.state.accepted.fetch_add(1, Ordering::AcqRel);
             let accepted = AcceptedGuard(self.clone());
@@ -183,7 +187,7 @@ impl Server {
                     serve(conn);
                 });
             if let Err(e) = spawned {
-                log::error!("rpc: cannot start a thread for {peer}: {e}");
+                tracing::error!("rpc: cannot start a thread for {peer}: {e}");
             }
         }
     }
@@ -261,7 +265,7 @@ impl Server {
         match detected {
             Ok(found) => found,
             Err(e) => {
-                log::debug!("rpc: {peer}: reading the first bytes: {e}");
+                tracing::debug!("rpc: {peer}: reading the first bytes: {e}");
                 None
             }
         }
@@ -286,10 +290,10 @@ impl Server {
         let limits = &self.state.limits;
         // Each on its own: one the socket refuses (a zero timeout) leaves the other set.
         if let Err(e) = conn.set_read_timeout(limits.read_timeout) {
-            log::warn!("rpc: setting the read timeout on {}: {e}", conn.peer());
+            tracing::warn!("rpc: setting the read timeout on {}: {e}", conn.peer());
         }
         if let Err(e) = conn.set_write_timeout(limits.write_timeout) {
-            log::warn!("rpc: setting the write timeout on {}: {e}", conn.peer());
+            tracing::warn!("rpc: setting the write timeout on {}: {e}", conn.peer());
         }
     }
 

@@ -12,6 +12,7 @@ use parking_lot::Mutex;
 use super::http::HttpConfig;
 use crate::service::pool::Pool;
 use crate::service::Registry;
+use crate::telemetry::ServerGauges;
 use crate::transport::outbox::Outbox;
 use crate::transport::SocketOptions;
 use crate::wire::Wire;
@@ -36,6 +37,7 @@ pub(crate) struct State {
     pub(crate) conn_stack_size: usize,
     pub(crate) wire: Wire,
     pub(crate) http: HttpConfig,
+    pub(crate) gauges: ServerGauges,
     /// Connections accepted by `accept_with` and still served.
     pub(crate) accepted: AtomicUsize,
     /// How to wake each running accept loop, for shutdown.
@@ -82,6 +84,7 @@ impl State {
             conn_stack_size,
             wire,
             http,
+            gauges: ServerGauges::new(),
             accepted: AtomicUsize::new(0),
             wakers: Mutex::new(HashMap::new()),
             next_waker: AtomicU64::new(0),

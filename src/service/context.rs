@@ -41,13 +41,15 @@ use crate::wire::Wire;
 pub struct Context {
     caller: Arc<Caller>,
     method: Arc<Method>,
+    seq: u64,
 }
 
 impl Context {
-    pub(crate) fn new(caller: &Arc<Caller>, method: &Arc<Method>) -> Context {
+    pub(crate) fn new(caller: &Arc<Caller>, method: &Arc<Method>, seq: u64) -> Context {
         Context {
             caller: Arc::clone(caller),
             method: Arc::clone(method),
+            seq,
         }
     }
 
@@ -65,6 +67,11 @@ impl Context {
     /// The method called, as `"Service.Method"`.
     pub fn service_method(&self) -> &str {
         &self.method.name
+    }
+
+    /// The sequence number the caller gave the call (MessagePack-RPC's msgid, Go's `Seq`).
+    pub fn seq(&self) -> u64 {
+        self.seq
     }
 
     /// A channel that becomes ready once the caller is gone: its connection closed, or the
@@ -86,6 +93,7 @@ impl std::fmt::Debug for Context {
             .field("peer", &self.peer())
             .field("wire", &self.wire())
             .field("service_method", &self.service_method())
+            .field("seq", &self.seq)
             .field("done", &self.is_done())
             .finish()
     }

@@ -39,6 +39,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::panic::panic_message;
+use crate::telemetry::PoolGauges;
 
 /// How long a job runs in a slot before the monitor asks whether its thread is blocked.
 pub(crate) const BLOCKED_AFTER: Duration = Duration::from_micros(200);
@@ -160,6 +161,7 @@ struct Workers {
     /// Signalled to wake the monitor when jobs start to wait.
     backlog: Condvar,
     config: PoolConfig,
+    gauges: PoolGauges,
 }
 
 struct Queue {
@@ -205,7 +207,7 @@ impl Queue {
             None => self.saturated = false,
             Some(since) if !self.saturated && now.duration_since(since) > SATURATED_AFTER => {
                 self.saturated = true;
-                log::warn!(
+                tracing::warn!(
                     "rpc: a call has waited {:?} for a thread ({} waiting, {} threads, {} slots \
                      busy): the server is saturated",
                     now.duration_since(since),
@@ -266,6 +268,7 @@ impl Pool {
                 has_job: Condvar::new(),
                 backlog: Condvar::new(),
                 config,
+                gauges: PoolGauges::new(),
             }),
         }
     }
@@ -299,6 +302,7 @@ impl Pool {
                 workers.watch(&mut queue);
             }
         }
+        workers.publish(&queue);
         if queue.threads == 0 {
             // No thread could be started at all: run the job here rather than never.
             let job = queue
@@ -325,6 +329,18 @@ impl Drop for Pool {
 }
 
 impl Workers {
+    /// Tells the gauges how many threads are busy and idle, and how many jobs wait.
+    fn publish(&self, queue: &Queue) {
+        let idle = queue.idle + queue.woken;
+        self.gauges
+            .busy
+            .set(queue.threads.saturating_sub(idle) as f64);
+        self.gauges.idle.set(idle as f64);
+        self.gauges
+            .queued
+            .set((queue.waiting.len() + queue.ready.len()) as f64);
+    }
+
     /// Wakes an idle worker, or starts one; false if no worker is on its way (the system
     /// refused a thread).
     fn wake_worker(self: &Arc<Self>, queue: &mut MutexGuard<'_, Queue>) -> bool {
@@ -350,7 +366,7 @@ impl Workers {
                 queue.threads -= 1;
                 queue.woken -= 1;
                 queue.starting -= 1;
-                log::error!(
+                tracing::error!(
                     "rpc: cannot start a worker thread ({} running): {e}; asking again in {TICK:?}",
                     queue.threads
                 );
@@ -378,7 +394,7 @@ impl Workers {
                 });
                 if let Err(e) = spawned {
                     queue.monitor = Monitor::NotStarted;
-                    log::error!("rpc: cannot start the worker pool's monitor thread: {e}");
+                    tracing::error!("rpc: cannot start the worker pool's monitor thread: {e}");
                     // Without a monitor, waiting jobs must not depend on blocked slots.
                     self.wake_worker(queue);
                 }
@@ -405,6 +421,7 @@ impl Workers {
                     queue.waiting.push_front(job);
                     continue;
                 }
+                self.publish(&queue);
                 drop(queue);
                 self.run(job);
                 queue = self.queue.lock();
@@ -425,6 +442,7 @@ impl Workers {
                     });
                     queue.occupied += 1;
                 }
+                self.publish(&queue);
                 drop(queue);
                 self.run(job);
                 queue = self.queue.lock();
@@ -440,6 +458,7 @@ impl Workers {
                 }
             } else if queue.closed || !self.park(&mut queue) {
                 queue.threads -= 1;
+                self.publish(&queue);
                 return;
             }
         }
@@ -452,7 +471,7 @@ impl Workers {
         // A task that panics (a reply whose `Drop` panics, say) must not take the worker,
         // and its place in the pool's books, with it.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(job.task)) {
-            log::error!(
+            tracing::error!(
                 "rpc: a call panicked outside its method: {}",
                 panic_message(&*panic)
             );
@@ -464,6 +483,7 @@ impl Workers {
     /// Parks a worker until it is woken for a job; false if it should leave instead.
     fn park(&self, queue: &mut MutexGuard<'_, Queue>) -> bool {
         queue.idle += 1;
+        self.publish(queue);
         let deadline = Instant::now() + self.config.keep_alive;
         if self.has_job.wait_until(queue, deadline).timed_out() {
             // Nobody woke this worker, so it is still counted idle.

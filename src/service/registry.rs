@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use serde::de::Error as _;
@@ -15,6 +16,7 @@ use super::{Arg, CallFn, Context, DecodeFn, Reply, Service};
 use crate::codec::Failure;
 use crate::error::RegisterError;
 use crate::panic::panic_message;
+use crate::telemetry::{self, MethodMetrics, Outcome};
 
 /// The services a server has registered, by name.
 #[derive(Default)]
@@ -149,13 +151,17 @@ impl ServiceEntry {
                 return Err(RegisterError::DuplicateMethod(full_name));
             }
             let method = Method {
-                name: full_name,
                 arg_type: spec.arg_type,
                 reply_type: spec.reply_type,
                 decode: spec.decode,
                 call: spec.call,
                 calls: AtomicU64::new(0),
+                errors: AtomicU64::new(0),
+                busy_nanos: AtomicU64::new(0),
+                longest_nanos: AtomicU64::new(0),
                 hint: Arc::default(),
+                metrics: MethodMetrics::new(&full_name),
+                name: full_name,
             };
             methods.insert(spec.name, Arc::new(method));
         }
@@ -175,8 +181,14 @@ pub(crate) struct Method {
     decode: DecodeFn,
     call: CallFn,
     calls: AtomicU64,
+    /// Calls that returned an error or panicked.
+    errors: AtomicU64,
+    /// Time spent in the method, all calls together, and the longest call, in nanoseconds.
+    busy_nanos: AtomicU64,
+    longest_nanos: AtomicU64,
     /// Whether the method's calls block, as the worker pool has seen them.
     pub(crate) hint: Arc<Hint>,
+    pub(crate) metrics: MethodMetrics,
 }
 
 impl Method {
@@ -194,17 +206,66 @@ impl Method {
         })
     }
 
-    /// Runs the method for the caller `ctx` tells of. A panic becomes an error, so the worker
-    /// and the connection survive it.
+    /// Runs the method for the caller `ctx` tells of, in a span of its own, and counts it. A
+    /// panic becomes an error, so the worker and the connection survive it.
     pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, Failure> {
+        let span = tracing::debug_span!(
+            "rpc.server.call",
+            rpc.system = telemetry::system(ctx.wire()),
+            rpc.service = self.metrics.service(),
+            rpc.method = self.metrics.method(),
+            net.peer = ctx.peer(),
+            seq = ctx.seq(),
+            outcome = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        let _in_span = span.enter();
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| (self.call)(ctx, arg)));
+        let took = started.elapsed();
+        let (outcome, result) = match result {
+            Ok(Ok(reply)) => (Outcome::Ok, Ok(reply)),
+            Ok(Err(error)) => (Outcome::Error, Err(error)),
+            Err(payload) => {
+                let error = format!(
+                    "rpc: method {} panicked: {}",
+                    self.name,
+                    panic_message(&*payload)
+                );
+                tracing::error!("{error}");
+                (Outcome::Panic, Err(Failure::from(error)))
+            }
+        };
+        self.count(outcome, took);
+        self.metrics.on(ctx.wire()).ran(outcome, took);
+        span.record("outcome", outcome.as_str());
+        span.record("duration_us", took.as_micros() as u64);
+        result
+    }
+
+    /// Keeps the figures of the debug page.
+    fn count(&self, outcome: Outcome, took: Duration) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        catch_unwind(AssertUnwindSafe(|| (self.call)(ctx, arg))).unwrap_or_else(|payload| {
-            Err(Failure::from(format!(
-                "rpc: method {} panicked: {}",
-                self.name,
-                panic_message(&*payload)
-            )))
-        })
+        if outcome != Outcome::Ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.longest_nanos.fetch_max(nanos, Ordering::Relaxed);
+    }
+
+    /// How many of its calls returned an error or panicked.
+    pub(crate) fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The time its calls took on average, and the longest; zero before the first.
+    pub(crate) fn latency(&self) -> (Duration, Duration) {
+        let calls = self.calls().max(1);
+        (
+            Duration::from_nanos(self.busy_nanos.load(Ordering::Relaxed) / calls),
+            Duration::from_nanos(self.longest_nanos.load(Ordering::Relaxed)),
+        )
     }
 
     /// How many times the method was called.

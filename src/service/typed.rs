@@ -72,7 +72,7 @@ fn failure<E: Serialize + Display>(ctx: &Context, error: &E) -> Failure {
             value: Some(value),
         },
         Err(e) => {
-            log::warn!(
+            tracing::warn!(
                 "rpc: the error of {} cannot be encoded as a value ({e}): sending its text",
                 ctx.service_method()
             );

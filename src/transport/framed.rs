@@ -3,7 +3,9 @@
 //! The wire formats have no length prefix, so a [`FrameReader`] asks a [`Scanner`] where each
 //! message ends before anything parses it. The scanner checks every length marker against the
 //! limit, so a peer that claims a huge message is refused before a byte is allocated for it, and
-//! one read syscall can serve many small messages.
+//! one read syscall can serve many small messages. Where the wire lets the reader walk a
+//! message as it arrives ([`Skip`]), a message refused can be skipped, its bytes dropped as
+//! they come, so that only its own call fails.
 
 use std::io;
 use std::ops::Range;
@@ -34,6 +36,25 @@ pub(crate) trait Scanner: Default {
     }
 }
 
+/// A wire whose messages can be walked as they arrive, without keeping them: a tree of values,
+/// each a header, then a payload of bytes not looked at, then the values it contains.
+pub(crate) trait Skip: Scanner {
+    /// The header of the value that `buf` begins with; `Ok(None)` if `buf` holds less than the
+    /// whole header.
+    fn header(buf: &[u8]) -> Result<Option<Header>, CodecError>;
+}
+
+/// The front of one value, as [`Skip::header`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// The header's own length in bytes.
+    pub(crate) len: usize,
+    /// The bytes that follow the header and belong to this value alone.
+    pub(crate) payload: u64,
+    /// How many values follow those bytes inside this one.
+    pub(crate) values: u64,
+}
+
 /// Reads whole messages from a stream into one reused buffer.
 pub(crate) struct FrameReader<R, S> {
     inner: R,
@@ -50,6 +71,8 @@ pub(crate) struct FrameReader<R, S> {
     started: Option<Instant>,
     /// The read timeout set while that message arrives: shortened to the time it has left.
     read_timeout: Option<Duration>,
+    /// Whether the message at `start` was refused as too large, and may be skipped.
+    refused: bool,
 }
 
 impl<R: Conn, S: Scanner> FrameReader<R, S> {
@@ -65,6 +88,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
             arrival,
             started: None,
             read_timeout: arrival,
+            refused: false,
         }
     }
 
@@ -81,28 +105,22 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
 
     /// Reads the next message and returns where it lies in [`FrameReader::bytes`];
     /// `Ok(None)` at a clean end of stream. The bytes stay valid until the next call.
+    /// A message over the limit is [`CodecError::TooLarge`]; it may then be skipped
+    /// ([`FrameReader::skip_refused`]).
     pub(crate) fn next_frame(&mut self) -> Result<Option<Range<usize>>, CodecError> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-            if self.buf.len() > KEEP_READ_BUFFER {
-                self.buf = Vec::new();
-            }
-        }
+        self.shrink();
         loop {
             while self.start < self.end && S::is_padding(self.buf[self.start]) {
                 self.start += 1;
             }
             if self.start < self.end {
                 let pending = &self.buf[self.start..self.end];
-                if let Some(len) = self.scanner.scan(pending, self.limit)? {
+                let scanned = self.scanner.scan(pending, self.limit);
+                self.refused = matches!(scanned, Err(CodecError::TooLarge { .. }));
+                if let Some(len) = scanned? {
                     let frame = self.start..self.start + len;
                     self.start += len;
-                    self.started = None;
-                    if self.read_timeout != self.arrival {
-                        self.inner.set_read_timeout(self.arrival)?;
-                        self.read_timeout = self.arrival;
-                    }
+                    self.arrived()?;
                     return Ok(Some(frame));
                 }
                 self.check_arrival()?;
@@ -111,12 +129,91 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 if self.start == self.end {
                     return Ok(None);
                 }
-                return Err(CodecError::Io(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed in the middle of a message",
-                )));
+                return Err(in_the_middle());
             }
         }
+    }
+
+    /// Gives back a buffer grown for a large message once what it holds would fit a small
+    /// one, so that an idle connection holds little.
+    fn shrink(&mut self) {
+        let pending = self.end - self.start;
+        if pending == 0 {
+            (self.start, self.end) = (0, 0);
+        }
+        if self.buf.len() <= KEEP_READ_BUFFER || pending > KEEP_READ_BUFFER / 2 {
+            return;
+        }
+        let mut small = Vec::new();
+        if pending > 0 {
+            small.resize(pending.next_power_of_two().max(READ_CHUNK), 0);
+            small[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+        }
+        (self.buf, self.start, self.end) = (small, 0, pending);
+    }
+
+    /// Ends the wait for the message that has just come whole.
+    fn arrived(&mut self) -> Result<(), CodecError> {
+        self.started = None;
+        if self.read_timeout != self.arrival {
+            self.inner.set_read_timeout(self.arrival)?;
+            self.read_timeout = self.arrival;
+        }
+        Ok(())
+    }
+
+    /// Skips the message that [`FrameReader::next_frame`] has just refused as too large,
+    /// dropping its bytes as they arrive (within the read timeout, as any message), and
+    /// returns its size; the next frame is the message after it. `None` if the last message
+    /// was not refused.
+    pub(crate) fn skip_refused(&mut self) -> Result<Option<u64>, CodecError>
+    where
+        S: Skip,
+    {
+        if !std::mem::take(&mut self.refused) {
+            return Ok(None);
+        }
+        self.scanner = S::default();
+        // Bytes dropped, bytes of the current value's payload still to drop, values to come.
+        let (mut size, mut payload, mut owed) = (0u64, 0u64, 1u64);
+        loop {
+            let dropped = payload.min((self.end - self.start) as u64);
+            self.start += dropped as usize;
+            size += dropped;
+            payload -= dropped;
+            if payload == 0 {
+                if owed == 0 {
+                    self.arrived()?;
+                    return Ok(Some(size));
+                }
+                if let Some(header) = S::header(&self.buf[self.start..self.end])? {
+                    self.start += header.len;
+                    size += header.len as u64;
+                    payload = header.payload;
+                    owed = owed - 1 + header.values;
+                    continue;
+                }
+            }
+            self.check_arrival()?;
+            self.keep_only_pending();
+            if !self.fill()? {
+                return Err(in_the_middle());
+            }
+        }
+    }
+
+    /// Moves what is left of a message being skipped, at most the front of a header, to the
+    /// start of a buffer no larger than an idle connection keeps.
+    fn keep_only_pending(&mut self) {
+        let pending = self.end - self.start;
+        if self.buf.len() > KEEP_READ_BUFFER {
+            let mut small = vec![0; KEEP_READ_BUFFER];
+            small[..pending].copy_from_slice(&self.buf[self.start..self.end]);
+            self.buf = small;
+        } else {
+            self.buf.copy_within(self.start..self.end, 0);
+        }
+        (self.start, self.end) = (0, pending);
     }
 
     /// Fails once a message has taken longer than the read timeout to arrive since its first
@@ -174,7 +271,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
     /// How many bytes the read buffer holds, received or room for them.
     #[cfg(test)]
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.capacity()
     }
 
     /// The bytes of a frame returned by [`FrameReader::next_frame`].
@@ -187,6 +284,7 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
         let pending = self.end - self.start;
         if pending > self.limit {
             // The scanner refuses over-limit messages first; this is a second line of defence.
+            self.refused = true;
             return Err(CodecError::TooLarge {
                 size: pending as u64,
                 limit: self.limit,
@@ -215,5 +313,111 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 Err(e) => return Err(CodecError::Io(e)),
             }
         }
+    }
+}
+
+fn in_the_middle() -> CodecError {
+    CodecError::Io(io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "connection closed in the middle of a message",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::wire::msgpack::MsgpackScanner;
+
+    /// A stream that yields its chunks, each read at most one, then ends.
+    struct Chunks(VecDeque<Vec<u8>>);
+
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let Some(chunk) = self.0.front_mut() else {
+                return Ok(0);
+            };
+            let n = chunk.len().min(buf.len());
+            buf[..n].copy_from_slice(&chunk[..n]);
+            chunk.drain(..n);
+            if chunk.is_empty() {
+                self.0.pop_front();
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Chunks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Conn for Chunks {
+        fn try_clone(&self) -> io::Result<Self> {
+            Ok(Chunks(VecDeque::new()))
+        }
+
+        fn shutdown(&self) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn peer(&self) -> String {
+            "chunks".to_owned()
+        }
+    }
+
+    /// A MessagePack-RPC response to call `seq` whose result is `len` bytes.
+    fn response(seq: u8, len: usize) -> Vec<u8> {
+        let mut message = vec![0x94, 0x01, seq, 0xc0];
+        rmp::encode::write_bin(&mut message, &vec![7; len]).unwrap();
+        message
+    }
+
+    /// A reader of `chunks`, each cut in pieces of 64 KiB at most.
+    fn reader(limit: usize, chunks: &[&[u8]]) -> FrameReader<Chunks, MsgpackScanner> {
+        let pieces = chunks.iter().flat_map(|chunk| chunk.chunks(64 << 10));
+        FrameReader::new(Chunks(pieces.map(<[u8]>::to_vec).collect()), limit)
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_skipped_without_being_kept() {
+        let (large, small) = (response(1, 10 << 20), response(2, 10));
+        let mut frames = reader(1 << 20, &[&large, &small]);
+        let refused = frames.next_frame();
+        assert!(
+            matches!(refused, Err(CodecError::TooLarge { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(frames.skip_refused().unwrap(), Some(large.len() as u64));
+        assert!(
+            frames.buffered() <= KEEP_READ_BUFFER,
+            "{}",
+            frames.buffered()
+        );
+        let next = frames.next_frame().unwrap().unwrap();
+        assert_eq!(frames.bytes(next), small);
+        assert_eq!(frames.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn the_buffer_grown_for_a_large_message_is_given_back() {
+        let (large, small) = (response(1, 10 << 20), response(2, 10));
+        // The next message's first bytes come with the large one's last.
+        let (end, rest) = small.split_at(4);
+        let mut frames = reader(64 << 20, &[&[&large[..], end].concat(), rest]);
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), large.len());
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), small.len());
+        assert!(
+            frames.buffered() <= KEEP_READ_BUFFER,
+            "{}",
+            frames.buffered()
+        );
     }
 }

@@ -35,7 +35,7 @@ use crate::codec::{
 };
 use crate::encoding::gob::{message_len, Decoder, Encoder, GobError, ValueMessage};
 use crate::error::CodecError;
-use crate::transport::framed::{FrameReader, Scanner};
+use crate::transport::framed::{FrameReader, Header, Scanner, Skip};
 use crate::transport::Conn;
 
 /// Go's `rpc.Request`, the header of a request.
@@ -80,6 +80,17 @@ impl Scanner for GobScanner {
         }
         let total = header + len;
         Ok((buf.len() >= total).then_some(total))
+    }
+}
+
+impl Skip for GobScanner {
+    fn header(buf: &[u8]) -> Result<Option<Header>, CodecError> {
+        let front = message_len(buf, usize::MAX).map_err(malformed)?;
+        Ok(front.map(|(len, payload)| Header {
+            len,
+            payload: payload as u64,
+            values: 0,
+        }))
     }
 }
 
@@ -319,6 +330,8 @@ impl ResponseEncoder for GobResponseEncoder {
 pub struct GobClientCodec<C> {
     reader: GobReader<C>,
     limit: usize,
+    /// The sequence number of the response whose body comes next.
+    seq: u64,
 }
 
 impl<C> std::fmt::Debug for GobClientCodec<C> {
@@ -338,6 +351,7 @@ impl<C: Conn> GobClientCodec<C> {
         GobClientCodec {
             reader: GobReader::new(conn, limit),
             limit,
+            seq: 0,
         }
     }
 }
@@ -359,6 +373,7 @@ impl<C: Conn> ClientCodec for GobClientCodec<C> {
                 .deserialize::<ResponseHeader>()
                 .map_err(|e| CodecError::Malformed(format!("gob: reading response header: {e}")))
         })?;
+        self.seq = header.as_ref().map_or(0, |header| header.seq);
         // Fields added to `Response` later keep their defaults.
         #[allow(clippy::needless_update)]
         Ok(header.map(|header| Response {
@@ -369,7 +384,19 @@ impl<C: Conn> ClientCodec for GobClientCodec<C> {
     }
 
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
-        self.reader.read_body(body)
+        // A body over the limit is a message of its own, after the header: only its call fails.
+        let read = self.reader.read_body(body);
+        let Err(e @ CodecError::TooLarge { limit, .. }) = read else {
+            return read;
+        };
+        match self.reader.frames.skip_refused()? {
+            Some(size) => Err(CodecError::ReplyTooLarge {
+                seq: self.seq,
+                size,
+                limit,
+            }),
+            None => Err(e),
+        }
     }
 }
 

@@ -112,6 +112,7 @@ impl<C: Conn> ServerCodec for JsonServerCodec<C> {
         Ok(Some(Request {
             seq: self.seq,
             service_method: request.method,
+            size: place.bytes.len(),
             ..Request::default()
         }))
     }
@@ -399,6 +400,10 @@ impl RequestEncoder for JsonRequestEncoder {
         buf.extend_from_slice(request.seq.to_string().as_bytes());
         buf.extend_from_slice(b"}\n");
         Ok(())
+    }
+
+    fn requests_stand_alone(&self) -> bool {
+        true
     }
 }
 

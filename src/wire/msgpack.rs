@@ -36,7 +36,7 @@ use crate::codec::{
     ServerCodec,
 };
 use crate::error::CodecError;
-use crate::transport::framed::{FrameReader, Scanner};
+use crate::transport::framed::{FrameReader, Header, Scanner, Skip};
 use crate::transport::Conn;
 
 /// The deepest nesting of arrays and maps a body may have. It bounds the stack a decoder needs.
@@ -83,7 +83,7 @@ impl<C: Conn> MessageReader<C> {
         self.body = Body::None;
         let frame = self.frames.next_frame().map_err(|e| match e {
             // A request's msgid comes before its bulk: its caller can be told why.
-            CodecError::TooLarge { size, limit } => match request_seq(self.frames.unread()) {
+            CodecError::TooLarge { size, limit } => match seq_of(REQUEST, self.frames.unread()) {
                 Some(seq) => CodecError::RequestTooLarge { seq, size, limit },
                 None => e,
             },
@@ -102,6 +102,7 @@ impl<C: Conn> MessageReader<C> {
         Ok(Some(Envelope {
             kind,
             len,
+            size: frame.len(),
             rest_start: frame.end - rd.len(),
             rest: rd,
         }))
@@ -114,6 +115,7 @@ impl<C: Conn> MessageReader<C> {
         let Some(Envelope {
             kind,
             len,
+            size,
             rest: mut rd,
             rest_start,
         }) = self.next()?
@@ -153,6 +155,7 @@ impl<C: Conn> MessageReader<C> {
                     service_method,
                     notification,
                     argument_list: whole_params,
+                    size,
                 };
                 (Message::Request(request), body)
             }
@@ -166,6 +169,22 @@ impl<C: Conn> MessageReader<C> {
         };
         self.body = body;
         Ok(Some(message))
+    }
+
+    /// Skips a response over the limit, its msgid read before its bulk, so that only its
+    /// call fails ([`CodecError::ReplyTooLarge`]).
+    fn skip_reply(&mut self, e: CodecError) -> CodecError {
+        let CodecError::TooLarge { limit, .. } = e else {
+            return e;
+        };
+        let Some(seq) = seq_of(RESPONSE, self.frames.unread()) else {
+            return e;
+        };
+        match self.frames.skip_refused() {
+            Ok(Some(size)) => CodecError::ReplyTooLarge { seq, size, limit },
+            Ok(None) => e,
+            Err(e) => e,
+        }
     }
 
     /// Decodes the kept body into `decode`, or discards it when `None`.
@@ -220,6 +239,8 @@ fn in_serde_words(e: &erased_serde::Error) -> String {
 struct Envelope<'a> {
     kind: u64,
     len: u32,
+    /// The whole message's size.
+    size: usize,
     /// The message after the kind...
     rest: &'a [u8],
     /// ...and where it starts in the reader's buffer.
@@ -290,10 +311,11 @@ fn spoken_http(front: &[u8]) -> Option<CodecError> {
     })
 }
 
-/// The msgid of the request that `front` begins, if it is one and the msgid has come.
-fn request_seq(mut front: &[u8]) -> Option<u64> {
+/// The msgid of the message of `kind` (a request or a response) that `front` begins, if it
+/// is one and the msgid has come.
+fn seq_of(kind: u64, mut front: &[u8]) -> Option<u64> {
     let rd = &mut front;
-    (read_array_len(rd).ok()? == 4 && read_uint(rd).ok()? == REQUEST).then_some(())?;
+    (read_array_len(rd).ok()? == 4 && read_uint(rd).ok()? == kind).then_some(())?;
     read_uint(rd).ok()
 }
 
@@ -336,7 +358,7 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     }
 
     fn read_response_header(&mut self) -> Result<Option<Response>, CodecError> {
-        match self.0.next_message(true)? {
+        match self.read_message()? {
             None => Ok(None),
             Some(Message::Response(response)) => Ok(Some(response)),
             Some(Message::Request(_)) => Err(CodecError::Malformed(
@@ -346,7 +368,7 @@ impl<C: Conn> ClientCodec for MsgpackClientCodec<C> {
     }
 
     fn read_message(&mut self) -> Result<Option<Message>, CodecError> {
-        self.0.next_message(true)
+        self.0.next_message(true).map_err(|e| self.0.skip_reply(e))
     }
 
     fn read_response_body(&mut self, body: Option<DecodeBody<'_>>) -> Result<(), CodecError> {
@@ -439,6 +461,10 @@ impl RequestEncoder for MsgpackEncoder {
             _ => return Err(not_a_list()),
         }
         Ok(())
+    }
+
+    fn requests_stand_alone(&self) -> bool {
+        true
     }
 
     fn encode_reply(
@@ -556,6 +582,16 @@ impl Scanner for MsgpackScanner {
             self.owed = self.owed - 1 + items;
         }
         Ok(Some(std::mem::take(&mut self.pos)))
+    }
+}
+
+impl Skip for MsgpackScanner {
+    fn header(buf: &[u8]) -> Result<Option<Header>, CodecError> {
+        Ok(value_header(buf)?.map(|(len, payload, values)| Header {
+            len,
+            payload,
+            values,
+        }))
     }
 }
 
