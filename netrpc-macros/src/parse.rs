@@ -66,7 +66,7 @@ impl Method {
 const CLIENT_ITEMS: [&str; 4] = ["new", "with_timeout", "client", "into_client"];
 
 /// The provided method the trait gains.
-pub(crate) const INTO_SERVICE: &str = "into_service";
+const INTO_SERVICE: &str = "into_service";
 
 /// Errors found so far: all of them are reported, not only the first.
 #[derive(Default)]
