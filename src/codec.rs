@@ -69,25 +69,50 @@ pub struct Response {
     pub seq: u64,
     /// The error text, if the call failed; then no reply body is sent.
     pub error: Option<String>,
-    /// The error as the peer sent it, when that was no string (MessagePack-RPC allows any
-    /// value: Neovim sends `[code, message]`); `error` then renders it.
+    /// The error as a value, beside its text in `error`. Read: the peer's error, when that
+    /// was no string (MessagePack-RPC allows any value: Neovim sends `[code, message]`);
+    /// `error` then renders it. Written: a typed error
+    /// ([`Service::method_with_typed_error`](crate::Service::method_with_typed_error)), which
+    /// a wire that carries any value as its error sends instead of the text.
     pub error_value: Option<rmpv::Value>,
 }
 
 impl Response {
     /// The header that answers call `seq` with `result`, and the body that goes with it.
+    /// The error `result` holds takes `failure`'s value if it is `failure`'s own text, not the
+    /// reason `failure` could not be sent.
     pub(crate) fn answering<'a>(
         seq: u64,
         result: Result<&'a dyn erased_serde::Serialize, &str>,
+        failure: Option<&Failure>,
     ) -> (Response, Option<&'a dyn erased_serde::Serialize>) {
         let mut response = Response {
             seq,
             ..Response::default()
         };
         let body = result
-            .map_err(|error| response.error = Some(error.to_owned()))
+            .map_err(|error| {
+                response.error = Some(error.to_owned());
+                response.error_value = failure
+                    .filter(|failure| failure.text == error)
+                    .and_then(|failure| failure.value.clone());
+            })
             .ok();
         (response, body)
+    }
+}
+
+/// A method's error on its way to the encoder: its text, and a typed error's value.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) text: String,
+    /// The error as a value, for a wire that carries one; `None` for an error that is text.
+    pub(crate) value: Option<rmpv::Value>,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Failure {
+        Failure { text, value: None }
     }
 }
 
@@ -124,6 +149,11 @@ pub trait ServerCodec: Send + 'static {
 /// Encodes responses: the writing half of a server codec.
 pub trait ResponseEncoder: Send + 'static {
     /// Appends one response to `buf`; `body` is `None` when `response.error` is set.
+    ///
+    /// `response.error_value`, when set, is the same error as a value (a typed error): a wire
+    /// whose error may be any value (MessagePack-RPC) sends it in place of the text; any
+    /// other sends `response.error`, which is always set with it. An encoder that ignores
+    /// `error_value` so sends what it sent before typed errors existed.
     fn encode_response(
         &mut self,
         buf: &mut Vec<u8>,

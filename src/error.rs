@@ -281,3 +281,36 @@ impl From<io::Error> for CodecError {
         CodecError::Io(e)
     }
 }
+
+impl Error {
+    /// The remote method's error as the type `E` it returned, if this is a remote error that
+    /// reads as one: from the value MessagePack-RPC carried ([`Error::ServerValue`], or the
+    /// string of [`Error::Server`]), decoded as a reply would be. Go's wires carry text only,
+    /// so there only an `E` that decodes from a string comes back (a `String`, a unit enum
+    /// variant named as the text); `None` otherwise, and for every other kind of error.
+    ///
+    /// An error the server itself made (an unknown method, a panic) is text too: as a
+    /// `String`, it reads like a method's.
+    ///
+    /// ```no_run
+    /// # #[derive(serde::Deserialize, Debug)] enum DivideError { ByZero }
+    /// # let client = netrpc::Client::dial("127.0.0.1:1234")?;
+    /// match client.call::<_, i64>("Arith.Divide", &(1, 0)) {
+    ///     Err(e) => println!("{:?}", e.remote::<DivideError>()), // Some(ByZero)
+    ///     Ok(quotient) => println!("{quotient}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remote<E: serde::de::DeserializeOwned>(&self) -> Option<E> {
+        let mut bytes = Vec::new();
+        match self {
+            Error::Server(text) => rmp::encode::write_str(&mut bytes, text).ok()?,
+            Error::ServerValue { value, .. } => {
+                rmpv::encode::write_value(&mut bytes, value).ok()?
+            }
+            _ => return None,
+        }
+        // No deeper than the reader let a value be (`wire::msgpack::MAX_DEPTH`).
+        rmp_serde::from_slice(&bytes).ok()
+    }
+}

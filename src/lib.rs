@@ -5,9 +5,12 @@
 //! [`gob`], Go's default, and [JSON-RPC](crate::jsonrpc). One server port answers
 //! all of them, and HTTP, telling each connection's wire from its first bytes ([`Wire`]).
 //!
-//! * A [`Server`] registers [`Service`]s, whose methods are called remotely as
+//! * A trait marked [`#[service]`](service) is a service: its implementations are served, and
+//!   the client it gives calls them, blocking, on every wire (the first example below).
+//! * Underneath, a [`Server`] registers [`Service`]s, whose methods are called remotely as
 //!   `"Service.Method"`. A method takes one argument and returns a reply or an error; an
-//!   error reaches the client as its text, and then no reply is sent.
+//!   error reaches the client as its text (or, typed, as its value), and then no reply is
+//!   sent.
 //! * The server serves a listener ([`Server::accept`], one thread per connection) or a single
 //!   connection ([`Server::serve_conn`], [`Server::serve_codec`]). Methods run on a worker pool.
 //! * A [`Client`] is shared across threads: [`Client::call`] blocks; [`Client::go`] returns at
@@ -17,6 +20,48 @@
 //! * MessagePack-RPC works both ways: [`Params`] sends an argument list as it is, and a client
 //!   serves methods its peer calls ([`Client::register_methods`]) and takes its notifications
 //!   ([`Client::notifications`]): enough to drive Neovim.
+//!
+//! ```
+//! use std::net::TcpListener;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize)]
+//! #[serde(rename_all = "PascalCase")] // Go's field names
+//! pub struct Args {
+//!     pub a: i64,
+//!     pub b: i64,
+//! }
+//!
+//! #[netrpc::service] // the service "Arith": its methods are "Arith.Multiply", ...
+//! pub trait Arith {
+//!     fn multiply(&self, args: Args) -> Result<i64, String>;
+//!     fn add(&self, a: i64, b: i64) -> Result<i64, String>;
+//! }
+//!
+//! struct Calculator;
+//!
+//! impl Arith for Calculator {
+//!     fn multiply(&self, args: Args) -> Result<i64, String> {
+//!         Ok(args.a * args.b)
+//!     }
+//!     fn add(&self, a: i64, b: i64) -> Result<i64, String> {
+//!         a.checked_add(b).ok_or_else(|| "integer overflow".to_owned())
+//!     }
+//! }
+//!
+//! let server = netrpc::Server::new();
+//! server.register(Calculator.into_service())?;
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! std::thread::spawn(move || server.accept(&listener));
+//!
+//! let arith = ArithClient::new(netrpc::Client::dial(addr)?);
+//! assert_eq!(arith.multiply(&Args { a: 7, b: 8 })?, 56);
+//! assert_eq!(arith.add_go(&2, &3).done.recv()?.result?, 5);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same, in the string API underneath the trait:
 //!
 //! ```
 //! use std::net::TcpListener;
@@ -88,6 +133,8 @@ pub use client::{
 /// `Sender`s and timeouts need no dependency of a matching version.
 pub use crossbeam_channel as channel;
 pub use error::{CodecError, Error, RegisterError};
+#[cfg(feature = "macros")]
+pub use netrpc_macros::service;
 /// The MessagePack value type of [`Error::ServerValue`] and of notifications, re-exported.
 pub use rmpv;
 #[cfg(feature = "prometheus")]

@@ -97,8 +97,10 @@ impl<'de> Deserialize<'de> for Ignore {
 /// sequence (a tuple, an array, a `Vec`) or be `()`.
 ///
 /// Any other argument `a` is sent as the one-element list `[a]`, which netrpc's and Go's
-/// servers expect. Go's JSON-RPC takes only the first element of `params`. Pass a `Params`
-/// itself (or a reference to it), not boxed or behind a `dyn Serialize`.
+/// servers expect. Go's methods take one argument: JSON-RPC sends a `Params` of one element
+/// or none, gob only `Params(())` (as Go's empty struct), and both refuse a longer list
+/// before sending it. Pass a `Params` itself (or a reference to it), not boxed or behind a
+/// `dyn Serialize`.
 ///
 /// ```no_run
 /// use netrpc::Params;

@@ -15,7 +15,7 @@ use serde::de::{
     SeqAccess, Visitor,
 };
 
-use crate::codec::{ClientCodec, Request};
+use crate::codec::{ClientCodec, Failure, Request};
 use crate::error::{CodecError, RegisterError};
 use crate::service::pool::{Pool, PoolConfig, KEEP_ALIVE, TIME_SLICE};
 use crate::service::{Arg, Caller, Context, Method, Registry, Service};
@@ -41,8 +41,8 @@ pub struct Notification {
 
 /// Sends the answer to one of the peer's requests.
 pub(crate) trait Answer: Send + Sync + 'static {
-    /// Answers request `seq` with `reply`, or with the error text.
-    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, String>);
+    /// Answers request `seq` with `reply`, or with the error.
+    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, Failure>);
 }
 
 /// The services a client offers its peer, the pool they run on, and where notifications go.
@@ -189,7 +189,7 @@ impl Peer {
             Err(_) if notification => return self.deliver(codec, service_method),
             Err(error) => {
                 codec.read_response_body(None)?;
-                answer.answer(seq, Err(error));
+                answer.answer(seq, Err(error.into()));
                 return Ok(());
             }
         };
@@ -207,7 +207,7 @@ impl Peer {
                     |e| e.to_string(),
                 );
                 if !notification {
-                    answer.answer(seq, Err(error));
+                    answer.answer(seq, Err(error.into()));
                 }
                 return Ok(());
             }
@@ -223,7 +223,7 @@ impl Peer {
             );
             tracing::warn!("{busy}");
             if !notification {
-                answer.answer(seq, Err(busy));
+                answer.answer(seq, Err(busy.into()));
             }
             return Ok(());
         }

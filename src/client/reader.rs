@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use super::peer::{Answer, Peer};
 use super::pending::{replicate, Calls};
 use super::Encoder;
-use crate::codec::{ClientCodec, Message, Response};
+use crate::codec::{ClientCodec, Failure, Message, Response};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
 use crate::service::HangUp;
@@ -67,15 +67,19 @@ impl Reader {
 struct Replies(Weak<Outbox<Encoder>>);
 
 impl Answer for Replies {
-    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, String>) {
+    fn answer(&self, seq: u64, reply: Result<&dyn erased_serde::Serialize, Failure>) {
         let Some(outbox) = self.0.upgrade() else {
             return;
         };
+        let failure = reply.as_ref().err();
         outbox.reply(
             seq,
-            reply.as_ref().map(|body| *body).map_err(String::as_str),
+            reply
+                .as_ref()
+                .map(|body| *body)
+                .map_err(|e| e.text.as_str()),
             |encoder, buf, result| {
-                let (response, body) = Response::answering(seq, result);
+                let (response, body) = Response::answering(seq, result, failure);
                 encoder.codec.encode_reply(buf, &response, body)
             },
         );

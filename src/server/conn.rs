@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::state::State;
 use super::state::{Close, RUNNING_FOR};
-use crate::codec::{Request, Response, ResponseEncoder, ServerCodec};
+use crate::codec::{Failure, Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
 use crate::service::{Arg, Caller, Context, HangUp, Method, Reply};
 use crate::telemetry::{self, Counted, MethodHandles};
@@ -94,7 +94,7 @@ impl State {
                     let handles = metrics.on(wire);
                     handles.refused();
                     handles.request_size(request.size);
-                    answer(&outbox, &request, Err(error), handles);
+                    answer(&outbox, &request, Err(error.into()), handles);
                 }
                 Ok(None) => break,
                 Err(CodecError::Io(e))
@@ -135,7 +135,7 @@ impl State {
                     if let CodecError::RequestTooLarge { seq, .. } = e {
                         // Tell the caller why, before the connection closes.
                         telemetry::unknown_method().on(wire).refused();
-                        respond(&outbox, seq, Err(&e.to_string()));
+                        respond(&outbox, seq, Err(&e.to_string().into()));
                     }
                     break;
                 }
@@ -170,7 +170,7 @@ impl State {
                     .as_ref()
                     .map_or(telemetry::unknown_method(), |m| &m.metrics);
                 metrics.on(None).refused();
-                answer(outbox, &request, Err(error), metrics.on(None));
+                answer(outbox, &request, Err(error.into()), metrics.on(None));
             }
         }
         Ok(true)
@@ -255,24 +255,22 @@ enum Incoming {
 fn answer<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     request: &Request,
-    result: Result<Reply, String>,
+    result: Result<Reply, Failure>,
     metrics: &MethodHandles,
 ) {
     if !request.notification {
         let size = respond(
             outbox,
             request.seq,
-            result
-                .as_deref()
-                .map(|reply| reply as _)
-                .map_err(String::as_str),
+            result.as_deref().map(|reply| reply as _),
         );
         metrics.response_size(size);
     } else if let Err(error) = result {
         tracing::debug!(
-            "rpc: notification {} from {}: {error}",
+            "rpc: notification {} from {}: {}",
             request.service_method,
-            outbox.peer()
+            outbox.peer(),
+            error.text
         );
     }
 }
@@ -281,12 +279,14 @@ fn answer<E: ResponseEncoder>(
 fn respond<E: ResponseEncoder>(
     outbox: &Arc<Outbox<E>>,
     seq: u64,
-    result: Result<&dyn erased_serde::Serialize, &str>,
+    result: Result<&dyn erased_serde::Serialize, &Failure>,
 ) -> usize {
     let size = Cell::new(0);
+    let failure = result.err();
+    let result = result.map_err(|failure| failure.text.as_str());
     outbox.reply(seq, result, |encoder, buf, result| {
         let start = buf.len();
-        let (response, body) = Response::answering(seq, result);
+        let (response, body) = Response::answering(seq, result, failure);
         let encoded = encoder.encode_response(buf, &response, body);
         size.set(buf.len().saturating_sub(start));
         encoded

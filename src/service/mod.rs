@@ -3,6 +3,7 @@
 mod context;
 pub(crate) mod pool;
 mod registry;
+mod typed;
 
 pub use context::Context;
 pub(crate) use context::{Caller, HangUp};
@@ -16,6 +17,8 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::codec::Failure;
+
 /// A decoded argument on its way from the connection's reader to a worker.
 pub(crate) type Arg = Box<dyn Any + Send>;
 /// A method's reply on its way to the codec.
@@ -23,7 +26,7 @@ pub(crate) type Reply = Box<dyn erased_serde::Serialize + Send>;
 
 pub(super) type DecodeFn =
     fn(&mut dyn erased_serde::Deserializer<'_>) -> Result<Arg, erased_serde::Error>;
-pub(super) type CallFn = Box<dyn Fn(&Context, Arg) -> Result<Reply, String> + Send + Sync>;
+pub(super) type CallFn = Box<dyn Fn(&Context, Arg) -> Result<Reply, Failure> + Send + Sync>;
 
 /// A value whose methods can be called remotely, built with [`Service::method`] and handed to
 /// [`Server::register`](crate::Server::register).
@@ -48,6 +51,8 @@ pub(super) type CallFn = Box<dyn Fn(&Context, Arg) -> Result<Reply, String> + Se
 /// ```
 pub struct Service<T> {
     receiver: Arc<T>,
+    /// Set by [`Service::named`]; otherwise the service is named after `T`.
+    name: Option<&'static str>,
     pub(super) methods: Vec<MethodSpec>,
 }
 
@@ -65,8 +70,17 @@ impl<T: Send + Sync + 'static> Service<T> {
     pub fn new(receiver: T) -> Self {
         Service {
             receiver: Arc::new(receiver),
+            name: None,
             methods: Vec::new(),
         }
+    }
+
+    /// Names the service `name` for [`Server::register`](crate::Server::register) and
+    /// [`Client::register`](crate::Client::register), whatever the type of its value, as a
+    /// [`#[service]`](crate::service) trait's service is named after the trait.
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     /// Adds a method, called remotely as `"Service.name"`.
@@ -84,22 +98,31 @@ impl<T: Send + Sync + 'static> Service<T> {
 
     /// Adds a method that takes the call's [`Context`] before its argument: who called, and a
     /// channel that tells when the caller is gone, for a method that blocks for long.
-    pub fn method_with_context<A, R, E, F>(mut self, name: &str, method: F) -> Self
+    pub fn method_with_context<A, R, E, F>(self, name: &str, method: F) -> Self
     where
         A: DeserializeOwned + Send + 'static,
         R: Serialize + Send + 'static,
         E: Display,
         F: Fn(&T, &Context, A) -> Result<R, E> + Send + Sync + 'static,
     {
+        self.add_method(name, move |receiver, ctx, arg| {
+            method(receiver, ctx, arg).map_err(|e| Failure::from(e.to_string()))
+        })
+    }
+
+    /// Adds `method`, whose error is a [`Failure`] already.
+    fn add_method<A, R, F>(mut self, name: &str, method: F) -> Self
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        F: Fn(&T, &Context, A) -> Result<R, Failure> + Send + Sync + 'static,
+    {
         let receiver = Arc::clone(&self.receiver);
         let call: CallFn = Box::new(move |ctx: &Context, arg: Arg| {
-            let arg = arg
-                .downcast::<A>()
-                .map_err(|_| "rpc: internal error: argument of the wrong type".to_owned())?;
-            match method(&receiver, ctx, *arg) {
-                Ok(reply) => Ok(Box::new(reply) as Reply),
-                Err(e) => Err(e.to_string()),
-            }
+            let arg = arg.downcast::<A>().map_err(|_| {
+                Failure::from("rpc: internal error: argument of the wrong type".to_owned())
+            })?;
+            Ok(Box::new(method(&receiver, ctx, *arg)?) as Reply)
         });
         self.methods.push(MethodSpec {
             name: name.to_owned(),
@@ -111,12 +134,14 @@ impl<T: Send + Sync + 'static> Service<T> {
         self
     }
 
-    /// The name [`Server::register`](crate::Server::register) gives the service: the name of
-    /// `T` without its module path or generic parameters. A service in one of the usual
-    /// wrappers for shared state (`Arc`, `Box`, `Mutex`, `RwLock`) is named after the type
-    /// inside, as Go names a service after the type its pointer points to.
+    /// The name [`Server::register`](crate::Server::register) gives the service: the one
+    /// given to [`Service::named`], or else the name of `T` without its module path or
+    /// generic parameters. A service in one of the usual wrappers for shared state (`Arc`,
+    /// `Box`, `Mutex`, `RwLock`) is named after the type inside, as Go names a service after
+    /// the type its pointer points to.
     pub fn name(&self) -> &'static str {
-        short_type_name(type_name::<T>())
+        self.name
+            .unwrap_or_else(|| short_type_name(type_name::<T>()))
     }
 }
 
@@ -124,6 +149,7 @@ impl<T> std::fmt::Debug for Service<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let methods: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
         f.debug_struct("Service")
+            .field("name", &self.name)
             .field("type", &type_name::<T>())
             .field("methods", &methods)
             .finish()

@@ -13,6 +13,7 @@ use serde::de::Error as _;
 
 use super::pool::Hint;
 use super::{Arg, CallFn, Context, DecodeFn, Reply, Service};
+use crate::codec::Failure;
 use crate::error::RegisterError;
 use crate::panic::panic_message;
 use crate::telemetry::{self, MethodMetrics, Outcome};
@@ -207,7 +208,7 @@ impl Method {
 
     /// Runs the method for the caller `ctx` tells of, in a span of its own, and counts it. A
     /// panic becomes an error, so the worker and the connection survive it.
-    pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, String> {
+    pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, Failure> {
         let span = tracing::debug_span!(
             "rpc.server.call",
             rpc.system = telemetry::system(ctx.wire()),
@@ -232,7 +233,7 @@ impl Method {
                     panic_message(&*payload)
                 );
                 tracing::error!("{error}");
-                (Outcome::Panic, Err(error))
+                (Outcome::Panic, Err(Failure::from(error)))
             }
         };
         self.count(outcome, took);

@@ -420,10 +420,11 @@ impl RequestEncoder for GobRequestEncoder {
                 "gob: Go's net/rpc has no notifications; make a call instead".to_owned(),
             ));
         }
-        if request.argument_list {
+        // An empty list, `Params(())`, is the one argument `()`: Go's empty struct.
+        if request.argument_list && !crate::encoding::gob::is_unit(body) {
             return Err(CodecError::Encode(
-                "gob: Go's net/rpc methods take one argument, not an argument list (Params); \
-                 pass the argument itself"
+                "gob: Go's net/rpc methods take one argument, not an argument list (Params, or \
+                 a #[netrpc::service] method of several parameters); pass the argument itself"
                     .to_owned(),
             ));
         }

@@ -9,7 +9,9 @@
 //! `json.Encoder` does. As in Go, the server accepts any JSON value as `id` and echoes it back
 //! unchanged; it takes the first element of `params` as the argument (Go decodes `params` into
 //! a one-element array, so further elements are ignored) and answers a request without
-//! `params` with `jsonrpc: request body missing params`.
+//! `params` with `jsonrpc: request body missing params`. The client so refuses to send a
+//! [`Params`](crate::Params) of more than one element, which Go would drop all but the first
+//! of; `Params(())` sends `[]`.
 //!
 //! As in Go's `encoding/json`, bytes (`serde_bytes`, `ByteBuf`: Go's `[]byte`) travel as
 //! base64 text, both ways and at any depth; decoding also takes an array of numbers, and
@@ -255,6 +257,13 @@ impl ResponseEncoder for JsonResponseEncoder {
     }
 }
 
+/// How many elements the JSON array `list` holds; `None` if it is no array.
+fn list_len(list: &[u8]) -> Option<usize> {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(list)
+        .ok()
+        .map(|items| items.len())
+}
+
 fn encode_json<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) -> Result<(), CodecError> {
     value
         .serialize(crate::encoding::json::Ser(
@@ -374,6 +383,13 @@ impl RequestEncoder for JsonRequestEncoder {
                 buf.extend_from_slice(b"[]");
             } else if buf[start] != b'[' {
                 return Err(super::not_a_list());
+            } else if let Some(count @ 2..) = list_len(&buf[start..]) {
+                // Go's server would take the first and drop the rest without a word.
+                return Err(CodecError::Encode(format!(
+                    "jsonrpc: Go's JSON-RPC methods take one argument, not a list of {count} \
+                     (Params, or a #[netrpc::service] method of several parameters); pass the \
+                     argument itself"
+                )));
             }
         } else {
             buf.extend_from_slice(b",\"params\":[");

@@ -12,8 +12,9 @@
 //! argument list as given. The server takes a one-element `params` as the argument, an empty
 //! one as nil, and any other array whole, so a foreign client calling with positional params
 //! `[7, 8]` reaches a method whose argument is the tuple `(i64, i64)`. `error` is nil on
-//! success, otherwise the error text (a foreign peer's error that is no string is rendered
-//! readably, and kept in [`Response::error_value`]); `result` is nil on error. Structs are
+//! success, otherwise the error text, or a typed error's value ([`Response::error_value`]; a
+//! foreign peer's error that is no string is rendered readably, and kept there); `result` is
+//! nil on error. Structs are
 //! encoded as maps keyed by field name; decoding accepts maps and arrays.
 //!
 //! The spec is symmetric, and so is the client codec: it reads requests and notifications
@@ -415,12 +416,17 @@ impl ResponseEncoder for MsgpackEncoder {
     ) -> Result<(), CodecError> {
         buf.extend_from_slice(&[0x94, RESPONSE as u8]);
         write_uint(buf, response.seq)?;
-        match &response.error {
-            Some(text) => {
+        match (&response.error_value, &response.error) {
+            (Some(value), _) => {
+                rmpv::encode::write_value(buf, value)
+                    .map_err(|e| CodecError::Encode(format!("rpc: encoding error value: {e}")))?;
+                buf.push(NIL);
+            }
+            (None, Some(text)) => {
                 write_str(buf, text)?;
                 buf.push(NIL);
             }
-            None => {
+            (None, None) => {
                 buf.push(NIL);
                 encode_body(buf, body)?;
             }

@@ -4,6 +4,7 @@
 
 #[path = "../../examples/common/mod.rs"]
 mod arith;
+pub mod nvim;
 
 #[allow(unused_imports)]
 pub use arith::{Args, Quotient};

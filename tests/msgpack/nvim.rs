@@ -6,64 +6,13 @@
 
 use crate::common;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
 
+use crate::common::nvim::Nvim;
 use crate::common::WAIT;
 use netrpc::rmpv::Value;
 use netrpc::{Client, Error, Ignore, Params, Service};
-
-/// A headless Neovim listening on 127.0.0.1, killed when dropped.
-struct Nvim {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Nvim {
-    fn start() -> Option<Nvim> {
-        if Command::new("nvim").arg("--version").output().is_err() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "nvim is missing: .ci/run installs Debian's neovim"
-            );
-            eprintln!("skipping: nvim is not installed");
-            return None;
-        }
-        let addr = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap();
-        let child = Command::new("nvim")
-            .args(["--headless", "--clean", "--listen", &addr.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nvim");
-        let nvim = Nvim { child, addr };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "nvim never listened on {addr}");
-            thread::sleep(Duration::from_millis(20));
-        }
-        Some(nvim)
-    }
-
-    fn client(&self) -> Client {
-        Client::builder()
-            .timeout(Some(WAIT))
-            .dial(self.addr)
-            .unwrap()
-    }
-}
-
-impl Drop for Nvim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// This connection's channel id, which `rpcnotify` and `rpcrequest` take.
 fn channel(client: &Client) -> i64 {

@@ -428,3 +428,9 @@ pub(crate) fn too_many_decodes() -> GobError {
         Decoder::MAX_DECODES - 1
     ))
 }
+
+/// Whether `value` is `()`, Go's empty struct (a `Params(())` holds it: a call of no
+/// arguments, which gob sends as that one argument).
+pub(crate) fn is_unit<T: Serialize + ?Sized>(value: &T) -> bool {
+    matches!(infer::infer(value), Ok(Shape::Struct("", fields)) if fields.is_empty())
+}

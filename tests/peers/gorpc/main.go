@@ -7,6 +7,8 @@
 //	 per check, and exits non-zero on the first failure.
 //	-mode wires -addr A: calls Arith.Multiply at A with rpc.Dial, rpc.DialHTTP and
 //	 jsonrpc.Dial, printing "ok: gob", "ok: http", "ok: json".
+//	-mode arith -addr A: calls Arith.Multiply and Arith.Divide, and divides by zero, at A
+//	 with rpc.Dial, rpc.DialHTTP and jsonrpc.Dial, printing "ok: arith over gob" (http, json).
 package main
 
 import (
@@ -352,8 +354,29 @@ func check(c *rpc.Client) {
 	fmt.Println("ok: 100 concurrent calls")
 }
 
+// checkArith calls Arith's two methods, and Divide for its error, as Go's documentation does.
+func checkArith(c *rpc.Client, wire string) {
+	var product int
+	if err := c.Call("Arith.Multiply", &Args{7, 8}, &product); err != nil || product != 56 {
+		fail("%s: Multiply: %v %v", wire, product, err)
+	}
+	var q Quotient
+	if err := c.Call("Arith.Divide", &Args{15, 4}, &q); err != nil || q != (Quotient{3, 3}) {
+		fail("%s: Divide: %v %v", wire, q, err)
+	}
+	err := c.Call("Arith.Divide", &Args{1, 0}, &q)
+	if err == nil || err.Error() != "divide by zero" {
+		fail("%s: divide by zero: %v", wire, err)
+	}
+	if _, ok := err.(rpc.ServerError); !ok {
+		fail("%s: divide by zero is not a ServerError: %T", wire, err)
+	}
+	c.Close()
+	fmt.Printf("ok: arith over %s\n", wire)
+}
+
 func main() {
-	mode := flag.String("mode", "", "server|httpserver|client|wires")
+	mode := flag.String("mode", "", "server|httpserver|client|wires|arith")
 	addr := flag.String("addr", "", "address to call")
 	useHTTP := flag.Bool("http", false, "client: dial with rpc.DialHTTP")
 	flag.Parse()
@@ -413,7 +436,19 @@ func main() {
 			fail("json: %v %v", r, err)
 		}
 		fmt.Println("ok: json")
+	case "arith":
+		dials := []struct {
+			wire string
+			dial func(network, address string) (*rpc.Client, error)
+		}{{"gob", rpc.Dial}, {"http", rpc.DialHTTP}, {"json", jsonrpc.Dial}}
+		for _, d := range dials {
+			c, err := d.dial("tcp", *addr)
+			if err != nil {
+				fail("%s: dial: %v", d.wire, err)
+			}
+			checkArith(c, d.wire)
+		}
 	default:
-		log.Fatal("-mode server|httpserver|client|wires")
+		log.Fatal("-mode server|httpserver|client|wires|arith")
 	}
 }

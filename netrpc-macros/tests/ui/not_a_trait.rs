@@ -1,0 +1,4 @@
+#[netrpc::service]
+pub struct Arith;
+
+fn main() {}
