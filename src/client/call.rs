@@ -1,10 +1,7 @@
 //! What a caller hands over and gets back: [`Params`] for argument lists, [`Call`], the
 //! [`Completed`] call its channel yields, and [`Ignore`] for replies nobody wants.
 
-use std::sync::Arc;
-
 use crossbeam_channel::Receiver;
-use parking_lot::Mutex;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde::ser::{self, Impossible, Serialize, Serializer};
 
@@ -13,9 +10,9 @@ use crate::error::Error;
 
 /// A call started with [`Client::go`](crate::Client::go): it completes through `done`.
 ///
-/// While it is pending, a `Call` keeps its connection open, as a [`Client`] handle does: the
-/// call completes even if every `Client` is dropped meanwhile. A `Call` dropped unanswered
-/// keeps nothing open.
+/// A `Call` is a handle on its connection, as a [`Client`] is: the call completes even if
+/// every `Client` is dropped meanwhile, and the connection closes once the last of them all
+/// is gone. A `Call` dropped unanswered keeps nothing open.
 #[non_exhaustive]
 pub struct Call<R> {
     /// The call's sequence number, as in its [`Completed`].
@@ -25,7 +22,8 @@ pub struct Call<R> {
     /// Yields the completed call exactly once (a [crossbeam](crate::channel) receiver:
     /// `select!` on it, or wait with a timeout).
     pub done: Receiver<Completed<R>>,
-    pub(crate) keep_alive: Arc<KeepAlive>,
+    /// Keeps the connection open for the call.
+    pub(crate) _connection: Client,
 }
 
 impl<R> std::fmt::Debug for Call<R> {
@@ -33,7 +31,6 @@ impl<R> std::fmt::Debug for Call<R> {
         f.debug_struct("Call")
             .field("seq", &self.seq)
             .field("service_method", &self.service_method)
-            .field("pending", &self.keep_alive.0.lock().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -42,22 +39,6 @@ impl<R> Call<R> {
     /// Waits for the call to complete and returns its reply.
     pub fn wait(self) -> Result<R, Error> {
         self.done.recv().map_or(Err(Error::Shutdown), |c| c.result)
-    }
-}
-
-/// The client a pending [`Call`] keeps open: held by the `Call`, emptied by the call when it
-/// completes, so that the connection lives while both do.
-pub(crate) struct KeepAlive(Mutex<Option<Client>>);
-
-impl KeepAlive {
-    pub(crate) fn new(client: Client) -> Arc<KeepAlive> {
-        Arc::new(KeepAlive(Mutex::new(Some(client))))
-    }
-
-    /// Lets the client go; it closes if this was its last handle.
-    pub(crate) fn release(&self) {
-        let client = self.0.lock().take();
-        drop(client);
     }
 }
 

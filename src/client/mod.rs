@@ -36,7 +36,7 @@ use crate::transport::http::DEFAULT_RPC_PATH;
 use crate::transport::outbox::{self, Abandoned, Outbox, Outgoing, Ticket};
 use crate::transport::{thread_name, READER_STACK_SIZE};
 use crate::wire::Wire;
-use call::{Argument, KeepAlive};
+use call::Argument;
 use peer::Peer;
 use pending::{Calls, Deliver, Observe, Pending, PendingCall, Waiter};
 use reader::Reader;
@@ -289,14 +289,12 @@ impl Client {
         let (tx, rx) = bounded(1);
         let deadline = deadline_after(timeout);
         let key = deadline.map(Key::new);
-        let keep_alive = KeepAlive::new(self.clone());
         let seq = self.send(service_method, Argument::new(&args), deadline, key, |seq| {
-            PendingCall::keeping(
+            PendingCall::boxed(
                 seq,
                 service_method.to_owned(),
                 Deliver::Channel(tx),
                 key,
-                Arc::downgrade(&keep_alive),
                 Observe::start(service_method, &self.inner.metrics),
             )
         });
@@ -304,7 +302,7 @@ impl Client {
             seq,
             service_method: service_method.to_owned(),
             done: rx,
-            keep_alive,
+            _connection: self.clone(),
         }
     }
 

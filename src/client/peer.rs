@@ -228,11 +228,11 @@ impl Peer {
             return Ok(());
         }
         let in_flight = Arc::clone(&self.in_flight);
-        let ctx = Context::new(&self.caller, &method, seq);
+        let ctx = Context::new(&self.caller, method, seq);
         self.pool.execute(&hint, move || {
             // Counted out however the call ends, a panic included.
             let _running = Finished(in_flight);
-            let result = method.invoke(&ctx, arg);
+            let result = ctx.method().invoke(&ctx, arg);
             if !notification {
                 match result {
                     Ok(reply) => answering.answer(seq, Ok(&*reply)),

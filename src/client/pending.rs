@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
@@ -14,7 +14,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::Mutex;
 use serde::de::{DeserializeOwned, Error as _};
 
-use crate::client::call::{Completed, KeepAlive};
+use crate::client::call::Completed;
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
@@ -46,8 +46,6 @@ pub(crate) struct PendingCall<R> {
     /// `None` once completed or cancelled.
     deliver: Option<Deliver<R>>,
     deadline: Option<Key>,
-    /// The client its `Call` keeps open until the call completes.
-    keep_alive: Weak<KeepAlive>,
     /// `None` once the call's end was reported.
     observe: Option<Observe>,
 }
@@ -107,25 +105,12 @@ impl<R: DeserializeOwned + Send + 'static> PendingCall<R> {
         deadline: Option<Key>,
         observe: Observe,
     ) -> Box<dyn Pending> {
-        Self::keeping(seq, service_method, deliver, deadline, Weak::new(), observe)
-    }
-
-    /// A call that releases `keep_alive`'s client once it completes.
-    pub(crate) fn keeping(
-        seq: u64,
-        service_method: String,
-        deliver: Deliver<R>,
-        deadline: Option<Key>,
-        keep_alive: Weak<KeepAlive>,
-        observe: Observe,
-    ) -> Box<dyn Pending> {
         Box::new(PendingCall {
             seq,
             service_method,
             reply: None,
             deliver: Some(deliver),
             deadline,
-            keep_alive,
             observe: Some(observe),
         })
     }
@@ -154,10 +139,6 @@ impl<R> PendingCall<R> {
                     );
                 }
             }
-        }
-        // After the result is delivered: this may drop the last handle, closing the client.
-        if let Some(keep_alive) = self.keep_alive.upgrade() {
-            keep_alive.release();
         }
     }
 }
@@ -195,7 +176,6 @@ impl<R: DeserializeOwned + Send + 'static> Pending for PendingCall<R> {
             observe.ended(Outcome::Timeout);
         }
         self.deliver = None;
-        self.keep_alive = Weak::new();
         if let Some(key) = self.deadline.take() {
             timer::cancel(key);
         }

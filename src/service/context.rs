@@ -45,12 +45,17 @@ pub struct Context {
 }
 
 impl Context {
-    pub(crate) fn new(caller: &Arc<Caller>, method: &Arc<Method>, seq: u64) -> Context {
+    pub(crate) fn new(caller: &Arc<Caller>, method: Arc<Method>, seq: u64) -> Context {
         Context {
             caller: Arc::clone(caller),
-            method: Arc::clone(method),
+            method,
             seq,
         }
+    }
+
+    /// The method called.
+    pub(crate) fn method(&self) -> &Method {
+        &self.method
     }
 
     /// The caller's address, as its connection gives it (`127.0.0.1:50123`, a socket path).

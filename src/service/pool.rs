@@ -143,8 +143,8 @@ type Task = Box<dyn FnOnce() + Send>;
 struct Job {
     task: Task,
     hint: Arc<Hint>,
-    /// When it was handed to the pool.
-    since: Instant,
+    /// The order it was handed to the pool in.
+    number: u64,
 }
 
 pub(crate) struct Pool {
@@ -183,6 +183,11 @@ struct Queue {
     /// Tells a worker whether the slot it ran in is still its own.
     next_ticket: u64,
     monitor: Monitor,
+    /// The number the next job gets.
+    next_job: u64,
+    /// The oldest job waiting when the monitor looked, and when it first saw it there: a
+    /// clock read per tick rather than per job.
+    oldest_seen: Option<(u64, Instant)>,
     /// Whether the pool has said it is saturated since jobs last got threads at once.
     saturated: bool,
     /// Set when the pool is dropped: workers leave once the queue is empty.
@@ -201,10 +206,20 @@ impl Queue {
         let oldest = [self.waiting.front(), self.ready.front()]
             .into_iter()
             .flatten()
-            .map(|job| job.since)
+            .map(|job| job.number)
             .min();
+        let oldest = oldest.map(|number| match self.oldest_seen {
+            Some((seen, since)) if seen == number => since,
+            _ => {
+                self.oldest_seen = Some((number, now));
+                now
+            }
+        });
         match oldest {
-            None => self.saturated = false,
+            None => {
+                self.oldest_seen = None;
+                self.saturated = false;
+            }
             Some(since) if !self.saturated && now.duration_since(since) > SATURATED_AFTER => {
                 self.saturated = true;
                 tracing::warn!(
@@ -262,6 +277,8 @@ impl Pool {
                     idle: 0,
                     next_ticket: 0,
                     monitor: Monitor::NotStarted,
+                    next_job: 0,
+                    oldest_seen: None,
                     saturated: false,
                     closed: false,
                 }),
@@ -281,8 +298,9 @@ impl Pool {
         let job = Job {
             task: Box::new(task),
             hint: Arc::clone(hint),
-            since: Instant::now(),
+            number: queue.next_job,
         };
+        queue.next_job += 1;
         if hint.blocks() {
             queue.ready.push_back(job);
             // Workers already woken take it as well as a new one would; and a thread still
@@ -302,7 +320,6 @@ impl Pool {
                 workers.watch(&mut queue);
             }
         }
-        workers.publish(&queue);
         if queue.threads == 0 {
             // No thread could be started at all: run the job here rather than never.
             let job = queue
@@ -329,7 +346,9 @@ impl Drop for Pool {
 }
 
 impl Workers {
-    /// Tells the gauges how many threads are busy and idle, and how many jobs wait.
+    /// Tells the gauges how many threads are busy and idle, and how many jobs wait: when a
+    /// thread parks, wakes or leaves, and at the monitor's ticks, not at every job, whose
+    /// path is the pool's busiest.
     fn publish(&self, queue: &Queue) {
         let idle = queue.idle + queue.woken;
         self.gauges
@@ -421,7 +440,6 @@ impl Workers {
                     queue.waiting.push_front(job);
                     continue;
                 }
-                self.publish(&queue);
                 drop(queue);
                 self.run(job);
                 queue = self.queue.lock();
@@ -442,7 +460,6 @@ impl Workers {
                     });
                     queue.occupied += 1;
                 }
-                self.publish(&queue);
                 drop(queue);
                 self.run(job);
                 queue = self.queue.lock();
@@ -493,6 +510,7 @@ impl Workers {
                 && queue.threads > queue.slots.len());
         }
         queue.woken -= 1;
+        self.publish(queue);
         true
     }
 
@@ -519,6 +537,7 @@ impl Workers {
             tick = TICK;
             let now = Instant::now();
             queue.note_saturation(now);
+            self.publish(&queue);
             // Jobs whose threads the system refused ask again.
             while queue.ready.len() > queue.woken {
                 if !self.wake_worker(&mut queue) {
