@@ -434,16 +434,10 @@ impl Workers {
             }
         }
         loop {
-            if let Some(job) = queue.ready.pop_front() {
-                if !job.hint.blocks() {
-                    // Its method turned out not to block after all: it waits for a slot.
-                    queue.waiting.push_front(job);
-                    continue;
-                }
-                drop(queue);
-                self.run(job);
-                queue = self.queue.lock();
-            } else if queue.occupied < queue.slots.len() && !queue.waiting.is_empty() {
+            // A free slot goes to a quick call first: a call of a method that blocks waits for
+            // a thread of its own anyway, and a burst of thousands of them must not hold up
+            // one unrelated call until every one of their threads has started.
+            if queue.occupied < queue.slots.len() && !queue.waiting.is_empty() {
                 let Some(job) = queue.waiting.pop_front() else {
                     continue;
                 };
@@ -473,6 +467,15 @@ impl Workers {
                         queue.occupied -= 1;
                     }
                 }
+            } else if let Some(job) = queue.ready.pop_front() {
+                if !job.hint.blocks() {
+                    // Its method turned out not to block after all: it waits for a slot.
+                    queue.waiting.push_front(job);
+                    continue;
+                }
+                drop(queue);
+                self.run(job);
+                queue = self.queue.lock();
             } else if queue.closed || !self.park(&mut queue) {
                 queue.threads -= 1;
                 self.publish(&queue);
