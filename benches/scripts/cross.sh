@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Cross matrix on one wire: Go's net/rpc/jsonrpc and netrpc's JSON-RPC codec speak the same bytes,
-# so each client can drive each server. Judges the server and the client apart:
+# Cross matrix on one of Go's wires: Go's net/rpc and netrpc speak the same bytes on gob and on
+# JSON-RPC, so each client can drive each server. Judges the server and the client apart:
 #   server: netrpc-server/go-server with the same client;  client: netrpc-client/go-client with the
 #   same server. Run:  benches/scripts/cross.sh [CFG...]  (from any directory)
-# Env: REPS (3), DUR seconds (5). CFG names as compare.sh: a b c d e f; default all.
+# Env: WIRE (json or gob; json), REPS (3), DUR seconds (5). CFG names as compare.sh: a b c d e f;
+# default all. On gob the netrpc server is arith_server with no flag but --addr: it tells gob
+# from the first bytes, as a Go client meets it.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 PROJECT=$(cd "$HERE/../.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$PROJECT/target}
+WIRE=${WIRE:-json}
+case $WIRE in
+  json) SERVER_FLAGS=(--codec json); TITLE="JSON-RPC" ;;
+  gob) SERVER_FLAGS=(); TITLE="gob" ;;
+  *) echo "WIRE must be json or gob, not $WIRE" >&2; exit 2 ;;
+esac
 REPS=${REPS:-3}
 DUR=${DUR:-5}
 WORK=${BENCH_WORK:-/tmp/netrpc-bench}
@@ -42,20 +50,20 @@ run_one() { # server client cfg flags...
   local port; port=$(free_port)
   local addr=127.0.0.1:$port srv line
   case $server in
-    go) "$GO" -mode server -codec json -addr "$addr" >/dev/null 2>&1 & srv=$! ;;
-    netrpc) "$NETSRV" --addr "$addr" --codec json >/dev/null 2>&1 & srv=$! ;;
+    go) "$GO" -mode server -codec "$WIRE" -addr "$addr" >/dev/null 2>&1 & srv=$! ;;
+    netrpc) "$NETSRV" --addr "$addr" "${SERVER_FLAGS[@]}" >/dev/null 2>&1 & srv=$! ;;
   esac
   wait_port "$port"
   case $client in
-    go) line=$("$GO" -mode client -codec json -addr "$addr" -duration "${DUR}s" "$@") || line=null ;;
-    netrpc) line=$("$NETGEN" --codec json --addr "$addr" --duration "$DUR" $(printf '%s\n' "$@" | sed 's/^-\([a-z]\)/--\1/')) || line=null ;;
+    go) line=$("$GO" -mode client -codec "$WIRE" -addr "$addr" -duration "${DUR}s" "$@") || line=null ;;
+    netrpc) line=$("$NETGEN" --codec "$WIRE" --addr "$addr" --duration "$DUR" $(printf '%s\n' "$@" | sed 's/^-\([a-z]\)/--\1/')) || line=null ;;
   esac
   [ -n "$line" ] || line=null
   kill "$srv" 2>/dev/null || true; wait "$srv" 2>/dev/null || true
   echo "{\"server\":\"$server\",\"client\":\"$client\",\"cfg\":\"$cfg\",\"result\":$line}"
 }
 
-RAW=$WORK/cross.jsonl
+RAW=$WORK/cross_$WIRE.jsonl
 : >"$RAW"
 for rep in $(seq "$REPS"); do
   for c in "${CONFIGS[@]}"; do
@@ -67,7 +75,7 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
-python3 - "$RAW" <<'EOF'
+python3 - "$RAW" "$TITLE" <<'EOF'
 import json, statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -79,7 +87,7 @@ for line in open(sys.argv[1]):
 med = lambda k: statistics.median(runs[k]) if runs.get(k) else None
 fmt = lambda x: f"{x:,.0f}" if x else "-"
 ratio = lambda a, b: f"{a / b:.2f}" if a and b else "-"
-print("JSON-RPC on both sides; calls/s, medians. server ratio = netrpc server / Go server, same client;")
+print(f"{sys.argv[2]} on both sides; calls/s, medians. server ratio = netrpc server / Go server, same client;")
 print("client ratio = netrpc client / Go client, same server.")
 print()
 print("| cfg | netrpc→netrpc | go→netrpc | netrpc→go | go→go | server ratio (go client) | server ratio (netrpc client) | client ratio (go server) | client ratio (netrpc server) |")
