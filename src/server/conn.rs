@@ -88,15 +88,7 @@ impl State {
                     request,
                     method,
                     error,
-                })) => {
-                    let metrics = method
-                        .as_ref()
-                        .map_or(telemetry::unknown_method(), |m| &m.metrics);
-                    let handles = metrics.on(wire);
-                    handles.refused();
-                    handles.request_size(request.size);
-                    answer(&outbox, &request, Err(error.into()), handles);
-                }
+                })) => refuse(&outbox, &request, method.as_deref(), error, wire),
                 Ok(None) => break,
                 Err(CodecError::Io(e))
                     if matches!(
@@ -159,6 +151,7 @@ impl State {
                 method,
                 arg,
             }) => {
+                method.metrics.on(None).request_size(request.size);
                 let ctx = Context::new(caller, method, request.seq);
                 let result = ctx.method().invoke(&ctx, arg);
                 answer(outbox, &request, result, ctx.method().metrics.on(None));
@@ -167,13 +160,7 @@ impl State {
                 request,
                 method,
                 error,
-            }) => {
-                let metrics = method
-                    .as_ref()
-                    .map_or(telemetry::unknown_method(), |m| &m.metrics);
-                metrics.on(None).refused();
-                answer(outbox, &request, Err(error.into()), metrics.on(None));
-            }
+            }) => refuse(outbox, &request, method.as_deref(), error, None),
         }
         Ok(true)
     }
@@ -250,6 +237,22 @@ enum Incoming {
         method: Option<Arc<Method>>,
         error: String,
     },
+}
+
+/// Answers `request`, to `method` if one has its name, with `error` before running anything,
+/// and counts it refused.
+fn refuse<E: ResponseEncoder>(
+    outbox: &Arc<Outbox<E>>,
+    request: &Request,
+    method: Option<&Method>,
+    error: String,
+    wire: Option<Wire>,
+) {
+    let metrics = method.map_or(telemetry::unknown_method(), |m| &m.metrics);
+    let handles = metrics.on(wire);
+    handles.refused();
+    handles.request_size(request.size);
+    answer(outbox, request, Err(error.into()), handles);
 }
 
 /// Answers `request` with `result`; a notification, which has no answer, has its error

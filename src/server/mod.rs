@@ -210,11 +210,9 @@ impl Server {
 
     /// [`serve_conn`](Self::serve_conn) in `wire`, whatever the server's own.
     pub(crate) fn serve_conn_in<C: Conn>(&self, wire: Wire, conn: C) {
-        if self.is_shutting_down() {
-            let _ = conn.shutdown();
+        if !self.admit(&conn) {
             return;
         }
-        self.apply_timeouts(&conn);
         match wire {
             Wire::Detect => self.detect_and_serve(conn, true),
             Wire::Http => self.serve_http_conn(conn),
@@ -224,15 +222,24 @@ impl Server {
 
     /// Serves an RPC stream that follows an HTTP `CONNECT`: any RPC wire, never HTTP again.
     pub(crate) fn serve_rpc_conn<C: Conn>(&self, conn: C) {
-        if self.is_shutting_down() {
-            let _ = conn.shutdown();
+        if !self.admit(&conn) {
             return;
         }
-        self.apply_timeouts(&conn);
         match self.state.wire {
-            Wire::Detect | Wire::Http => self.detect_rpc_and_serve(conn),
+            Wire::Detect | Wire::Http => self.detect_and_serve(conn, false),
             wire => self.serve_wire(wire, conn),
         }
+    }
+
+    /// Closes `conn` if the server is shutting down; otherwise sets the configured timeouts
+    /// on it and says it may be served.
+    fn admit<C: Conn>(&self, conn: &C) -> bool {
+        if self.is_shutting_down() {
+            let _ = conn.shutdown();
+            return false;
+        }
+        self.apply_timeouts(conn);
+        true
     }
 
     /// Reads the first bytes and serves the connection in the wire they show; `http`:
@@ -242,13 +249,6 @@ impl Server {
             Some((Wire::Http, conn)) => self.serve_http_conn(conn),
             Some((wire, conn)) => self.serve_wire(wire, conn),
             None => {}
-        }
-    }
-
-    /// [`detect_and_serve`](Self::detect_and_serve) after a `CONNECT`: never HTTP again.
-    fn detect_rpc_and_serve<C: Conn>(&self, conn: C) {
-        if let Some((wire, conn)) = self.detect(conn, false) {
-            self.serve_wire(wire, conn);
         }
     }
 
