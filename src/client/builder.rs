@@ -149,7 +149,7 @@ impl ClientBuilder {
         self.check_wire()?;
         let stream = connect_tcp(addr, self.connect_timeout)?;
         self.socket.apply_tcp(&stream)?;
-        self.connect(Shared::new(stream))
+        self.start_on(Shared::new(stream))
     }
 
     /// Connects over a Unix domain socket.
@@ -159,7 +159,7 @@ impl ClientBuilder {
         let path = path.as_ref();
         let conn = UnixStream::connect(path)
             .map_err(|e| io::Error::new(e.kind(), format!("dial unix {}: {e}", path.display())))?;
-        self.connect(Shared::new(conn))
+        self.start_on(Shared::new(conn))
     }
 
     /// A client on a connection already open (Go's `NewClient`), in the builder's wire and
@@ -167,6 +167,12 @@ impl ClientBuilder {
     /// replaces the connection's own.
     pub fn connect<C: Conn>(&self, conn: C) -> io::Result<Client> {
         self.check_wire()?;
+        self.start_on(conn)
+    }
+
+    /// [`connect`](Self::connect) once the wire is checked: dialling checks it before it
+    /// opens a connection.
+    fn start_on<C: Conn>(&self, conn: C) -> io::Result<Client> {
         if self.write_timeout.is_some() {
             conn.set_write_timeout(self.write_timeout)?;
         }
