@@ -226,7 +226,7 @@ impl Server {
             return;
         }
         match self.state.wire {
-            Wire::Detect | Wire::Http => self.detect_and_serve(conn, false),
+            Wire::Detect | Wire::Http => self.detect_rpc_and_serve(conn),
             wire => self.serve_wire(wire, conn),
         }
     }
@@ -249,6 +249,15 @@ impl Server {
             Some((Wire::Http, conn)) => self.serve_http_conn(conn),
             Some((wire, conn)) => self.serve_wire(wire, conn),
             None => {}
+        }
+    }
+
+    /// [`detect_and_serve`](Self::detect_and_serve) after a `CONNECT`: never HTTP again. Its
+    /// own function, without the HTTP arm, so that serving HTTP, which leads here, does not
+    /// lead back into serving HTTP on a stream of a new type (`Rewind<Rewind<..>>`) without end.
+    fn detect_rpc_and_serve<C: Conn>(&self, conn: C) {
+        if let Some((wire, conn)) = self.detect(conn, false) {
+            self.serve_wire(wire, conn);
         }
     }
 
