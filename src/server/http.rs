@@ -146,54 +146,55 @@ impl Server {
             drop(tracked); // The RPC session is tracked as any other connection.
             self.serve_rpc_conn(Rewind::new(conn, head.rest));
         } else if path == &*http.debug_path {
-            if method != "GET" && method != "HEAD" {
-                let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
-                return;
-            }
-            let services = self.services();
-            let json = wants_json || query.split('&').any(|kv| kv == "format=json");
-            let (content_type, body) = if json {
-                ("application/json", debug_json(&services))
-            } else {
-                ("text/html; charset=utf-8", debug_html(&services))
-            };
-            let head_only = method == "HEAD";
-            let _ = write_response(
-                &mut conn,
-                "200 OK",
-                content_type,
-                body.as_bytes(),
-                head_only,
-            );
-        } else if let Some(text) = metrics_text(http, path) {
-            if method != "GET" && method != "HEAD" {
-                let _ = respond(&mut conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
-                return;
-            }
-            let content_type = "text/plain; version=0.0.4; charset=utf-8";
-            let head_only = method == "HEAD";
-            let _ = write_response(
-                &mut conn,
-                "200 OK",
-                content_type,
-                text.as_bytes(),
-                head_only,
-            );
+            serve_page(&mut conn, &method, || {
+                let services = self.services();
+                if wants_json || query.split('&').any(|kv| kv == "format=json") {
+                    ("application/json", debug_json(&services))
+                } else {
+                    ("text/html; charset=utf-8", debug_html(&services))
+                }
+            });
+        } else if let Some(render) = metrics_page(http, path) {
+            serve_page(&mut conn, &method, || {
+                ("text/plain; version=0.0.4; charset=utf-8", render())
+            });
         } else {
             let _ = respond(&mut conn, "404 Not Found", TEXT, b"404 page not found\n");
         }
     }
 }
 
-/// The metrics in Prometheus's text format, if `path` is where this server serves them.
+/// Answers `GET` (or `HEAD`) with the page `render` makes, as a content type and a body; any
+/// other method gets `405`.
+fn serve_page<C: Conn>(
+    conn: &mut C,
+    method: &str,
+    render: impl FnOnce() -> (&'static str, String),
+) {
+    if method != "GET" && method != "HEAD" {
+        let _ = respond(conn, "405 Method Not Allowed", TEXT, b"405 must GET\n");
+        return;
+    }
+    let (content_type, body) = render();
+    let _ = write_response(
+        conn,
+        "200 OK",
+        content_type,
+        body.as_bytes(),
+        method == "HEAD",
+    );
+}
+
+/// What renders the metrics in Prometheus's text format, if `path` is where this server
+/// serves them.
 #[cfg(feature = "prometheus")]
-fn metrics_text(http: &HttpConfig, path: &str) -> Option<String> {
+fn metrics_page<'a>(http: &'a HttpConfig, path: &str) -> Option<impl FnOnce() -> String + 'a> {
     let handle = http.prometheus.as_ref().filter(|_| path == METRICS_PATH)?;
-    Some(handle.render())
+    Some(move || handle.render())
 }
 
 #[cfg(not(feature = "prometheus"))]
-fn metrics_text(_: &HttpConfig, _: &str) -> Option<String> {
+fn metrics_page(_: &HttpConfig, _: &str) -> Option<fn() -> String> {
     None
 }
 
