@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use super::state::State;
-use super::state::{Close, RUNNING_FOR};
+use super::state::{Close, OpenGuard, RUNNING_FOR};
 use crate::codec::{Failure, Request, Response, ResponseEncoder, ServerCodec};
 use crate::error::CodecError;
 use crate::service::{Arg, Caller, Context, HangUp, Method, Reply};
@@ -30,33 +30,25 @@ const CLOSED_POLL: Duration = Duration::from_millis(100);
 impl State {
     /// Serves one connection with `codec`, speaking `wire` if it is a built-in one, until the
     /// peer hangs up, the connection fails or the server shuts down.
-    pub(crate) fn serve<C: ServerCodec>(self: &Arc<Self>, mut codec: C, wire: Option<Wire>) {
-        let outbox = match codec.writer() {
-            Ok((encoder, output)) => Outbox::new(encoder, output, self.outbox_limits()),
-            Err(e) => {
-                tracing::error!("rpc: cannot write to the connection: {e}");
-                return;
-            }
-        };
-        let Some(_open) = self.track(Arc::clone(&outbox) as Arc<dyn Close>) else {
-            outbox.close();
+    pub(crate) fn serve<C: ServerCodec>(self: &Arc<Self>, codec: &mut C, wire: Option<Wire>) {
+        // Every connection's thread keeps the stack its deepest moment touched, so the loop
+        // keeps its own frame small: what is rare, or deep, happens in functions of its own.
+        let Some(open) = self.open(codec, wire) else {
             return;
         };
-        let caller = Caller::new(outbox.peer(), wire);
-        // However reading ends, the calls still running learn that their caller is gone.
-        let _hang_up = HangUp(Arc::clone(&caller));
-        let _counted = Counted::new(&self.gauges.connections);
-        tracing::debug!(peer = outbox.peer(), ?wire, "rpc: connection opened");
-        let limit = CallLimit::new(self.limits.max_in_flight);
+        let Opened {
+            outbox,
+            caller,
+            limit,
+            ..
+        } = &open;
         // Whether the read timeout was cut short to end an idle spell on time.
         let mut cut_short = false;
         loop {
-            let read = self.read_request(&mut codec);
+            let read = self.read_request(codec);
             if cut_short && matches!(read, Ok(Some(_))) {
                 cut_short = false;
-                if let Err(e) = outbox.set_read_timeout(self.limits.read_timeout) {
-                    tracing::warn!("rpc: setting the read timeout on {}: {e}", outbox.peer());
-                }
+                self.restore_read_timeout(outbox);
             }
             match read {
                 Ok(Some(Incoming::Call {
@@ -64,74 +56,144 @@ impl State {
                     method,
                     arg,
                 })) => {
-                    let Some(call) = limit.take(self, &outbox) else {
+                    let Some(call) = limit.take(self, outbox) else {
                         break;
                     };
-                    let outbox = Arc::clone(&outbox);
-                    let hint = Arc::clone(&method.hint);
-                    let server = Arc::as_ptr(self) as usize;
-                    method.metrics.on(wire).request_size(request.size);
-                    let ctx = Context::new(&caller, method, request.seq);
-                    self.pool.execute(&hint, move || {
-                        let method = ctx.method();
-                        let result = RUNNING_FOR.with(|running| {
-                            running.set(server);
-                            let result = method.invoke(&ctx, arg);
-                            running.set(0);
-                            result
-                        });
-                        answer(&outbox, &request, result, method.metrics.on(wire));
-                        drop(call);
-                    });
+                    self.dispatch(outbox, caller, wire, call, request, method, arg);
                 }
                 Ok(Some(Incoming::Rejected {
                     request,
                     method,
                     error,
-                })) => refuse(&outbox, &request, method.as_deref(), error, wire),
+                })) => refuse(outbox, &request, method.as_deref(), error, wire),
                 Ok(None) => break,
-                Err(CodecError::Io(e))
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    // A peer waiting for our replies is not idle. The codecs frame whole
-                    // messages before parsing, so reading can simply go on.
-                    if limit.in_flight() > 0 {
-                        continue;
-                    }
-                    // Idle since the last reply left, if that was during this read: the rest
-                    // of the spell is waited out, not a whole read timeout more.
-                    let left = match (self.limits.read_timeout, limit.last_answer()) {
-                        (Some(timeout), Some(answered)) => {
-                            timeout.saturating_sub(answered.elapsed())
-                        }
-                        _ => Duration::ZERO,
-                    };
-                    if left >= Duration::from_millis(1)
-                        && outbox.set_read_timeout(Some(left)).is_ok()
-                    {
-                        cut_short = true;
-                        continue;
-                    }
-                    tracing::info!(
-                        "rpc: nothing read from {} within the read timeout; closing the connection",
-                        outbox.peer()
-                    );
-                    break;
+                Err(e) => match self.after_read_error(e, outbox, limit, wire) {
+                    AfterError::Retry { cut_short: cut } => cut_short |= cut,
+                    AfterError::Close => break,
+                },
+            }
+        }
+    }
+
+    /// Opens the connection's books: its outbox, its caller, its count of calls in flight.
+    /// `None` if it cannot be written to, or the server is shutting down.
+    #[inline(never)]
+    fn open<C: ServerCodec>(
+        self: &Arc<Self>,
+        codec: &mut C,
+        wire: Option<Wire>,
+    ) -> Option<Opened<'_, C::Encoder>> {
+        let outbox = match codec.writer() {
+            Ok((encoder, output)) => Outbox::new(encoder, output, self.outbox_limits()),
+            Err(e) => {
+                tracing::error!("rpc: cannot write to the connection: {e}");
+                return None;
+            }
+        };
+        let Some(open) = self.track(Arc::clone(&outbox) as Arc<dyn Close>) else {
+            outbox.close();
+            return None;
+        };
+        let caller = Caller::new(outbox.peer(), wire);
+        tracing::debug!(peer = outbox.peer(), ?wire, "rpc: connection opened");
+        Some(Opened {
+            limit: CallLimit::new(self.limits.max_in_flight),
+            _counted: Counted::new(&self.gauges.connections),
+            // However reading ends, the calls still running learn that their caller is gone.
+            _hang_up: HangUp(Arc::clone(&caller)),
+            caller,
+            _open: open,
+            outbox,
+        })
+    }
+
+    /// Hands a call to the worker pool, which runs it and answers through `outbox`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn dispatch<E: ResponseEncoder>(
+        self: &Arc<Self>,
+        outbox: &Arc<Outbox<E>>,
+        caller: &Arc<Caller>,
+        wire: Option<Wire>,
+        call: InFlight,
+        request: Request,
+        method: Arc<Method>,
+        arg: Arg,
+    ) {
+        let outbox = Arc::clone(outbox);
+        let hint = Arc::clone(&method.hint);
+        let server = Arc::as_ptr(self) as usize;
+        method.metrics.on(wire).request_size(request.size);
+        let ctx = Context::new(caller, method, request.seq);
+        self.pool.execute(&hint, move || {
+            let method = ctx.method();
+            let result = RUNNING_FOR.with(|running| {
+                running.set(server);
+                let result = method.invoke(&ctx, arg);
+                running.set(0);
+                result
+            });
+            answer(&outbox, &request, result, method.metrics.on(wire));
+            drop(call);
+        });
+    }
+
+    /// Puts the read timeout back after a spell cut short.
+    #[cold]
+    fn restore_read_timeout<E: Send + 'static>(&self, outbox: &Outbox<E>) {
+        if let Err(e) = outbox.set_read_timeout(self.limits.read_timeout) {
+            tracing::warn!("rpc: setting the read timeout on {}: {e}", outbox.peer());
+        }
+    }
+
+    /// What the reader does after reading failed with `e`: reads on after a timeout while the
+    /// connection is not idle (or waits out the rest of an idle spell), else closes it.
+    #[cold]
+    #[inline(never)]
+    fn after_read_error<E: ResponseEncoder>(
+        &self,
+        e: CodecError,
+        outbox: &Arc<Outbox<E>>,
+        limit: &CallLimit,
+        wire: Option<Wire>,
+    ) -> AfterError {
+        match e {
+            CodecError::Io(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                // A peer waiting for our replies is not idle. The codecs frame whole
+                // messages before parsing, so reading can simply go on.
+                if limit.in_flight() > 0 {
+                    return AfterError::Retry { cut_short: false };
                 }
-                Err(e) => {
-                    if !outbox.is_closed() {
-                        tracing::warn!("rpc: {}: {e}; closing the connection", outbox.peer());
-                    }
-                    if let CodecError::RequestTooLarge { seq, .. } = e {
-                        // Tell the caller why, before the connection closes.
-                        telemetry::unknown_method().on(wire).refused();
-                        respond(&outbox, seq, Err(&e.to_string().into()));
-                    }
-                    break;
+                // Idle since the last reply left, if that was during this read: the rest
+                // of the spell is waited out, not a whole read timeout more.
+                let left = match (self.limits.read_timeout, limit.last_answer()) {
+                    (Some(timeout), Some(answered)) => timeout.saturating_sub(answered.elapsed()),
+                    _ => Duration::ZERO,
+                };
+                if left >= Duration::from_millis(1) && outbox.set_read_timeout(Some(left)).is_ok() {
+                    return AfterError::Retry { cut_short: true };
                 }
+                tracing::info!(
+                    "rpc: nothing read from {} within the read timeout; closing the connection",
+                    outbox.peer()
+                );
+                AfterError::Close
+            }
+            e => {
+                if !outbox.is_closed() {
+                    tracing::warn!("rpc: {}: {e}; closing the connection", outbox.peer());
+                }
+                if let CodecError::RequestTooLarge { seq, .. } = e {
+                    // Tell the caller why, before the connection closes.
+                    telemetry::unknown_method().on(wire).refused();
+                    respond(outbox, seq, Err(&e.to_string().into()));
+                }
+                AfterError::Close
             }
         }
     }
@@ -220,6 +282,25 @@ impl State {
             (Err(e), _) => Err(e),
         }
     }
+}
+
+/// A connection being served, as its reader holds it; dropping it closes the books, in the
+/// order of the fields.
+struct Opened<'a, E> {
+    limit: CallLimit,
+    _counted: Counted<'a>,
+    _hang_up: HangUp,
+    caller: Arc<Caller>,
+    _open: OpenGuard,
+    outbox: Arc<Outbox<E>>,
+}
+
+/// What the reader does after a failed read.
+enum AfterError {
+    /// Read on; `cut_short`: the read timeout was shortened to end an idle spell on time.
+    Retry { cut_short: bool },
+    /// Close the connection.
+    Close,
 }
 
 /// What the reader thread made of one request.

@@ -75,6 +75,7 @@ impl Server {
     /// Reads one HTTP request from `conn` and answers it; a `CONNECT` to the RPC path goes on
     /// as an RPC session until the peer hangs up. For programs that accept connections
     /// themselves and hand some of them to netrpc.
+    #[inline(never)] // Its frame would stay under every RPC connection's life (see `State::serve`).
     pub fn serve_http_conn<C: Conn>(&self, mut conn: C) {
         // Shutdown closes a connection still sending its head, or still taking the answer.
         let Some(tracked) = self.track_conn(&conn) else {

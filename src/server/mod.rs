@@ -261,7 +261,9 @@ impl Server {
         }
     }
 
-    /// The wire of `conn`, from its first bytes; `None` if it closed or failed first.
+    /// The wire of `conn`, from its first bytes; `None` if it closed or failed first. Not
+    /// inlined: its frame would stay under the connection's whole life (see `State::serve`).
+    #[inline(never)]
     fn detect<C: Conn>(&self, conn: C, http: bool) -> Option<(Wire, Rewind<C>)> {
         // Shutdown closes a connection that has not said its wire yet, too.
         let Some(reading) = self.track_conn(&conn) else {
@@ -310,8 +312,8 @@ impl Server {
     ///
     /// This thread reads requests; the worker pool runs them and each reply leaves as its
     /// method returns. The connection is closed once the last in-flight call has answered.
-    pub fn serve_codec<C: ServerCodec>(&self, codec: C) {
-        self.state.serve(codec, None);
+    pub fn serve_codec<C: ServerCodec>(&self, mut codec: C) {
+        self.state.serve(&mut codec, None);
     }
 
     /// Registers a connection whose HTTP head is being read, to be closed at shutdown;
@@ -388,8 +390,8 @@ impl<C: Conn> WithCodecs for Serve<'_, C> {
 
     fn with<K: Codecs>(self) {
         let max_message_size = self.server.state.limits.max_message_size;
-        let codec = K::server(self.conn, max_message_size);
-        self.server.state.serve(codec, Some(self.wire));
+        let mut codec = K::server(self.conn, max_message_size);
+        self.server.state.serve(&mut codec, Some(self.wire));
     }
 }
 

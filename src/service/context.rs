@@ -1,7 +1,7 @@
 //! What a method may learn of the call it serves: [`Context`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 use parking_lot::Mutex;
@@ -83,7 +83,7 @@ impl Context {
     /// server shut down past its grace. Nothing is ever sent on it; it disconnects, so that
     /// `recv` returns at once from then on, and `select!` takes it.
     pub fn done(&self) -> &Receiver<()> {
-        &self.caller.done
+        self.caller.done()
     }
 
     /// Whether the caller is gone: what [`done`](Self::done) tells, without waiting.
@@ -108,28 +108,43 @@ impl std::fmt::Debug for Context {
 pub(crate) struct Caller {
     peer: String,
     wire: Option<Wire>,
+    /// Set, under `hang_up`'s lock, once the caller is gone.
     gone: AtomicBool,
     /// Dropped when the caller is gone, which disconnects `done`.
     hang_up: Mutex<Option<Sender<()>>>,
-    done: Receiver<()>,
+    /// Made when a method first asks for it: most never do, and the connection's thread is
+    /// spared making it.
+    done: OnceLock<Receiver<()>>,
 }
 
 impl Caller {
     pub(crate) fn new(peer: &str, wire: Option<Wire>) -> Arc<Caller> {
-        let (hang_up, done) = bounded(0);
         Arc::new(Caller {
             peer: peer.to_owned(),
             wire,
             gone: AtomicBool::new(false),
-            hang_up: Mutex::new(Some(hang_up)),
-            done,
+            hang_up: Mutex::new(None),
+            done: OnceLock::new(),
+        })
+    }
+
+    /// The channel that disconnects once the caller is gone; already disconnected if it is.
+    fn done(&self) -> &Receiver<()> {
+        self.done.get_or_init(|| {
+            let (hang_up, done) = bounded(0);
+            let mut slot = self.hang_up.lock();
+            if !self.gone.load(Ordering::Acquire) {
+                *slot = Some(hang_up);
+            }
+            done
         })
     }
 
     /// Tells every context of this connection that the caller is gone.
     pub(crate) fn hang_up(&self) {
+        let mut slot = self.hang_up.lock();
         self.gone.store(true, Ordering::Release);
-        self.hang_up.lock().take();
+        slot.take();
     }
 }
 

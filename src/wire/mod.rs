@@ -130,7 +130,8 @@ fn classify(bytes: &[u8]) -> Option<Wire> {
 pub(crate) fn detect<C: Conn>(mut conn: C, http: bool) -> io::Result<Option<(Wire, Rewind<C>)>> {
     let timeout = conn.read_timeout()?;
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    let mut buf = vec![0u8; 512];
+    // Two bytes tell the wire; a connection idle before its first request holds no more.
+    let mut buf = vec![0u8; 16];
     let mut len = 0;
     let mut shortened = false;
     let wire = loop {
