@@ -156,3 +156,25 @@ impl Drop for HangUp {
         self.0.hang_up();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crossbeam_channel::TryRecvError;
+
+    use super::Caller;
+
+    #[test]
+    fn done_disconnects_when_the_caller_hangs_up() {
+        let caller = Caller::new("127.0.0.1:1", None);
+        assert_eq!(caller.done().try_recv(), Err(TryRecvError::Empty));
+        caller.hang_up();
+        assert_eq!(caller.done().try_recv(), Err(TryRecvError::Disconnected));
+    }
+
+    #[test]
+    fn done_asked_for_after_the_hang_up_is_disconnected_already() {
+        let caller = Caller::new("127.0.0.1:1", None);
+        caller.hang_up();
+        assert_eq!(caller.done().try_recv(), Err(TryRecvError::Disconnected));
+    }
+}
