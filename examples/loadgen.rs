@@ -11,7 +11,9 @@
 //! `Work.Sleep`, a method that blocks N µs, instead), `--codec msgpack|json|gob`,
 //! `--interval MS` (paced load instead: every connection makes one call per interval, started
 //! with `go` by a few pacer threads, so that 10,000 connections need no caller thread each; an
-//! interval longer than the duration leaves the connections idle).
+//! interval longer than the duration leaves the connections idle), `--idle SECS` (0: the
+//! connections idle that long before the load and again after it, and the line reports this
+//! process's RSS at the end of each spell as `rss_idle_before_kb` and `rss_idle_after_kb`).
 
 mod common;
 
@@ -78,6 +80,7 @@ struct Opts {
     codec: Codec,
     interval: Duration,
     sleep_us: u64,
+    idle: Duration,
 }
 
 fn number(args: &CommandLine, name: &str, default: usize) -> Result<usize, Box<dyn Error>> {
@@ -117,6 +120,10 @@ fn parse(args: &CommandLine) -> Result<Opts, Box<dyn Error>> {
         codec,
         interval,
         sleep_us,
+        idle: Duration::from_secs_f64(
+            args.flag("idle")
+                .map_or(Ok(0.0), |v| v.trim_end_matches('s').parse())?,
+        ),
     })
 }
 
@@ -154,6 +161,15 @@ impl Work {
                 .map(Reply::Product),
         };
         reply.is_ok_and(|reply| reply.answers(self, conn))
+    }
+
+    /// The first call, which checks that the server answers: the work itself, but an echo
+    /// sends nothing, so that `--idle`'s first reading comes before any large message.
+    fn warm_up(&self, client: &Client, conn: usize) -> bool {
+        match self {
+            Work::Echo(_) => Work::Echo(Vec::new()).call(client, conn),
+            work => work.call(client, conn),
+        }
     }
 
     /// Starts one call from connection `conn`, completing into `done`; returns its sequence
@@ -364,19 +380,26 @@ fn pacer(
     (hist, failures)
 }
 
-fn max_rss_kb() -> u64 {
+/// A figure of this process's `/proc/self/status` in KiB: `VmHWM` (peak RSS) or `VmRSS`.
+fn status_kb(name: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            let line = status.lines().find(|l| l.starts_with(name))?;
             line.split_whitespace().nth(1)?.parse().ok()
         })
         .unwrap_or(0)
 }
 
+/// Sleeps `idle`, then gives this process's RSS in KiB.
+fn rss_after_idling(idle: Duration) -> u64 {
+    thread::sleep(idle);
+    status_kb("VmRSS:")
+}
+
 const USAGE: &str = "usage: loadgen [--addr HOST:PORT] [--conns N] [--callers M | --async K]
                [--duration SECS] [--payload BYTES | --sleep-us N] [--interval MS]
-               [--codec msgpack|json|gob]
+               [--codec msgpack|json|gob] [--idle SECS]
 
 Drives --addr (an in-process server if none) for --duration and prints one JSON line of
 calls per second and latency percentiles. See the top of examples/loadgen.rs for each flag.";
@@ -386,7 +409,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         USAGE,
         &[
             "addr", "conns", "callers", "async", "duration", "payload", "sleep-us", "codec",
-            "interval",
+            "interval", "idle",
         ],
         &[],
     );
@@ -417,12 +440,13 @@ fn main() -> Result<(), Box<dyn Error>> {
                 Codec::Gob => netrpc::gob::dial(&addr)?,
                 Codec::Msgpack => Client::dial(&addr)?,
             };
-            if !work.call(&client, conn) {
+            if !work.warm_up(&client, conn) {
                 return Err(format!("the warm-up call to {addr} failed").into());
             }
             Ok(client)
         })
         .collect::<Result<Vec<_>, Box<dyn Error>>>()?;
+    let rss_idle_before_kb = rss_after_idling(opts.idle);
 
     let start = Instant::now() + WARMUP;
     let window = Window {
@@ -456,6 +480,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         }
     });
+    let rss_idle_after_kb = rss_after_idling(opts.idle);
     let (hist, failures) = total.into_inner().unwrap_or_else(|e| e.into_inner());
     if failures > 0 {
         eprintln!("WARNING: {failures} failed calls");
@@ -477,7 +502,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             "calls_per_sec": hist.len() as f64 / secs,
             "p50_us": us(0.50),
             "p99_us": us(0.99),
-            "max_rss_kb": max_rss_kb(),
+            "max_rss_kb": status_kb("VmHWM:"),
+            "rss_idle_before_kb": rss_idle_before_kb,
+            "rss_idle_after_kb": rss_idle_after_kb,
             "failures": failures,
         })
     );

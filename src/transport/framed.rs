@@ -30,6 +30,12 @@ pub(crate) trait Scanner: Default {
     /// known to exceed `limit`.
     fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError>;
 
+    /// After a `scan` that waits for more: how long the current message is at least, as far
+    /// as its bytes so far tell (0: they do not), so that the reader makes room for exactly it.
+    fn least(&self) -> usize {
+        0
+    }
+
     /// Whether `byte` may stand between messages (JSON's whitespace); skipped unscanned.
     fn is_padding(_byte: u8) -> bool {
         false
@@ -297,9 +303,16 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
                 self.end = pending;
             }
             if self.end == self.buf.len() {
-                let want = (self.buf.len() * 2).max(READ_CHUNK);
+                // Room for the message where its length is known, else an eighth more (a chunk
+                // at least): doubling would hold up to twice a large message, and an allocation
+                // that large makes glibc keep as much free for reuse after it.
+                let grown = self.end + (self.end / 8).max(READ_CHUNK);
+                let want = self.scanner.least().max(grown);
                 let cap = self.limit.saturating_add(READ_CHUNK);
-                self.buf.resize(want.min(cap).max(self.end + 1), 0);
+                let size = want.min(cap).max(self.end + 1);
+                // `resize` alone would round up to twice the buffer.
+                self.buf.reserve_exact(size - self.buf.len());
+                self.buf.resize(size, 0);
             }
         }
         loop {
@@ -418,6 +431,22 @@ mod tests {
             frames.buffered() <= KEEP_READ_BUFFER,
             "{}",
             frames.buffered()
+        );
+    }
+
+    #[test]
+    fn a_large_message_gets_little_more_room_than_itself() {
+        // Its params: 10 MiB, then 100 bytes whose length comes to light only after those.
+        let mut large = vec![0x94, 0x00, 0x01, 0xa1, b'M', 0x92];
+        rmp::encode::write_bin(&mut large, &vec![7; 10 << 20]).unwrap();
+        rmp::encode::write_bin(&mut large, &[8; 100]).unwrap();
+        let mut frames = reader(64 << 20, &[&large]);
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), large.len());
+        assert!(
+            frames.buffered() <= large.len() + large.len() / 8 + READ_CHUNK,
+            "{} for a message of {}",
+            frames.buffered(),
+            large.len()
         );
     }
 }

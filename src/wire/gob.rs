@@ -65,10 +65,14 @@ type Methods = Arc<Mutex<HashMap<u64, String>>>;
 
 /// Finds the end of one length-prefixed gob message.
 #[derive(Debug, Default)]
-pub(crate) struct GobScanner;
+pub(crate) struct GobScanner {
+    /// The length of the message being received, once its prefix has come.
+    total: usize,
+}
 
 impl Scanner for GobScanner {
     fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError> {
+        self.total = 0;
         let Some((header, len)) = message_len(buf, usize::MAX).map_err(malformed)? else {
             return Ok(None);
         };
@@ -78,8 +82,12 @@ impl Scanner for GobScanner {
                 limit,
             });
         }
-        let total = header + len;
-        Ok((buf.len() >= total).then_some(total))
+        self.total = header + len;
+        Ok((buf.len() >= self.total).then_some(self.total))
+    }
+
+    fn least(&self) -> usize {
+        self.total
     }
 }
 
@@ -457,7 +465,7 @@ mod tests {
 
     #[test]
     fn scanner_waits_for_the_whole_message_and_checks_the_limit() {
-        let mut s = GobScanner;
+        let mut s = GobScanner::default();
         assert_eq!(s.scan(&[3, 1, 2], 100).unwrap(), None);
         assert_eq!(s.scan(&[3, 1, 2, 3, 9], 100).unwrap(), Some(4));
         // 0xfe: a two-byte length follows: 0x0400 = 1024.

@@ -556,6 +556,8 @@ pub(crate) struct MsgpackScanner {
     pos: usize,
     /// Values still to come; 0 before a message starts.
     owed: u64,
+    /// How long the current message is at least, as far as its headers so far tell.
+    least: u64,
 }
 
 impl Scanner for MsgpackScanner {
@@ -564,6 +566,11 @@ impl Scanner for MsgpackScanner {
             envelope_front(buf)?;
         }
         self.value(buf, limit)
+    }
+
+    fn least(&self) -> usize {
+        // Under the limit, which is a usize, once `value` has not refused it.
+        usize::try_from(self.least).unwrap_or(usize::MAX)
     }
 }
 
@@ -586,11 +593,13 @@ impl MsgpackScanner {
                 return Err(too_large(least));
             }
             if end > buf.len() as u64 {
+                self.least = least;
                 return Ok(None);
             }
             self.pos = end as usize;
             self.owed = self.owed - 1 + items;
         }
+        self.least = 0;
         Ok(Some(std::mem::take(&mut self.pos)))
     }
 }
