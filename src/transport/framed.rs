@@ -305,9 +305,12 @@ impl<R: Conn, S: Scanner> FrameReader<R, S> {
             if self.end == self.buf.len() {
                 // Room for the message where its length is known, else an eighth more (a chunk
                 // at least): doubling would hold up to twice a large message, and an allocation
-                // that large makes glibc keep as much free for reuse after it.
+                // that large makes glibc keep as much free for reuse after it. A length is only
+                // what the peer claims, though: the buffer at most doubles what has arrived.
                 let grown = self.end + (self.end / 8).max(READ_CHUNK);
-                let want = self.scanner.least().max(grown);
+                let doubled = (self.end * 2).max(READ_CHUNK);
+                let least = if pending > 0 { self.scanner.least() } else { 0 };
+                let want = least.min(doubled).max(grown);
                 let cap = self.limit.saturating_add(READ_CHUNK);
                 let size = want.min(cap).max(self.end + 1);
                 // `resize` alone would round up to twice the buffer.
@@ -342,6 +345,8 @@ mod tests {
     use std::io::{Read, Write};
 
     use super::*;
+    #[cfg(feature = "gob")]
+    use crate::wire::gob::GobScanner;
     use crate::wire::msgpack::MsgpackScanner;
 
     /// A stream that yields its chunks, each read at most one, then ends.
@@ -429,6 +434,64 @@ mod tests {
         assert_eq!(frames.next_frame().unwrap().unwrap().len(), small.len());
         assert!(
             frames.buffered() <= KEEP_READ_BUFFER,
+            "{}",
+            frames.buffered()
+        );
+    }
+
+    /// A gob message of `len` bytes, its length prefix first.
+    #[cfg(feature = "gob")]
+    fn gob_message(len: usize) -> Vec<u8> {
+        let bytes = (len as u64).to_be_bytes();
+        let skip = bytes.iter().position(|&b| b != 0).unwrap();
+        let mut message = vec![(256 - (8 - skip)) as u8];
+        message.extend_from_slice(&bytes[skip..]);
+        message.extend(std::iter::repeat_n(7u8, len));
+        message
+    }
+
+    #[test]
+    #[cfg(feature = "gob")]
+    fn the_gob_buffer_grown_for_a_large_message_is_given_back() {
+        let (large, small) = (gob_message(10 << 20), vec![3u8, 1, 2, 3]);
+        let pieces = large.chunks(64 << 10).chain([&small[..]]);
+        let mut frames: FrameReader<Chunks, GobScanner> =
+            FrameReader::new(Chunks(pieces.map(<[u8]>::to_vec).collect()), 64 << 20);
+        assert_eq!(frames.next_frame().unwrap().unwrap().len(), large.len());
+        let next = frames.next_frame().unwrap().unwrap();
+        assert_eq!(frames.bytes(next), small);
+        assert!(
+            frames.buffered() <= KEEP_READ_BUFFER,
+            "{}",
+            frames.buffered()
+        );
+    }
+
+    #[test]
+    fn a_claimed_length_costs_no_more_than_twice_the_bytes_sent() {
+        // A request claiming 60 MiB of argument, of which 8 KiB arrive before the peer stalls.
+        let mut claim = vec![0x94, 0x00, 0x07, 0xa1, b'M', 0x91, 0xc6];
+        claim.extend_from_slice(&(60u32 << 20).to_be_bytes());
+        claim.extend_from_slice(&[0; 8192]);
+        let mut frames = reader(64 << 20, &[&claim]);
+        assert!(frames.next_frame().is_err(), "the message never came whole");
+        assert!(
+            frames.buffered() <= 2 * claim.len(),
+            "{}",
+            frames.buffered()
+        );
+    }
+
+    #[test]
+    #[cfg(feature = "gob")]
+    fn a_claimed_gob_length_costs_no_more_than_twice_the_bytes_sent() {
+        let mut claim = gob_message(60 << 20);
+        claim.truncate(8192);
+        let mut frames: FrameReader<Chunks, GobScanner> =
+            FrameReader::new(Chunks([claim.clone()].into()), 64 << 20);
+        assert!(frames.next_frame().is_err(), "the message never came whole");
+        assert!(
+            frames.buffered() <= 2 * claim.len(),
             "{}",
             frames.buffered()
         );

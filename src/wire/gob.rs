@@ -82,8 +82,12 @@ impl Scanner for GobScanner {
                 limit,
             });
         }
-        self.total = header + len;
-        Ok((buf.len() >= self.total).then_some(self.total))
+        let total = header + len;
+        if buf.len() >= total {
+            return Ok(Some(total));
+        }
+        self.total = total;
+        Ok(None)
     }
 
     fn least(&self) -> usize {
