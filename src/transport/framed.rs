@@ -31,7 +31,8 @@ pub(crate) trait Scanner: Default {
     fn scan(&mut self, buf: &[u8], limit: usize) -> Result<Option<usize>, CodecError>;
 
     /// After a `scan` that waits for more: how long the current message is at least, as far
-    /// as its bytes so far tell (0: they do not), so that the reader makes room for exactly it.
+    /// as its bytes so far tell (0: they do not), so that the reader makes room for it (at
+    /// most twice what has arrived: the length is only what the peer claims).
     fn least(&self) -> usize {
         0
     }
@@ -442,10 +443,8 @@ mod tests {
     /// A gob message of `len` bytes, its length prefix first.
     #[cfg(feature = "gob")]
     fn gob_message(len: usize) -> Vec<u8> {
-        let bytes = (len as u64).to_be_bytes();
-        let skip = bytes.iter().position(|&b| b != 0).unwrap();
-        let mut message = vec![(256 - (8 - skip)) as u8];
-        message.extend_from_slice(&bytes[skip..]);
+        let mut message = Vec::new();
+        crate::encoding::gob::write_message_len(&mut message, len);
         message.extend(std::iter::repeat_n(7u8, len));
         message
     }
