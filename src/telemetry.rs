@@ -62,6 +62,16 @@ pub(crate) fn system(wire: Option<Wire>) -> &'static str {
     }
 }
 
+/// Records how a call's span ended: its `outcome` and `duration_us` fields.
+pub(crate) fn close_span(span: &tracing::Span, outcome: Outcome, took: Duration) {
+    // A disabled span still knows its fields, and finding one by name costs every call:
+    // record only where a subscriber listens, or where, with none installed, `log` may.
+    if !span.is_disabled() || !tracing::dispatcher::has_been_set() {
+        span.record("outcome", outcome.as_str());
+        span.record("duration_us", took.as_micros() as u64);
+    }
+}
+
 /// Index of a wire among the handle sets a method keeps.
 fn slot(wire: Option<Wire>) -> usize {
     match wire {

@@ -229,7 +229,7 @@ impl Peer {
         }
         let in_flight = Arc::clone(&self.in_flight);
         let ctx = Context::new(&self.caller, method, seq);
-        self.pool.execute(&hint, move || {
+        self.pool.execute(hint, move || {
             // Counted out however the call ends, a panic included.
             let _running = Finished(in_flight);
             let result = ctx.method().invoke(&ctx, arg);

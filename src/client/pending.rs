@@ -19,7 +19,7 @@ use crate::client::call::Completed;
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
 use crate::panic::panic_message;
-use crate::telemetry::{ClientMetrics, Outcome};
+use crate::telemetry::{self, ClientMetrics, Outcome};
 use crate::transport::outbox::Abandoned;
 
 /// A call waiting for its response, with its reply type erased.
@@ -214,8 +214,7 @@ impl Observe {
         let took = self.started.elapsed();
         self.metrics.in_flight.decrement(1.0);
         self.metrics.completed(outcome, took);
-        self.span.record("outcome", outcome.as_str());
-        self.span.record("duration_us", took.as_micros() as u64);
+        telemetry::close_span(&self.span, outcome, took);
     }
 }
 

@@ -125,7 +125,7 @@ impl State {
         let server = Arc::as_ptr(self) as usize;
         method.metrics.on(wire).request_size(request.size);
         let ctx = Context::new(caller, method, request.seq);
-        self.pool.execute(&hint, move || {
+        self.pool.execute(hint, move || {
             let method = ctx.method();
             let result = RUNNING_FOR.with(|running| {
                 running.set(server);

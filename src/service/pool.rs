@@ -292,16 +292,17 @@ impl Pool {
 
     /// Runs `task`, a call of the method `hint` describes, on a worker. Never waits: the
     /// caller bounds the jobs it hands over.
-    pub(crate) fn execute(&self, hint: &Arc<Hint>, task: impl FnOnce() + Send + 'static) {
+    pub(crate) fn execute(&self, hint: Arc<Hint>, task: impl FnOnce() + Send + 'static) {
+        let task = Box::new(task);
         let workers = &self.workers;
         let mut queue = workers.queue.lock();
         let job = Job {
-            task: Box::new(task),
-            hint: Arc::clone(hint),
+            task,
+            hint,
             number: queue.next_job,
         };
         queue.next_job += 1;
-        if hint.blocks() {
+        if job.hint.blocks() {
             queue.ready.push_back(job);
             // Workers already woken take it as well as a new one would; and a thread still
             // starting starts the next ones itself, so that a burst of blocking calls does
@@ -487,7 +488,8 @@ impl Workers {
     fn run(&self, job: Job) {
         // Now and then, a call of a method taken to block is asked whether it really did.
         let sleeps_before = job.hint.sample().then(sleeps_so_far).flatten();
-        let started = Instant::now();
+        // Only a method taken to block has its runs timed: they are what may change its mind.
+        let started = job.hint.blocks().then(Instant::now);
         // A task that panics (a reply whose `Drop` panics, say) must not take the worker,
         // and its place in the pool's books, with it.
         if let Err(panic) = catch_unwind(AssertUnwindSafe(job.task)) {
@@ -496,8 +498,10 @@ impl Workers {
                 panic_message(&*panic)
             );
         }
-        let slept = sleeps_before.and_then(|before| Some(sleeps_so_far()? > before));
-        job.hint.saw_run(started.elapsed(), slept);
+        if let Some(started) = started {
+            let slept = sleeps_before.and_then(|before| Some(sleeps_so_far()? > before));
+            job.hint.saw_run(started.elapsed(), slept);
+        }
     }
 
     /// Parks a worker until it is woken for a job; false if it should leave instead.
@@ -708,11 +712,11 @@ mod tests {
         // Two jobs that block until released, then one that must still run.
         for _ in 0..2 {
             let release = release_rx.clone();
-            pool.execute(&hint, move || {
+            pool.execute(Arc::clone(&hint), move || {
                 let _ = release.recv_timeout(Duration::from_secs(5));
             });
         }
-        pool.execute(&quick, move || done_tx.send(()).unwrap());
+        pool.execute(Arc::clone(&quick), move || done_tx.send(()).unwrap());
         assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok());
         assert!(hint.blocks(), "the blocking method is remembered");
         assert!(!quick.blocks());
@@ -753,7 +757,7 @@ mod tests {
         let (tx, rx) = unbounded();
         for i in 0..40 {
             let (running, most, tx) = (running.clone(), most.clone(), tx.clone());
-            pool.execute(hint, move || {
+            pool.execute(Arc::clone(hint), move || {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most.fetch_max(now, Ordering::SeqCst);
                 // Busy, not asleep: a preempted thread keeps its slot.
@@ -782,7 +786,7 @@ mod tests {
         let (tx, rx) = unbounded();
         for _ in 0..32 {
             let (running, most, tx) = (running.clone(), most.clone(), tx.clone());
-            pool.execute(&hint, move || {
+            pool.execute(Arc::clone(&hint), move || {
                 most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
                 thread::sleep(Duration::from_millis(50));
                 running.fetch_sub(1, Ordering::SeqCst);
@@ -829,7 +833,7 @@ mod tests {
         let (tx, rx) = unbounded();
         for i in 0..JOBS {
             let (started, tx) = (Arc::clone(&started), tx.clone());
-            pool.execute(&hint, move || {
+            pool.execute(Arc::clone(&hint), move || {
                 started.wait();
                 tx.send(i).unwrap();
             });

@@ -3,6 +3,7 @@
 
 use std::any::type_name;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,7 +22,32 @@ use crate::telemetry::{self, MethodMetrics, Outcome};
 /// The services a server has registered, by name.
 #[derive(Default)]
 pub(crate) struct Registry {
-    services: RwLock<HashMap<String, Arc<ServiceEntry>>>,
+    services: RwLock<Names<Arc<ServiceEntry>>>,
+}
+
+/// A table by service or method name, looked up at every call.
+pub(crate) type Names<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+
+/// FNV-1a over a name. A peer chooses the names looked up but never what the table holds, so
+/// it cannot crowd one bucket, and SipHash's resistance to that would cost every call.
+pub(crate) struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> NameHasher {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 impl Registry {
@@ -103,7 +129,7 @@ impl Registry {
 /// A registered service, as the server keeps it.
 pub(crate) struct ServiceEntry {
     pub(crate) name: String,
-    pub(crate) methods: HashMap<String, Arc<Method>>,
+    pub(crate) methods: Names<Arc<Method>>,
 }
 
 impl ServiceEntry {
@@ -138,7 +164,8 @@ impl ServiceEntry {
             };
             return Err(RegisterError::NoMethods(name.to_owned()));
         }
-        let mut methods = HashMap::with_capacity(service.methods.len());
+        let mut methods =
+            Names::with_capacity_and_hasher(service.methods.len(), Default::default());
         for spec in service.methods {
             let full_name = match name {
                 "" => spec.name.clone(),
@@ -238,8 +265,7 @@ impl Method {
         };
         self.count(outcome, took);
         self.metrics.on(ctx.wire()).ran(outcome, took);
-        span.record("outcome", outcome.as_str());
-        span.record("duration_us", took.as_micros() as u64);
+        telemetry::close_span(&span, outcome, took);
         result
     }
 
