@@ -62,11 +62,21 @@ pub(crate) fn system(wire: Option<Wire>) -> &'static str {
     }
 }
 
+/// Whether a call's span may be seen: a tracing subscriber is installed (it then chooses span
+/// by span), or, with none, a `log` logger takes debug records (tracing's `log` feature).
+/// Where neither, a span is not made: a disabled one still costs its fields on every call.
+pub(crate) fn spans_seen() -> bool {
+    tracing::dispatcher::has_been_set() || log_sees_spans()
+}
+
+fn log_sees_spans() -> bool {
+    !tracing::dispatcher::has_been_set() && log::max_level() >= log::LevelFilter::Debug
+}
+
 /// Records how a call's span ended: its `outcome` and `duration_us` fields.
 pub(crate) fn close_span(span: &tracing::Span, outcome: Outcome, took: Duration) {
-    // A disabled span still knows its fields, and finding one by name costs every call:
-    // record only where a subscriber listens, or where, with none installed, `log` may.
-    if !span.is_disabled() || !tracing::dispatcher::has_been_set() {
+    // Finding a field by name costs every call: only where someone may read it.
+    if !span.is_disabled() || log_sees_spans() {
         span.record("outcome", outcome.as_str());
         span.record("duration_us", took.as_micros() as u64);
     }

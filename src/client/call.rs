@@ -1,6 +1,8 @@
 //! What a caller hands over and gets back: [`Params`] for argument lists, [`Call`], the
 //! [`Completed`] call its channel yields, and [`Ignore`] for replies nobody wants.
 
+use std::sync::OnceLock;
+
 use crossbeam_channel::Receiver;
 use serde::de::{Deserialize, Deserializer, IgnoredAny};
 use serde::ser::{self, Impossible, Serialize, Serializer};
@@ -128,14 +130,22 @@ impl<'a> Argument<'a> {
 /// `Serialize` that can run only once, or that takes its time, is not run twice. The type's
 /// name only says which values to ask; the answer is the serializer's.
 pub(crate) fn is_argument_list<A: Serialize + ?Sized>(args: &A) -> bool {
-    /// A type's name without references and generic arguments.
-    fn bare(mut name: &str) -> &str {
+    /// A type's name without the references before it.
+    fn unreferenced(mut name: &'static str) -> &'static str {
         while let Some(rest) = name.strip_prefix('&') {
             name = rest.strip_prefix("mut ").unwrap_or(rest);
         }
-        name.split('<').next().unwrap_or(name)
+        name
     }
-    bare(std::any::type_name::<A>()) == bare(std::any::type_name::<Params<()>>())
+    // Every call asks, so the path of `Params` is found once and then only compared.
+    static PARAMS: OnceLock<&str> = OnceLock::new();
+    let params = PARAMS.get_or_init(|| {
+        let name = std::any::type_name::<Params<()>>();
+        name.split('<').next().unwrap_or(name)
+    });
+    unreferenced(std::any::type_name::<A>())
+        .strip_prefix(params)
+        .is_some_and(|generics| generics.is_empty() || generics.starts_with('<'))
         && erased_serde::serialize(args, Probe).unwrap_or(false)
 }
 

@@ -236,16 +236,20 @@ impl Method {
     /// Runs the method for the caller `ctx` tells of, in a span of its own, and counts it. A
     /// panic becomes an error, so the worker and the connection survive it.
     pub(crate) fn invoke(&self, ctx: &Context, arg: Arg) -> Result<Reply, Failure> {
-        let span = tracing::debug_span!(
-            "rpc.server.call",
-            rpc.system = telemetry::system(ctx.wire()),
-            rpc.service = self.metrics.service(),
-            rpc.method = self.metrics.method(),
-            net.peer = ctx.peer(),
-            seq = ctx.seq(),
-            outcome = tracing::field::Empty,
-            duration_us = tracing::field::Empty,
-        );
+        let span = if telemetry::spans_seen() {
+            tracing::debug_span!(
+                "rpc.server.call",
+                rpc.system = telemetry::system(ctx.wire()),
+                rpc.service = self.metrics.service(),
+                rpc.method = self.metrics.method(),
+                net.peer = ctx.peer(),
+                seq = ctx.seq(),
+                outcome = tracing::field::Empty,
+                duration_us = tracing::field::Empty,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let _in_span = span.enter();
         let started = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| (self.call)(ctx, arg)));

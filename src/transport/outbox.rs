@@ -612,7 +612,8 @@ impl<E: Send + 'static> Outbox<E> {
         state: &mut MutexGuard<'_, State<E>>,
         linger: Duration,
     ) -> Option<Messages> {
-        let until = Instant::now() + linger;
+        // The clock is read only to linger: the common case, no linger, is every batch's.
+        let mut until = None;
         loop {
             if self.is_closed() {
                 state.queue = Messages::default();
@@ -621,7 +622,12 @@ impl<E: Send + 'static> Outbox<E> {
             if !state.queue.bytes.is_empty() {
                 return Some(take_queue(state));
             }
-            if Instant::now() >= until {
+            if linger.is_zero() {
+                return None;
+            }
+            let now = Instant::now();
+            let until = *until.get_or_insert(now + linger);
+            if now >= until {
                 return None;
             }
             state.lingering = true;
