@@ -114,6 +114,7 @@ mod encoding;
 mod error;
 #[cfg(feature = "gob")]
 pub mod gob;
+mod hash;
 #[cfg(feature = "json")]
 pub mod jsonrpc;
 mod panic;

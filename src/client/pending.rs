@@ -1,8 +1,6 @@
 //! The calls a client is waiting on: a table sharded by sequence number, and how each call
 //! is completed, through its done channel or by waking the thread blocked in `call`.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -18,6 +16,7 @@ use serde::de::{DeserializeOwned, Error as _};
 use crate::client::call::Completed;
 use crate::client::timer::{self, Expire, Key};
 use crate::error::{CodecError, Error};
+use crate::hash::FastMap;
 use crate::panic::panic_message;
 use crate::telemetry::{self, ClientMetrics, Outcome};
 use crate::transport::outbox::Abandoned;
@@ -276,30 +275,8 @@ impl Abandoned for Calls {
 }
 
 /// The calls of one shard, by sequence number.
-type Shard = HashMap<u64, Box<dyn Pending>, BuildHasherDefault<SeqHasher>>;
-
-/// Hashes the sequence numbers a client gives its own calls. They are never a peer's choice, so
-/// a multiplication spreads them well enough, at a fraction of SipHash's cost on every call.
-#[derive(Default)]
-struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(self.0 ^ u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, seq: u64) {
-        // The product's high bits mix every bit of the number; the rotation brings them down
-        // to the low bits the table indexes by (a shard's numbers share their low bits).
-        self.0 = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(20);
-    }
-}
+/// A client's own sequence numbers, never a peer's choice.
+type Shard = FastMap<u64, Box<dyn Pending>>;
 
 /// The pending calls, sharded by sequence number so that callers on many threads and the
 /// reader rarely contend for one lock.

@@ -2,8 +2,6 @@
 //! request is looked up among.
 
 use std::any::type_name;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,38 +14,14 @@ use super::pool::Hint;
 use super::{Arg, CallFn, Context, DecodeFn, Reply, Service};
 use crate::codec::Failure;
 use crate::error::RegisterError;
+use crate::hash::FastMap;
 use crate::panic::panic_message;
 use crate::telemetry::{self, MethodMetrics, Outcome};
 
 /// The services a server has registered, by name.
 #[derive(Default)]
 pub(crate) struct Registry {
-    services: RwLock<Names<Arc<ServiceEntry>>>,
-}
-
-/// A table by service or method name, looked up at every call.
-pub(crate) type Names<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
-
-/// FNV-1a over a name. A peer chooses the names looked up but never what the table holds, so
-/// it cannot crowd one bucket, and SipHash's resistance to that would cost every call.
-pub(crate) struct NameHasher(u64);
-
-impl Default for NameHasher {
-    fn default() -> NameHasher {
-        NameHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for NameHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    services: RwLock<FastMap<String, Arc<ServiceEntry>>>,
 }
 
 impl Registry {
@@ -129,7 +103,7 @@ impl Registry {
 /// A registered service, as the server keeps it.
 pub(crate) struct ServiceEntry {
     pub(crate) name: String,
-    pub(crate) methods: Names<Arc<Method>>,
+    pub(crate) methods: FastMap<String, Arc<Method>>,
 }
 
 impl ServiceEntry {
@@ -165,7 +139,7 @@ impl ServiceEntry {
             return Err(RegisterError::NoMethods(name.to_owned()));
         }
         let mut methods =
-            Names::with_capacity_and_hasher(service.methods.len(), Default::default());
+            FastMap::with_capacity_and_hasher(service.methods.len(), Default::default());
         for spec in service.methods {
             let full_name = match name {
                 "" => spec.name.clone(),

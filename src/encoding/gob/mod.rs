@@ -16,6 +16,8 @@ use std::sync::Arc;
 use serde::de::{Deserialize, DeserializeOwned};
 use serde::Serialize;
 
+use crate::hash::FastMap;
+
 pub use error::{GobError, GobErrorKind};
 pub use time::Time;
 pub use value::Value;
@@ -82,8 +84,15 @@ impl Schema {
 pub struct Encoder {
     sent: SentTypes,
     memory: types::StructMemory,
+    /// What [`Encoder::settle`] made of the shapes learnt from values, and the memory's
+    /// generation it did so at.
+    settled: FastMap<(Shape, bool), (u64, Arc<Shape>)>,
     schemas: HashMap<TypeId, Schema>,
 }
+
+/// How many learnt shapes an encoder keeps settled: one per type its values take, unless
+/// their shapes follow the data (a dynamic value's), when the cache starts again.
+const SETTLED_LIMIT: usize = 256;
 
 impl Encoder {
     /// An encoder for a new stream (no types sent yet).
@@ -100,10 +109,7 @@ impl Encoder {
         out: &mut Vec<u8>,
         value: &T,
     ) -> Result<(), GobError> {
-        let shape = infer::infer(value)?
-            .unify_structs()
-            .recall(&mut self.memory)
-            .finalize(&mut String::new())?;
+        let shape = self.settle(infer::infer(value)?, false)?;
         self.encode_shape(out, &shape, value)
     }
 
@@ -169,11 +175,7 @@ impl Encoder {
                 }
             };
             self.encode_marked(out, &schema.shape, header, &mut mark)?;
-            let shape = infer::infer(body)?
-                .unify_structs()
-                .recall(&mut self.memory)
-                .fill_unknown(false)
-                .finalize(&mut String::new())?;
+            let shape = self.settle(infer::infer(body)?, true)?;
             self.encode_marked(out, &shape, body, &mut mark)?;
             let size = out.len() - start;
             if size > limit {
@@ -196,6 +198,32 @@ impl Encoder {
                 std::panic::resume_unwind(panic)
             }
         }
+    }
+
+    /// The shape a value whose shape was learnt as `learnt` is sent as: its structs unified,
+    /// completed from the stream's memory, what is still unknown filled in where `fill` says,
+    /// and finalized. Most of a value's encoding time went here, so the result is kept, and
+    /// reused while the memory has not changed: it is all the result depends on.
+    fn settle(&mut self, learnt: Shape, fill: bool) -> Result<Arc<Shape>, GobError> {
+        let key = (learnt, fill);
+        if let Some((generation, shape)) = self.settled.get(&key) {
+            if *generation == self.memory.generation() {
+                return Ok(Arc::clone(shape));
+            }
+        }
+        let shape = key.0.clone().unify_structs().recall(&mut self.memory);
+        let shape = if fill {
+            shape.fill_unknown(false)
+        } else {
+            shape
+        };
+        let shape = Arc::new(shape.finalize(&mut String::new())?);
+        if self.settled.len() >= SETTLED_LIMIT {
+            self.settled.clear();
+        }
+        self.settled
+            .insert(key, (self.memory.generation(), Arc::clone(&shape)));
+        Ok(shape)
     }
 
     fn encode_shape<T: Serialize + ?Sized>(

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use super::error::GobError;
 use super::wire::{put_bytes, put_int, put_uint, Reader};
+use crate::hash::FastMap;
 
 /// Predefined type ids.
 pub(crate) const BOOL: i64 = 1;
@@ -142,7 +143,7 @@ impl Shape {
                 if !current.is_closed(0) {
                     return current;
                 }
-                match memory.get(&key) {
+                match memory.shapes.get(&key) {
                     Some(known) => {
                         let mut merged = known.clone();
                         if merged.merge(current.clone()).is_err() {
@@ -154,7 +155,7 @@ impl Shape {
                         merged
                     }
                     None => {
-                        if memory.len() < MEMORY_LIMIT {
+                        if memory.shapes.len() < MEMORY_LIMIT {
                             memory.insert(key, current.clone());
                         }
                         current
@@ -355,7 +356,24 @@ impl Shape {
 }
 
 /// The struct shapes an encoder has seen on its stream, by name and field names.
-pub(crate) type StructMemory = HashMap<(&'static str, Vec<&'static str>), Shape>;
+#[derive(Debug, Default)]
+pub(crate) struct StructMemory {
+    shapes: FastMap<(&'static str, Vec<&'static str>), Shape>,
+    /// Counts the changes to `shapes`: what was worked out from them holds until the next.
+    generation: u64,
+}
+
+impl StructMemory {
+    /// How many changes it has seen.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    fn insert(&mut self, key: (&'static str, Vec<&'static str>), shape: Shape) {
+        self.shapes.insert(key, shape);
+        self.generation += 1;
+    }
+}
 
 /// How many structs an encoder remembers.
 const MEMORY_LIMIT: usize = 4096;
@@ -364,7 +382,7 @@ const MEMORY_LIMIT: usize = 4096;
 /// field names, the variants that do not agree with each other.
 #[derive(Default)]
 struct StructTable {
-    index: HashMap<(&'static str, Vec<&'static str>), usize>,
+    index: FastMap<(&'static str, Vec<&'static str>), usize>,
     entries: Vec<Vec<Shape>>,
 }
 
@@ -390,7 +408,7 @@ pub(crate) enum Def {
 pub(crate) struct SentTypes {
     /// `defs[i]` defines id `FIRST_USER_ID + i`.
     defs: Vec<Def>,
-    ids: HashMap<Shape, i64>,
+    ids: FastMap<Shape, i64>,
 }
 
 /// Undoes the definitions made for a value that then failed to encode.
