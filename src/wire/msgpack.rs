@@ -637,7 +637,7 @@ impl Skip for MsgpackScanner {
 /// Parses the header of the value starting `buf`: its own length, the length of the payload
 /// that follows it, and how many values it contains (arrays and maps). `None` if `buf` holds
 /// less than the whole header.
-#[inline]
+#[inline(always)]
 fn value_header(buf: &[u8]) -> Result<Option<(usize, u64, u64)>, CodecError> {
     let Some(&marker) = buf.first() else {
         return Ok(None);
