@@ -17,7 +17,6 @@ use serde::de::{Deserialize, DeserializeOwned};
 use serde::Serialize;
 
 use crate::hash::FastMap;
-
 pub use error::{GobError, GobErrorKind};
 pub use time::Time;
 pub use value::Value;
@@ -85,9 +84,9 @@ pub struct Encoder {
     sent: SentTypes,
     memory: types::StructMemory,
     /// What [`Encoder::settle`] made of the shapes learnt from values, and the memory's
-    /// generation it did so at.
-    settled: FastMap<(Shape, bool), (u64, Arc<Shape>)>,
-    schemas: HashMap<TypeId, Schema>,
+    /// generation it did so at. Hashed with SipHash: a dynamic value's shape follows the data.
+    settled: HashMap<(Shape, bool), (u64, Arc<Shape>)>,
+    schemas: FastMap<TypeId, Schema>,
 }
 
 /// How many learnt shapes an encoder keeps settled: one per type its values take, unless
@@ -211,6 +210,9 @@ impl Encoder {
                 return Ok(Arc::clone(shape));
             }
         }
+        // The generation before: a recall that teaches the memory makes its own result stale,
+        // so the next value of this shape settles again against what it taught.
+        let generation = self.memory.generation();
         let shape = key.0.clone().unify_structs().recall(&mut self.memory);
         let shape = if fill {
             shape.fill_unknown(false)
@@ -221,15 +223,14 @@ impl Encoder {
         if self.settled.len() >= SETTLED_LIMIT {
             self.settled.clear();
         }
-        self.settled
-            .insert(key, (self.memory.generation(), Arc::clone(&shape)));
+        self.settled.insert(key, (generation, Arc::clone(&shape)));
         Ok(shape)
     }
 
     fn encode_shape<T: Serialize + ?Sized>(
         &mut self,
         out: &mut Vec<u8>,
-        shape: &Shape,
+        shape: &Arc<Shape>,
         value: &T,
     ) -> Result<(), GobError> {
         let start = out.len();
@@ -247,7 +248,7 @@ impl Encoder {
     fn encode_marked<T: Serialize + ?Sized>(
         &mut self,
         out: &mut Vec<u8>,
-        shape: &Shape,
+        shape: &Arc<Shape>,
         value: &T,
         mark: &mut types::Mark,
     ) -> Result<(), GobError> {
@@ -446,6 +447,8 @@ impl<'a> ValueMessage<'a> {
     }
 }
 
+#[cfg(test)]
+mod settled_tests;
 #[cfg(test)]
 mod tests;
 

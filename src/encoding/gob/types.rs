@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use super::error::GobError;
 use super::wire::{put_bytes, put_int, put_uint, Reader};
@@ -408,8 +409,17 @@ pub(crate) enum Def {
 pub(crate) struct SentTypes {
     /// `defs[i]` defines id `FIRST_USER_ID + i`.
     defs: Vec<Def>,
-    ids: FastMap<Shape, i64>,
+    /// SipHash, not [`FastMap`]: the shapes of a dynamic value (a [`Value`](super::Value)
+    /// echoed back, say) follow the data, so a peer may choose them.
+    ids: HashMap<Shape, i64>,
+    /// The last shapes given an id, as the encoder holds them (settled, or a schema's): found
+    /// again by address, so that a value of a type sent before hashes nothing. Holding the
+    /// `Arc` keeps its address from being reused.
+    recent: Vec<(Arc<Shape>, i64)>,
 }
+
+/// How many shapes [`SentTypes`] finds by address: a header's and a few bodies'.
+const RECENT: usize = 8;
 
 /// Undoes the definitions made for a value that then failed to encode.
 pub(crate) struct Mark {
@@ -433,6 +443,7 @@ impl SentTypes {
 
     /// Forgets the definitions made since `mark`.
     pub(crate) fn rollback(&mut self, mark: Mark) {
+        self.recent.clear();
         self.defs.truncate(mark.defs);
         for shape in mark.added {
             self.ids.remove(&shape);
@@ -443,15 +454,25 @@ impl SentTypes {
     /// definition is appended to `out` as a complete message, in the order Go sends them.
     pub(crate) fn id_of(
         &mut self,
-        shape: &Shape,
+        shape: &Arc<Shape>,
         out: &mut Vec<u8>,
         mark: &mut Mark,
     ) -> Result<i64, GobError> {
+        if let Some(&(_, id)) = self.recent.iter().find(|(s, _)| Arc::ptr_eq(s, shape)) {
+            return Ok(id);
+        }
         let mut enclosing = Vec::new();
         let mut defs = Vec::new();
         let id = self.assign(shape, false, &mut defs, mark, &mut enclosing)?;
         for def in defs {
             out.extend_from_slice(&def);
+        }
+        // Only a shape with no reference outside itself keeps its id: another is defined anew.
+        if shape.is_closed(0) {
+            if self.recent.len() == RECENT {
+                self.recent.remove(0);
+            }
+            self.recent.push((Arc::clone(shape), id));
         }
         Ok(id)
     }
@@ -680,7 +701,7 @@ pub(crate) enum Kind<'t> {
 /// The types a decoder has received on its stream.
 #[derive(Debug, Default)]
 pub(crate) struct ReceivedTypes {
-    types: HashMap<i64, WireType>,
+    types: ById,
     /// Struct fields defined so far, all types together.
     fields: usize,
     /// Type definitions met inside a value being decoded (Go defines a type inside the first
@@ -692,6 +713,62 @@ pub(crate) struct ReceivedTypes {
     continues: std::cell::Cell<bool>,
     /// Set when definitions went by that this decoder cannot follow: the stream cannot go on.
     lost: std::cell::Cell<bool>,
+}
+
+/// Received type definitions by id. A Go encoder numbers its types from [`FIRST_USER_ID`] up,
+/// one by one, so such ids index a vector, and the decoder hashes nothing on each value. An id
+/// far past the others (a peer's choice) goes to a table hashed with SipHash, so that a peer
+/// can neither crowd a bucket nor make the vector large.
+#[derive(Debug, Default)]
+struct ById {
+    /// `slots[id - FIRST_USER_ID]`: one more than the index in `defs` of `id`'s definition; 0
+    /// where that id has none here.
+    slots: Vec<u32>,
+    defs: Vec<WireType>,
+    sparse: HashMap<i64, WireType>,
+}
+
+/// How far past the highest id in the vector a new id may be and still join it (Go sends the
+/// types of a struct's fields after the struct, so ids come a little out of order).
+const ID_SLACK: usize = 64;
+
+impl ById {
+    fn get(&self, id: i64) -> Option<&WireType> {
+        let slot = usize::try_from(id.wrapping_sub(FIRST_USER_ID))
+            .ok()
+            .and_then(|i| self.slots.get(i));
+        match slot {
+            Some(&n) if n > 0 => self.defs.get(n as usize - 1),
+            _ => self.sparse.get(&id),
+        }
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.defs.len() + self.sparse.len()
+    }
+
+    /// Adds the definition of `id`, which has none yet.
+    fn insert(&mut self, id: i64, def: WireType) {
+        let index = usize::try_from(id - FIRST_USER_ID)
+            .ok()
+            .filter(|&i| i < self.slots.len() + ID_SLACK);
+        match (index, u32::try_from(self.defs.len() + 1)) {
+            (Some(i), Ok(n)) => {
+                if i >= self.slots.len() {
+                    self.slots.resize(i + 1, 0);
+                }
+                self.slots[i] = n;
+                self.defs.push(def);
+            }
+            _ => {
+                self.sparse.insert(id, def);
+            }
+        }
+    }
 }
 
 /// The most struct fields the type definitions of one stream may declare: a field costs a
@@ -726,7 +803,7 @@ impl ReceivedTypes {
         let start = r.clone();
         let mut fields_left = MAX_FIELDS - self.fields;
         parse_wire_type(r, &mut fields_left)?;
-        let new = !self.types.contains_key(&id);
+        let new = !self.types.contains(id);
         if new {
             let bytes = &start.unread()[..start.remaining() - r.remaining()];
             self.inline.borrow_mut().push((id, bytes.to_vec()));
@@ -740,7 +817,7 @@ impl ReceivedTypes {
         let inline = std::mem::take(self.inline.get_mut());
         let any = !inline.is_empty();
         for (id, bytes) in inline {
-            if !self.types.contains_key(&id) {
+            if !self.types.contains(id) {
                 self.define(id, &mut Reader::new(&bytes), max_types)?;
             }
         }
@@ -763,7 +840,7 @@ impl ReceivedTypes {
             STRING => Kind::String,
             COMPLEX => Kind::Complex,
             INTERFACE => Kind::Interface,
-            _ => match self.types.get(&id) {
+            _ => match self.types.get(id) {
                 Some(WireType::Array { elem, len }) => Kind::Array(*elem, *len),
                 Some(WireType::Slice { elem }) => Kind::Slice(*elem),
                 Some(WireType::Struct(s)) => Kind::Struct(s),
@@ -780,7 +857,7 @@ impl ReceivedTypes {
 
     /// Whether `id` names a struct type (such values are not sent as singletons).
     pub(crate) fn is_struct(&self, id: i64) -> bool {
-        matches!(self.types.get(&id), Some(WireType::Struct(_)))
+        matches!(self.types.get(id), Some(WireType::Struct(_)))
     }
 
     /// Stores the definition of `id`, read from the rest of the message in `r`.
@@ -795,7 +872,7 @@ impl ReceivedTypes {
                 "a type definition for id {id}, which is predefined or reserved"
             )));
         }
-        if self.types.contains_key(&id) {
+        if self.types.contains(id) {
             return Err(GobError::malformed(format!(
                 "type id {id} is defined twice on this stream"
             )));
@@ -974,4 +1051,106 @@ fn parse_wire_type(r: &mut Reader<'_>, fields_left: &mut usize) -> Result<WireTy
         ));
     }
     Ok(wire)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::super::{Encoder, Value};
+    use super::*;
+
+    /// The `n`th shape a dynamic `Value` can take (nested slices and maps over a leaf), and a
+    /// `Value` of that shape.
+    fn nth(mut n: u64) -> (Shape, Value) {
+        const LEAVES: u64 = 5;
+        let (mut shape, mut value) = match n % LEAVES {
+            0 => (Shape::Int, Value::Int(1)),
+            1 => (Shape::String, Value::String("a".into())),
+            2 => (Shape::Bool, Value::Bool(true)),
+            3 => (Shape::Float, Value::Float(1.5)),
+            _ => (Shape::Bytes, Value::Bytes(vec![1])),
+        };
+        n /= LEAVES;
+        while n > 0 {
+            let key = match n % 4 {
+                0 => None,
+                1 => Some((Shape::String, Value::String("k".into()))),
+                2 => Some((Shape::Int, Value::Int(1))),
+                _ => Some((Shape::Bool, Value::Bool(true))),
+            };
+            n /= 4;
+            (shape, value) = match key {
+                None => (Shape::Slice(Box::new(shape)), Value::Seq(vec![value])),
+                Some((key_shape, key)) => (
+                    Shape::Map(Box::new(key_shape), Box::new(shape)),
+                    Value::Map(vec![(key, value)]),
+                ),
+            };
+        }
+        (shape, value)
+    }
+
+    /// Where hashbrown places a key in a table of 256 buckets: the bucket (low bits) and the
+    /// control byte's tag (top 7 bits).
+    fn placement(hash: u64) -> u64 {
+        (hash & 0xff) | (hash >> 57) << 8
+    }
+
+    #[test]
+    fn a_peer_cannot_choose_shapes_that_crowd_one_bucket_of_the_sent_types() {
+        // The attacker runs the crate's code offline, with a table of its own.
+        let offline = SentTypes::default();
+        let offline = offline.ids.hasher();
+        let target = placement(offline.hash_one(nth(0).0));
+        let crowd: Vec<(Shape, Value)> = (1..)
+            .map(nth)
+            .filter(|(shape, _)| placement(offline.hash_one(shape)) == target)
+            .take(32)
+            .collect();
+        // A method that answers with a dynamic value (an echo, a proxy) defines each shape on
+        // its connection's encoder: the shapes are the peer's.
+        let mut enc = Encoder::new();
+        for (shape, value) in &crowd {
+            enc.encode(&mut Vec::new(), value).unwrap();
+            assert!(enc.sent.ids.contains_key(shape), "{shape:?} is a key");
+        }
+        let served = enc.sent.ids.hasher();
+        let crowded = crowd
+            .iter()
+            .filter(|(shape, _)| placement(served.hash_one(shape)) == target)
+            .count();
+        assert!(
+            crowded < 4,
+            "{crowded} of {} shapes chosen offline share one bucket and tag in a server's table",
+            crowd.len()
+        );
+    }
+
+    #[test]
+    fn received_types_are_found_by_id_near_and_far() {
+        let mut types = ById::default();
+        let ids = [65, 67, 66, 200, 1 << 40, -3, 65 + 64 + 3];
+        for (n, &id) in ids.iter().enumerate() {
+            assert!(!types.contains(id));
+            types.insert(id, WireType::Slice { elem: n as i64 });
+        }
+        for (n, &id) in ids.iter().enumerate() {
+            assert!(
+                matches!(types.get(id), Some(WireType::Slice { elem }) if *elem == n as i64),
+                "{id}"
+            );
+        }
+        assert_eq!(types.len(), ids.len());
+        assert!(!types.contains(68));
+        // Far ids do not make the vector large.
+        assert!(types.slots.len() <= 3 + ID_SLACK, "{}", types.slots.len());
+        // Once the vector grows past an id kept apart, that id is still found.
+        for id in (68..=131).chain([133]) {
+            types.insert(id, WireType::Opaque);
+        }
+        assert!(types.slots.len() > 132 - 65);
+        assert!(matches!(types.get(132), Some(WireType::Slice { elem: 6 })));
+        assert!(matches!(types.get(133), Some(WireType::Opaque)));
+    }
 }
