@@ -85,7 +85,10 @@ pub struct Encoder {
     memory: types::StructMemory,
     /// What [`Encoder::settle`] made of the shapes learnt from values, and the memory's
     /// generation it did so at. Hashed with SipHash: a dynamic value's shape follows the data.
-    settled: HashMap<(Shape, bool), (u64, Arc<Shape>)>,
+    settled: HashMap<Arc<(Shape, bool)>, (u64, Arc<Shape>)>,
+    /// The entry of `settled` used last, compared before the table is hashed: a stream often
+    /// sends values of one type many times running.
+    last_settled: Option<(Arc<(Shape, bool)>, u64, Arc<Shape>)>,
     schemas: FastMap<TypeId, Schema>,
 }
 
@@ -205,14 +208,22 @@ impl Encoder {
     /// reused while the memory has not changed: it is all the result depends on.
     fn settle(&mut self, learnt: Shape, fill: bool) -> Result<Arc<Shape>, GobError> {
         let key = (learnt, fill);
-        if let Some((generation, shape)) = self.settled.get(&key) {
-            if *generation == self.memory.generation() {
+        let generation = self.memory.generation();
+        if let Some((last, at, shape)) = &self.last_settled {
+            if *at == generation && **last == key {
                 return Ok(Arc::clone(shape));
             }
         }
-        // The generation before: a recall that teaches the memory makes its own result stale,
-        // so the next value of this shape settles again against what it taught.
-        let generation = self.memory.generation();
+        if let Some((known, (at, shape))) = self.settled.get_key_value(&key) {
+            if *at == generation {
+                let shape = Arc::clone(shape);
+                self.last_settled = Some((Arc::clone(known), generation, Arc::clone(&shape)));
+                return Ok(shape);
+            }
+        }
+        // Kept with the generation from before: a recall that teaches the memory makes its
+        // own result stale, so the next value of this shape settles again against what it
+        // taught.
         let shape = key.0.clone().unify_structs().recall(&mut self.memory);
         let shape = if fill {
             shape.fill_unknown(false)
@@ -223,6 +234,8 @@ impl Encoder {
         if self.settled.len() >= SETTLED_LIMIT {
             self.settled.clear();
         }
+        let key = Arc::new(key);
+        self.last_settled = Some((Arc::clone(&key), generation, Arc::clone(&shape)));
         self.settled.insert(key, (generation, Arc::clone(&shape)));
         Ok(shape)
     }

@@ -191,6 +191,7 @@ fn an_encoder_sends_what_it_would_with_nothing_kept() {
             let mut dec = Decoder::new();
             for step in 0..40 {
                 fresh.settled.clear();
+                fresh.last_settled = None;
                 let got = one(&mut kept, &mut a, rpc);
                 let want = one(&mut fresh, &mut b, rpc);
                 assert_eq!(got, want, "seed {seed}, rpc {rpc}, value {step}");
