@@ -85,12 +85,15 @@ pub struct Encoder {
     memory: types::StructMemory,
     /// What [`Encoder::settle`] made of the shapes learnt from values, and the memory's
     /// generation it did so at. Hashed with SipHash: a dynamic value's shape follows the data.
-    settled: HashMap<Arc<(Shape, bool)>, (u64, Arc<Shape>)>,
+    settled: HashMap<Arc<Learnt>, (u64, Arc<Shape>)>,
     /// The entry of `settled` used last, compared before the table is hashed: a stream often
     /// sends values of one type many times running.
-    last_settled: Option<(Arc<(Shape, bool)>, u64, Arc<Shape>)>,
+    last_settled: Option<(Arc<Learnt>, u64, Arc<Shape>)>,
     schemas: FastMap<TypeId, Schema>,
 }
+
+/// A shape learnt from a value, and whether what it leaves unknown is to be filled in.
+type Learnt = (Shape, bool);
 
 /// How many learnt shapes an encoder keeps settled: one per type its values take, unless
 /// their shapes follow the data (a dynamic value's), when the cache starts again.
