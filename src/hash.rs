@@ -1,7 +1,8 @@
 //! The hasher of tables whose keys no peer chooses: registered method names, a client's own
-//! sequence numbers, the shapes of the values a gob encoder sends. SipHash, the standard
+//! sequence numbers, a gob encoder's Rust type ids and struct names. SipHash, the standard
 //! library's default, resists a peer who picks keys to crowd one bucket, at a cost every call
-//! pays; a table that holds only our own keys needs no such resistance.
+//! pays; a table that holds only our own keys needs no such resistance. Anything a peer's data
+//! can shape (the gob types a dynamic value is sent as, say) stays on SipHash.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
