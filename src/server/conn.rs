@@ -127,7 +127,7 @@ impl State {
         // The task takes only what it needs, and what it can find again (the server from
         // `call`, the wire from `ctx`) it finds: at most 120 bytes, glibc recycles its box
         // from a fast bin, and a few bytes more cost every call a trip through its sorting.
-        self.pool.execute(hint, move || {
+        let task = move || {
             let method = ctx.method();
             let result = RUNNING_FOR.with(|running| {
                 running.set(Arc::as_ptr(&call.state) as usize);
@@ -137,7 +137,12 @@ impl State {
             });
             answer(&outbox, &request, result, method.metrics.on(ctx.wire()));
             drop(call);
-        });
+        };
+        debug_assert!(
+            std::mem::size_of_val(&task) <= 120,
+            "a call's task outgrew a fast bin"
+        );
+        self.pool.execute(hint, task);
     }
 
     /// Puts the read timeout back after a spell cut short.
