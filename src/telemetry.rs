@@ -66,11 +66,16 @@ pub(crate) fn system(wire: Option<Wire>) -> &'static str {
 /// by span), or, with none, a `log` logger takes debug records (tracing's `log` feature).
 /// Where neither, a span is not made: a disabled one still costs its fields on every call.
 pub(crate) fn spans_seen() -> bool {
-    tracing::dispatcher::has_been_set() || log_sees_spans()
+    tracing::dispatcher::has_been_set() || log_takes_debug()
 }
 
+/// Whether, with no subscriber installed, tracing would hand a span's records to `log`.
 fn log_sees_spans() -> bool {
-    !tracing::dispatcher::has_been_set() && log::max_level() >= log::LevelFilter::Debug
+    !tracing::dispatcher::has_been_set() && log_takes_debug()
+}
+
+fn log_takes_debug() -> bool {
+    log::max_level() >= log::LevelFilter::Debug
 }
 
 /// Records how a call's span ended: its `outcome` and `duration_us` fields.

@@ -274,8 +274,7 @@ impl Abandoned for Calls {
     }
 }
 
-/// The calls of one shard, by sequence number.
-/// A client's own sequence numbers, never a peer's choice.
+/// The calls of one shard, by sequence number: the client's own, never a peer's choice.
 type Shard = FastMap<u64, Box<dyn Pending>>;
 
 /// The pending calls, sharded by sequence number so that callers on many threads and the

@@ -733,11 +733,13 @@ struct ById {
 const ID_SLACK: usize = 64;
 
 impl ById {
+    /// Where `id` would stand in `slots`, were the vector long enough.
+    fn index(id: i64) -> Option<usize> {
+        usize::try_from(id.checked_sub(FIRST_USER_ID)?).ok()
+    }
+
     fn get(&self, id: i64) -> Option<&WireType> {
-        let slot = usize::try_from(id.wrapping_sub(FIRST_USER_ID))
-            .ok()
-            .and_then(|i| self.slots.get(i));
-        match slot {
+        match Self::index(id).and_then(|i| self.slots.get(i)) {
             Some(&n) if n > 0 => self.defs.get(n as usize - 1),
             _ => self.sparse.get(&id),
         }
@@ -753,9 +755,7 @@ impl ById {
 
     /// Adds the definition of `id`, which has none yet.
     fn insert(&mut self, id: i64, def: WireType) {
-        let index = usize::try_from(id - FIRST_USER_ID)
-            .ok()
-            .filter(|&i| i < self.slots.len() + ID_SLACK);
+        let index = Self::index(id).filter(|&i| i < self.slots.len() + ID_SLACK);
         match (index, u32::try_from(self.defs.len() + 1)) {
             (Some(i), Ok(n)) => {
                 if i >= self.slots.len() {
