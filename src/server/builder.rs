@@ -63,6 +63,11 @@ impl ServerBuilder {
     /// and [`max_connections`](Self::max_connections). A blocked thread costs the stack it has
     /// touched (the [`worker_stack_size`](Self::worker_stack_size) is reserved, not committed)
     /// and a kernel thread, about 10 KiB each.
+    ///
+    /// On a machine of one or two cores serving many connections that each make one quick
+    /// call at a time, two to four times the cores can serve more calls a second: the workers
+    /// then hold more of the scheduler's time against the connections' threads (BENCHMARKS.md
+    /// measures it; it costs a single busy connection some of its calls).
     pub fn parallelism(mut self, calls: usize) -> Self {
         self.pool.core = calls.max(1);
         self
