@@ -9,7 +9,7 @@
 # (benches/go_netrpc, built with CGO_ENABLED=0), floor (benches/tcp_floor, release) and
 # summarize.py. BENCHMARKS.md says how to gather them into .devbench/ and carry them.
 # Env: DUR (3 s), REPS (2; the control mode runs once), MODES ("split two"), CROSS (split),
-# ONLY ("a f ...").
+# CROSS_REPS (1), ONLY ("a f ...").
 # About 6 minutes for everything; results are written under $OUT (or /tmp/devout) too.
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
@@ -82,7 +82,7 @@ xone() { # server client cfg flags...
 for c in "${CONFIGS[@]:0:6}"; do
   IFS='|' read -r cfg flags <<<"$c"
   [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $cfg "* ]] && continue
-  for rep in $(seq $REPS); do
+  for rep in $(seq "${CROSS_REPS:-1}"); do
     for pair in "netrpc netrpc" "go netrpc" "netrpc go" "go go"; do xone $pair $cfg $flags >> "$O/cross_gob.jsonl"; done
   done
 done
