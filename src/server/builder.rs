@@ -64,10 +64,10 @@ impl ServerBuilder {
     /// touched (the [`worker_stack_size`](Self::worker_stack_size) is reserved, not committed)
     /// and a kernel thread, about 10 KiB each.
     ///
-    /// On a machine of one or two cores serving many connections that each make one quick
-    /// call at a time, two to four times the cores can serve more calls a second: the workers
-    /// then hold more of the scheduler's time against the connections' threads (BENCHMARKS.md
-    /// measures it; it costs a single busy connection some of its calls).
+    /// On a machine of one or two cores with many quick calls at once, more slots than cores
+    /// can serve more calls a second: the workers then hold more of the scheduler's time
+    /// against the connections' threads. A lone caller's calls take a little longer
+    /// (BENCHMARKS.md measures both).
     pub fn parallelism(mut self, calls: usize) -> Self {
         self.pool.core = calls.max(1);
         self
