@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netrpc::Client;
+use netrpc::rmpv::Value;
+use netrpc::{Client, Params};
 
 use super::WAIT;
 
@@ -29,6 +30,17 @@ impl Nvim {
             eprintln!("skipping: nvim is not installed");
             return None;
         }
+        // The port is found free and let go for Neovim to take, and another test's socket may
+        // take it first: a start counts once Neovim itself has answered on it.
+        for _ in 0..3 {
+            if let Some(nvim) = Nvim::spawn() {
+                return Some(nvim);
+            }
+        }
+        panic!("nvim never answered on a port of its own");
+    }
+
+    fn spawn() -> Option<Nvim> {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .unwrap();
@@ -45,7 +57,20 @@ impl Nvim {
             assert!(Instant::now() < deadline, "nvim never listened on {addr}");
             thread::sleep(Duration::from_millis(20));
         }
-        Some(nvim)
+        let answered = match Client::builder().timeout(Some(WAIT)).dial(addr) {
+            Ok(client) => client
+                .call::<_, Value>("nvim_get_api_info", &Params(()))
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match answered {
+            Ok(_) => Some(nvim),
+            Err(e) => {
+                eprintln!("nvim on {addr} did not answer ({e}); starting another");
+                None
+            }
+        }
     }
 
     /// A client of it whose calls give up after [`WAIT`].
