@@ -804,11 +804,29 @@ fn unsendable() -> serde_bytes::ByteBuf {
     serde_bytes::ByteBuf::from(vec![1u8; 48 << 20])
 }
 
+/// An argument that says when its request starts to encode: a test that needs a request in
+/// progress waits for that, not for a guess at how long a loaded machine takes to get there.
+struct Announced<T>(T, crossbeam_channel::Sender<()>);
+
+impl<T: Serialize> Serialize for Announced<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let _ = self.1.try_send(());
+        self.0.serialize(serializer)
+    }
+}
+
+/// `value`, and what says when its request has started to encode.
+fn announced<T>(value: T) -> (Announced<T>, crossbeam_channel::Receiver<()>) {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    (Announced(value, tx), rx)
+}
+
 #[test]
 fn a_call_timeout_bounds_the_write_of_its_request() {
     for client in deaf_clients() {
+        let argument = unsendable();
         let (result, took) = bounded(move || {
-            client.call_timeout::<_, Ignore>("Echo.Echo", &unsendable(), Duration::from_millis(200))
+            client.call_timeout::<_, Ignore>("Echo.Echo", &argument, Duration::from_millis(200))
         });
         assert!(matches!(result, Err(Error::Timeout)), "{result:?}");
         assert!(
@@ -833,8 +851,11 @@ fn a_call_timeout_bounds_its_wait_behind_another_callers_request() {
     let (addr, _held) = deaf_server();
     let client = Client::dial(addr).unwrap();
     let slow = client.clone();
-    thread::spawn(move || slow.go::<_, Ignore>("Echo.Echo", &SlowToSerialize(WAIT / 2)));
-    thread::sleep(Duration::from_millis(50)); // That request is encoding.
+    let (argument, encoding) = announced(SlowToSerialize(WAIT / 2));
+    thread::spawn(move || slow.go::<_, Ignore>("Echo.Echo", &argument));
+    encoding
+        .recv_timeout(WAIT)
+        .expect("the slow request never started");
     let (result, took) = bounded(move || {
         client.call_timeout::<_, Ignore>("Echo.Echo", &1, Duration::from_millis(200))
     });
@@ -850,9 +871,13 @@ fn close_completes_a_call_whose_request_is_being_written() {
     for client in deaf_clients() {
         let caller = client.clone();
         let (tx, rx) = crossbeam_channel::bounded(1);
-        thread::spawn(move || tx.send(caller.go::<_, Ignore>("Echo.Echo", &unsendable())));
-        // The request is being encoded or written by now.
-        thread::sleep(Duration::from_millis(100));
+        let (argument, encoding) = announced(unsendable());
+        thread::spawn(move || tx.send(caller.go::<_, Ignore>("Echo.Echo", &argument)));
+        encoding
+            .recv_timeout(WAIT)
+            .expect("the request never started");
+        // Being encoded, or (after a while) written to a server that takes only part of it.
+        thread::sleep(Duration::from_millis(50));
         client.close().unwrap();
         let call = rx
             .recv_timeout(Duration::from_millis(500))
