@@ -13,9 +13,11 @@
 //! waiting job on another thread, woken or started. A thread that is
 //! only preempted keeps its slot: more threads would not help, except that no job keeps a
 //! slot longer than [`TIME_SLICE`] while others wait, so that a long CPU-bound call holds up a
-//! quick one at most that long, as Go preempts a goroutine. A thread waiting for a lock
-//! longer than that blocks like any other, as a goroutine waiting on a mutex gives its thread
-//! up in Go.
+//! quick one at most that long, as Go preempts a goroutine. (A job past its slice that the
+//! monitor had not yet found asleep keeps it one look longer, a quarter of a millisecond, so
+//! that a monitor held up on a busy machine still learns which jobs block.) A thread waiting
+//! for a lock longer than that blocks like any other, as a goroutine waiting on a mutex gives
+//! its thread up in Go.
 //! The method is remembered as one that blocks ([`Hint`]): its next calls get a thread of
 //! their own at once, as goroutines would, until a run of quick calls, or a long call that
 //! never slept (the first 16 calls after it blocked are asked, then one in 64:
@@ -555,31 +557,31 @@ impl Workers {
                 continue;
             }
             let mut freed = false;
-            // Calls that ran past their time slice give their slots up; those that ran long
-            // enough to be blocked are looked at, with the lock let go: reading `/proc` takes
-            // microseconds, and every worker and reader wants the lock meanwhile.
+            // Calls that ran long enough to be blocked are looked at, with the lock let go:
+            // reading `/proc` takes microseconds, and every worker and reader wants the lock
+            // meanwhile. Calls past their time slice give their slots up, after a last look:
+            // a monitor that a busy machine held up must still learn which of them block.
             let mut looks = Vec::new();
-            for (index, slot) in queue.slots.iter_mut().enumerate() {
+            for (index, slot) in queue.slots.iter().enumerate() {
                 let Some(running) = slot.as_ref() else {
                     continue;
                 };
                 let ran = now.duration_since(running.since);
-                if ran >= self.config.time_slice {
-                    *slot = None;
-                    freed = true;
-                } else if ran >= BLOCKED_AFTER {
-                    looks.push((index, running.ticket, running.tid, running.seen));
+                if ran >= BLOCKED_AFTER {
+                    let past_slice = ran >= self.config.time_slice;
+                    looks.push((index, running.ticket, running.tid, running.seen, past_slice));
                 }
             }
-            queue.occupied = queue.slots.iter().filter(|slot| slot.is_some()).count();
             if !looks.is_empty() {
                 let seen: Vec<_> = MutexGuard::unlocked(&mut queue, || {
                     looks
                         .iter()
-                        .map(|&(_, _, tid, seen)| look(tid, seen, now))
+                        .map(|&(_, _, tid, seen, _)| look(tid, seen, now))
                         .collect()
                 });
-                for (&(index, ticket, _, _), (blocked, seen)) in looks.iter().zip(seen) {
+                for (&(index, ticket, _, before, past_slice), (blocked, seen)) in
+                    looks.iter().zip(seen)
+                {
                     let slot = &mut queue.slots[index];
                     // The call may have ended, and another taken the slot, meanwhile.
                     let Some(running) = slot.as_mut().filter(|r| r.ticket == ticket) else {
@@ -587,6 +589,10 @@ impl Workers {
                     };
                     if blocked {
                         running.hint.saw_blocking();
+                    }
+                    // Past its slice, a call found asleep for the first time is looked at once
+                    // more, a tick later, to tell blocked from waiting a moment.
+                    if blocked || (past_slice && (before.is_some() || seen.is_none())) {
                         *slot = None;
                         queue.occupied -= 1;
                         freed = true;
@@ -706,21 +712,58 @@ mod tests {
     #[test]
     fn blocked_jobs_do_not_starve_others() {
         let pool = pool(1);
-        let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
-        let (release_tx, release_rx) = unbounded::<()>();
-        let (done_tx, done_rx) = unbounded();
-        // Two jobs that block until released, then one that must still run.
-        for _ in 0..2 {
-            let release = release_rx.clone();
-            pool.execute(Arc::clone(&hint), move || {
-                let _ = release.recv_timeout(Duration::from_secs(5));
-            });
+        // A monitor that a loaded machine holds up past the time slice frees the slot by the
+        // slice, without looking at the job: one round in three must see it blocked.
+        let remembered: Vec<bool> = (0..3)
+            .map(|_| {
+                let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
+                // A gate that parks its waiters at once: a channel's receiver spins and yields
+                // first, which on a loaded machine can outlast the slice.
+                let gate = Arc::new((Mutex::new(false), Condvar::new()));
+                let (done_tx, done_rx) = unbounded();
+                // Two jobs that block until released, then one that must still run.
+                for _ in 0..2 {
+                    let gate = Arc::clone(&gate);
+                    pool.execute(Arc::clone(&hint), move || {
+                        let (open, opened) = &*gate;
+                        let mut open = open.lock();
+                        if !*open {
+                            opened.wait_for(&mut open, Duration::from_secs(5));
+                        }
+                    });
+                }
+                pool.execute(Arc::clone(&quick), move || done_tx.send(()).unwrap());
+                assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok());
+                assert!(!quick.blocks());
+                *gate.0.lock() = true;
+                gate.1.notify_all();
+                hint.blocks()
+            })
+            .collect();
+        assert!(
+            remembered.contains(&true),
+            "the blocking method is remembered: {remembered:?}"
+        );
+    }
+
+    #[test]
+    fn a_job_first_seen_past_its_slice_is_still_found_to_block() {
+        if current_tid().is_none() {
+            return; // No /proc: every long job is taken to block.
         }
+        let pool = pool(1);
+        let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
+        pool.execute(Arc::clone(&hint), || {
+            thread::sleep(Duration::from_millis(500))
+        });
+        // Nothing waits, so nothing watches the slot until the job is past its slice: as
+        // when a busy machine holds the monitor up.
+        thread::sleep(TIME_SLICE * 2);
+        let (done_tx, done_rx) = unbounded();
         pool.execute(Arc::clone(&quick), move || done_tx.send(()).unwrap());
-        assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok());
-        assert!(hint.blocks(), "the blocking method is remembered");
+        assert!(done_rx.recv_timeout(Duration::from_secs(5)).is_ok());
+        assert!(hint.blocks(), "the sleeping job was taken to block");
         assert!(!quick.blocks());
-        drop(release_tx);
     }
 
     #[test]
