@@ -712,8 +712,8 @@ mod tests {
     #[test]
     fn blocked_jobs_do_not_starve_others() {
         let pool = pool(1);
-        // A monitor that a loaded machine holds up past the time slice frees the slot by the
-        // slice, without looking at the job: one round in three must see it blocked.
+        // On a loaded machine a job's thread may still wait for a CPU, on its way to park,
+        // when the monitor looks, and that is not blocked: one round in three must see it.
         let remembered: Vec<bool> = (0..3)
             .map(|_| {
                 let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
