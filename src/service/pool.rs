@@ -902,13 +902,24 @@ mod tests {
             return; // No /proc here: nothing to read.
         };
         let (tx, rx) = unbounded();
-        let (release_tx, release_rx) = unbounded::<()>();
-        let sleeper = thread::spawn(move || {
-            tx.send(current_tid()).unwrap();
-            let _ = release_rx.recv_timeout(Duration::from_secs(5));
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let sleeper = thread::spawn({
+            let gate = Arc::clone(&gate);
+            move || {
+                tx.send(current_tid()).unwrap();
+                let (open, opened) = &*gate;
+                let mut open = open.lock();
+                if !*open {
+                    opened.wait_for(&mut open, Duration::from_secs(5));
+                }
+            }
         });
         let tid = rx.recv().unwrap().unwrap();
-        thread::sleep(Duration::from_millis(20));
+        // A loaded machine may take a while to let it get as far as parking.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !is_asleep(tid) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(5));
+        }
         assert!(is_asleep(tid));
         assert!(!is_asleep(current_tid().unwrap()), "this thread is running");
         // Asleep, it gathers no time on a CPU.
@@ -917,7 +928,8 @@ mod tests {
         if let (Some(before), Some(after)) = (before, busy_time(tid)) {
             assert!(after - before < Duration::from_millis(5));
         }
-        drop(release_tx);
+        *gate.0.lock() = true;
+        gate.1.notify_all();
         sleeper.join().unwrap();
     }
 }
