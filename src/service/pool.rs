@@ -709,6 +709,29 @@ mod tests {
         })
     }
 
+    /// Where jobs wait until opened. It parks them at once: a channel's receiver spins and
+    /// yields first, which on a loaded machine can outlast a time slice.
+    #[derive(Default)]
+    struct Gate {
+        open: Mutex<bool>,
+        opened: Condvar,
+    }
+
+    impl Gate {
+        /// Waits until the gate opens, 5 s at most.
+        fn pass(&self) {
+            let mut open = self.open.lock();
+            if !*open {
+                self.opened.wait_for(&mut open, Duration::from_secs(5));
+            }
+        }
+
+        fn open(&self) {
+            *self.open.lock() = true;
+            self.opened.notify_all();
+        }
+    }
+
     #[test]
     fn blocked_jobs_do_not_starve_others() {
         let pool = pool(1);
@@ -717,26 +740,17 @@ mod tests {
         let remembered: Vec<bool> = (0..3)
             .map(|_| {
                 let (hint, quick) = (Arc::new(Hint::default()), Arc::new(Hint::default()));
-                // A gate that parks its waiters at once: a channel's receiver spins and yields
-                // first, which on a loaded machine can outlast the slice.
-                let gate = Arc::new((Mutex::new(false), Condvar::new()));
+                let gate = Arc::new(Gate::default());
                 let (done_tx, done_rx) = unbounded();
                 // Two jobs that block until released, then one that must still run.
                 for _ in 0..2 {
                     let gate = Arc::clone(&gate);
-                    pool.execute(Arc::clone(&hint), move || {
-                        let (open, opened) = &*gate;
-                        let mut open = open.lock();
-                        if !*open {
-                            opened.wait_for(&mut open, Duration::from_secs(5));
-                        }
-                    });
+                    pool.execute(Arc::clone(&hint), move || gate.pass());
                 }
                 pool.execute(Arc::clone(&quick), move || done_tx.send(()).unwrap());
                 assert!(done_rx.recv_timeout(Duration::from_secs(10)).is_ok());
                 assert!(!quick.blocks());
-                *gate.0.lock() = true;
-                gate.1.notify_all();
+                gate.open();
                 hint.blocks()
             })
             .collect();
@@ -902,16 +916,12 @@ mod tests {
             return; // No /proc here: nothing to read.
         };
         let (tx, rx) = unbounded();
-        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let gate = Arc::new(Gate::default());
         let sleeper = thread::spawn({
             let gate = Arc::clone(&gate);
             move || {
                 tx.send(current_tid()).unwrap();
-                let (open, opened) = &*gate;
-                let mut open = open.lock();
-                if !*open {
-                    opened.wait_for(&mut open, Duration::from_secs(5));
-                }
+                gate.pass();
             }
         });
         let tid = rx.recv().unwrap().unwrap();
@@ -928,8 +938,7 @@ mod tests {
         if let (Some(before), Some(after)) = (before, busy_time(tid)) {
             assert!(after - before < Duration::from_millis(5));
         }
-        *gate.0.lock() = true;
-        gate.1.notify_all();
+        gate.open();
         sleeper.join().unwrap();
     }
 }
