@@ -57,13 +57,10 @@ impl Nvim {
             assert!(Instant::now() < deadline, "nvim never listened on {addr}");
             thread::sleep(Duration::from_millis(20));
         }
-        let answered = match Client::builder().timeout(Some(WAIT)).dial(addr) {
-            Ok(client) => client
-                .call::<_, Value>("nvim_get_api_info", &Params(()))
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
+        let answered = nvim
+            .dial()
+            .map_err(netrpc::Error::from)
+            .and_then(|client| client.call::<_, Value>("nvim_get_api_info", &Params(())));
         match answered {
             Ok(_) => Some(nvim),
             Err(e) => {
@@ -75,10 +72,11 @@ impl Nvim {
 
     /// A client of it whose calls give up after [`WAIT`].
     pub fn client(&self) -> Client {
-        Client::builder()
-            .timeout(Some(WAIT))
-            .dial(self.addr)
-            .unwrap()
+        self.dial().unwrap()
+    }
+
+    fn dial(&self) -> std::io::Result<Client> {
+        Client::builder().timeout(Some(WAIT)).dial(self.addr)
     }
 }
 
